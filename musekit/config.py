@@ -1,0 +1,161 @@
+"""Named configs: encoder + model + hparams + data settings, loaded from JSON data files.
+
+Configs are immutable values: `with_hparams` returns a new one, so nothing shares a
+mutable config. Built-in configs are the JSON files packaged as `musekit.configs`; a
+plugin adds its own with `CONFIGS.register(name, dict_or_path)`.
+"""
+import dataclasses
+import json
+import os
+import re
+import types
+from importlib import resources
+
+from musekit.errors import MusekitError
+from musekit.registry import Registry
+
+CONFIGS = Registry('config')
+_builtins_loaded = False
+
+
+def _freeze(value):
+    if isinstance(value, dict):
+        return types.MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value):
+    if isinstance(value, types.MappingProxyType | dict):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A complete, self-describing recipe: what to extract, how to encode, what to train."""
+    name: str
+    description: str
+    encoder: types.MappingProxyType      # {'name': ..., 'params': {...}}
+    model: types.MappingProxyType        # {'name': ...}
+    hparams: types.MappingProxyType      # model + training hyperparameters, one namespace
+    data: types.MappingProxyType         # {'extractor': ..., 'params': {...}}
+
+    @classmethod
+    def from_dict(cls, d):
+        missing = [k for k in ('name', 'encoder', 'model', 'hparams', 'data') if k not in d]
+        if missing:
+            raise MusekitError('config %r lacks %s' % (d.get('name', '?'), ', '.join(missing)))
+        return cls(name=d['name'], description=d.get('description', ''),
+                   encoder=_freeze(d['encoder']), model=_freeze(d['model']),
+                   hparams=_freeze(d['hparams']), data=_freeze(d['data']))
+
+    def to_dict(self):
+        return {'name': self.name, 'description': self.description,
+                'encoder': _thaw(self.encoder), 'model': _thaw(self.model),
+                'hparams': _thaw(self.hparams), 'data': _thaw(self.data)}
+
+    def with_hparams(self, overrides):
+        """A new Config with `overrides` (a dict, or a string 'a=1,b=[2,3]') applied."""
+        if isinstance(overrides, str):
+            overrides = parse_hparams(overrides)
+        hparams = _thaw(self.hparams)
+        for key, value in overrides.items():
+            if key not in hparams:
+                raise MusekitError('unknown hparam %r for config %r; known: %s'
+                                   % (key, self.name, ', '.join(sorted(hparams))))
+            hparams[key] = _coerce(key, value, hparams[key])
+        return dataclasses.replace(self, hparams=_freeze(hparams))
+
+    def make_encoder(self):
+        from musekit.encoders.base import get_encoder
+        return get_encoder(self.encoder['name'], _thaw(self.encoder.get('params', {})))
+
+    def make_extractor(self):
+        from musekit.extractors.base import get_extractor
+        return get_extractor(self.data['extractor'], _thaw(self.data.get('params', {})))
+
+
+def _coerce(key, value, current):
+    if isinstance(current, bool) or current is None:
+        ok = current is None or isinstance(value, bool)
+    elif isinstance(current, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(current, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(current, (list, tuple)):
+        ok = isinstance(value, list) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    else:
+        ok = isinstance(value, type(current))
+    if not ok:
+        raise MusekitError('hparam %s=%r has the wrong type: expected %s like %r'
+                           % (key, value, type(current).__name__, _thaw(current)))
+    return value
+
+
+_ITEM = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(\[[^\]]*\]|[^,\[\]]*)\s*(?:,|$)')
+
+
+def parse_hparams(text):
+    """'a=1,b=[2,3],c=0.5,d=true,e=name' -> dict; malformed text raises MusekitError."""
+    text = text.strip()
+    out, pos = {}, 0
+    while pos < len(text):
+        m = _ITEM.match(text, pos)
+        if not m or m.end() == pos:
+            raise MusekitError('malformed --hparams %r near %r (expected name=value,...)'
+                               % (text, text[pos:pos + 20]))
+        out[m.group(1)] = _parse_value(m.group(2).strip(), text)
+        pos = m.end()
+    return out
+
+
+def _parse_value(raw, text):
+    if raw.lower() in ('true', 'false'):
+        return raw.lower() == 'true'
+    try:
+        return json.loads(raw)
+    except ValueError:
+        if raw and re.fullmatch(r'[A-Za-z_][A-Za-z0-9_.-]*', raw):
+            return raw
+        raise MusekitError('malformed value %r in --hparams %r' % (raw, text)) from None
+
+
+def _load_builtins():
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    for entry in sorted(resources.files('musekit.configs').iterdir(), key=lambda e: e.name):
+        if entry.name.endswith('.json'):
+            name = entry.name[:-len('.json')]
+            if name not in CONFIGS._items:
+                CONFIGS.register(name, entry.read_text())
+
+
+def config_names():
+    _load_builtins()
+    return CONFIGS.names()
+
+
+def get_config(name_or_path, hparams=None):
+    """The config called `name_or_path` (or read from a .json path), with hparam overrides."""
+    _load_builtins()
+    if name_or_path.endswith('.json') and os.path.isfile(name_or_path):
+        with open(name_or_path) as f:
+            raw = f.read()
+    else:
+        raw = CONFIGS.get(name_or_path)
+    try:
+        d = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    except ValueError as e:
+        raise MusekitError('config %r is not valid JSON: %s' % (name_or_path, e)) from None
+    config = Config.from_dict(d)
+    config.make_encoder()        # an unknown encoder/extractor name fails here, clearly
+    config.make_extractor()
+    return config.with_hparams(hparams) if hparams else config

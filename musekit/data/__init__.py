@@ -1,0 +1,1 @@
+"""Data formats and sources: TFRecord files, SequenceExamples, music files -> NoteSequences."""

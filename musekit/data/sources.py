@@ -1,0 +1,247 @@
+"""Music files -> NoteSequences: finding inputs, bounded-size parsing, stable ids.
+
+Every failure is a `BadInput` with a short reason, so a batch job can count it, list it in
+its dead-letter file and go on.
+"""
+import dataclasses
+import functools
+import glob
+import hashlib
+import importlib.util
+import io
+import os
+import xml.etree.ElementTree as ET
+import zipfile
+
+MIDI_EXTENSIONS = ('.mid', '.midi')
+MUSICXML_EXTENSIONS = ('.xml', '.musicxml', '.mxl')
+ABC_EXTENSIONS = ('.abc',)
+SUPPORTED_EXTENSIONS = MIDI_EXTENSIONS + MUSICXML_EXTENSIONS + ABC_EXTENSIONS
+
+MAX_FILE_BYTES = 32 << 20          # larger inputs are skipped, never read into memory
+MAX_UNZIPPED_BYTES = 64 << 20      # a .mxl whose members inflate past this is a zip bomb to us
+_MUSICXML_MIME = 'application/vnd.recordare.musicxml+xml'
+MUSIC21_PREFIX = 'music21:'
+
+
+class BadInput(Exception):
+    """A file that cannot become a NoteSequence; `reason` is a counter-friendly slug."""
+
+    def __init__(self, reason, detail=''):
+        super().__init__('%s: %s' % (reason, detail) if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One input file: where it is, its path relative to the input root, its collection."""
+    path: str
+    relpath: str
+    collection: str
+
+
+def music21_corpus_dir(name):
+    """The folder of a music21 built-in corpus collection (e.g. 'bach'), found without
+    importing music21 (which is slow to import)."""
+    spec = importlib.util.find_spec('music21')
+    if spec is None or not spec.origin:
+        from musekit.errors import MusekitError
+        raise MusekitError('music21 is not installed, so %s%s is unavailable'
+                           % (MUSIC21_PREFIX, name))
+    root = os.path.join(os.path.dirname(spec.origin), 'corpus')
+    path = os.path.join(root, name)
+    if not name or os.sep in name or not os.path.isdir(path):
+        from musekit.errors import MusekitError
+        known = sorted(d for d in os.listdir(root)
+                       if os.path.isdir(os.path.join(root, d)) and not d.startswith('_'))
+        raise MusekitError('unknown music21 corpus collection %r; known: %s'
+                           % (name, ', '.join(known)))
+    return path
+
+
+def list_sources(spec):
+    """Input files for `spec`: a folder (walked recursively), a file, a glob of files, or
+    ``music21:NAME`` (a collection of music21's built-in corpus, e.g. music21:bach).
+
+    Every regular file is listed (sorted), supported or not, so unsupported ones can be
+    counted. Raises MusekitError when nothing matches.
+    """
+    from musekit.errors import MusekitError
+    if spec.startswith(MUSIC21_PREFIX):
+        name = spec[len(MUSIC21_PREFIX):]
+        root = music21_corpus_dir(name)
+        return _walk(root, collection=name)
+    if os.path.isdir(spec):
+        return _walk(spec, collection=os.path.basename(os.path.normpath(spec)))
+    if os.path.isfile(spec):
+        return [Source(spec, os.path.basename(spec), os.path.basename(os.path.dirname(
+            os.path.abspath(spec))))]
+    matches = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
+    if not matches:
+        raise MusekitError('no input files found at %r' % spec)
+    return [Source(p, os.path.basename(p), os.path.basename(os.path.dirname(
+        os.path.abspath(p)))) for p in matches]
+
+
+def _walk(root, collection):
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            if os.path.isfile(path):
+                out.append(Source(path, os.path.relpath(path, root).replace(os.sep, '/'),
+                                  collection))
+    return out
+
+
+def is_supported(path):
+    return path.lower().endswith(SUPPORTED_EXTENSIONS)
+
+
+def sequence_id(source, content, index=None):
+    """Stable id from the file's relative path and its bytes (and a tune index for ABC)."""
+    digest = hashlib.sha256(source.relpath.encode('utf-8') + b'\0' + content).hexdigest()[:32]
+    kind = _kind(source.path)
+    base = '/id/%s/%s/%s' % (kind, source.collection, digest)
+    return base if index is None else '%s/%s' % (base, index)
+
+
+def _kind(path):
+    lower = path.lower()
+    if lower.endswith(MIDI_EXTENSIONS):
+        return 'midi'
+    if lower.endswith(MUSICXML_EXTENSIONS):
+        return 'musicxml'
+    return 'abc'
+
+
+def read_bounded(path, limit=MAX_FILE_BYTES):
+    """The bytes of `path`, or BadInput when it is empty, larger than `limit` or unreadable."""
+    try:
+        size = os.path.getsize(path)
+        if size > limit:
+            raise BadInput('file_too_large', '%d bytes > limit %d' % (size, limit))
+        with open(path, 'rb') as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise BadInput('unreadable', e.strerror or str(e)) from None
+    if not data:
+        raise BadInput('empty_file')
+    return data
+
+
+def parse(source, content):
+    """List of NoteSequences in `content` (the bytes of `source`); raises BadInput."""
+    kind = _kind(source.path)
+    if kind == 'midi':
+        sequences = [_parse_midi(content)]
+    elif kind == 'musicxml':
+        sequences = [_parse_musicxml(content, source.path.lower().endswith('.mxl'))]
+    else:
+        sequences = _parse_abc(content)
+    for i, ns in enumerate(sequences):
+        ns.id = sequence_id(source, content, i if kind == 'abc' else None)
+        ns.filename = source.relpath
+        ns.collection_name = source.collection
+    return sequences
+
+
+def _parse_midi(content):
+    import note_seq
+    try:
+        return note_seq.midi_to_note_sequence(content)
+    except Exception as e:  # pretty_midi/mido raise many kinds (ZeroDivisionError included)
+        raise BadInput('midi_parse_error', _describe(e)) from None
+
+
+def _unzip_score(content):
+    """The MusicXML bytes inside a compressed .mxl, refusing archives that inflate too far."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        raise BadInput('bad_zip', _describe(e)) from None
+    total = sum(i.file_size for i in infos)
+    if total > MAX_UNZIPPED_BYTES:
+        raise BadInput('zip_too_large', 'inflates to %d bytes' % total)
+    by_name = {i.filename: i for i in infos}
+    name = None
+    if 'META-INF/container.xml' in by_name:
+        try:
+            container = ET.fromstring(_read_member(archive, by_name['META-INF/container.xml']))
+        except ET.ParseError as e:
+            raise BadInput('bad_zip', 'container.xml: %s' % e) from None
+        for rootfile in container.iter('rootfile'):
+            if rootfile.get('media-type', _MUSICXML_MIME) == _MUSICXML_MIME:
+                name = rootfile.get('full-path')
+                break
+    else:
+        candidates = [n for n in by_name if n.lower().endswith(('.xml', '.musicxml'))
+                      and not n.startswith('META-INF/')]
+        name = candidates[0] if len(candidates) == 1 else None
+    if not name or name not in by_name:
+        raise BadInput('zip_without_score', 'no MusicXML score in the archive')
+    return _read_member(archive, by_name[name])
+
+
+def _read_member(archive, info):
+    # file_size is the archive's claim; read at most that much plus one byte to be sure.
+    try:
+        with archive.open(info) as f:
+            data = f.read(MAX_UNZIPPED_BYTES + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError) as e:
+        raise BadInput('bad_zip', _describe(e)) from None
+    if len(data) > MAX_UNZIPPED_BYTES:
+        raise BadInput('zip_too_large', '%s inflates past %d bytes'
+                       % (info.filename, MAX_UNZIPPED_BYTES))
+    return data
+
+
+def _parse_musicxml(content, compressed):
+    from note_seq import musicxml_reader
+    xml_bytes = _unzip_score(content) if compressed else content
+    try:
+        root = ET.fromstring(xml_bytes)
+    except ET.ParseError as e:
+        raise BadInput('musicxml_parse_error', 'not XML: %s' % e) from None
+    try:
+        return musicxml_reader.musicxml_to_sequence_proto(_parsed_document_class()(root))
+    except Exception as e:  # the parser raises several kinds on malformed scores
+        raise BadInput('musicxml_parse_error', _describe(e)) from None
+
+
+def _parse_abc(content):
+    from note_seq import abc_parser
+    try:
+        text = content.decode('utf-8')
+    except UnicodeDecodeError:
+        text = content.decode('latin-1')
+    try:
+        tunes, errors = abc_parser.parse_abc_tunebook(text)
+    except Exception as e:
+        raise BadInput('abc_parse_error', _describe(e)) from None
+    if not tunes:
+        detail = _describe(errors[0]) if errors else 'no tunes in the file'
+        raise BadInput('abc_parse_error', detail)
+    return [tunes[k] for k in sorted(tunes)]
+
+
+def _describe(exc):
+    text = ' '.join(str(exc).split())[:200]
+    return '%s: %s' % (type(exc).__name__, text) if text else type(exc).__name__
+
+
+@functools.lru_cache(maxsize=None)
+def _parsed_document_class():
+    from note_seq import musicxml_parser
+
+    class ParsedDocument(musicxml_parser.MusicXMLDocument):
+        """note_seq's MusicXML document, fed an already-parsed (and size-checked) tree."""
+
+        @staticmethod
+        def _get_score(score):
+            return score
+
+    return ParsedDocument

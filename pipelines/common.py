@@ -1,0 +1,157 @@
+"""Pieces every musekit Beam job shares: flags, sharded deterministic output, counters."""
+import hashlib
+import os
+import sys
+
+import apache_beam as beam
+from absl import flags
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from musekit.data import tfrecord
+from musekit.errors import MusekitError
+
+NAMESPACE = 'musekit'
+DEFAULT_BEAM_ARGS = ['--runner=DirectRunner']
+
+
+def counter(name):
+    return beam.metrics.Metrics.counter(NAMESPACE, name)
+
+
+def stable_fraction(key):
+    """A number in [0, 1) fixed by `key` alone (sha256), used for splits and sharding."""
+    return int.from_bytes(hashlib.sha256(key.encode('utf-8')).digest()[:8], 'big') / 2.0**64
+
+
+def shard_paths(prefix, num_shards, suffix):
+    return ['%s-%05d-of-%05d%s' % (prefix, i, num_shards, suffix) for i in range(num_shards)]
+
+
+def remove_stale_shards(prefix, suffix):
+    """Deletes earlier runs' shards of `prefix`, so a glob never mixes two runs."""
+    pattern = '%s-?????-of-?????%s' % (prefix, suffix)
+    stale = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
+    if stale:
+        FileSystems.delete(stale)
+
+
+class _WriteShard(beam.DoFn):
+    def __init__(self, prefix, num_shards, suffix, as_text):
+        self._paths = shard_paths(prefix, num_shards, suffix)
+        self._as_text = as_text
+
+    def process(self, item):
+        index, keyed = item
+        records = [value for _, value in sorted(kv for kv in keyed if kv is not None)]
+        path = self._paths[index]
+        tmp = path + '.tmp-%d' % os.getpid()
+        with FileSystems.create(tmp) as f:
+            if self._as_text:
+                f.write(''.join(line + '\n' for line in records).encode('utf-8'))
+            else:
+                tfrecord.write_records(f, records)
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+        FileSystems.rename([tmp], [path])
+        yield path
+
+
+class WriteShards(beam.PTransform):
+    """Writes (sort_key, record) pairs to `num_shards` files, byte-identical run to run.
+
+    A record's shard is a hash of its key and each shard is sorted by key, so the output
+    depends only on the data, never on worker timing. Records are TFRecords (bytes) or,
+    with `as_text`, lines of text. Every shard is written, empty ones too.
+    """
+
+    def __init__(self, prefix, num_shards, suffix='.tfrecord', as_text=False):
+        super().__init__()
+        self._prefix, self._num_shards = prefix, num_shards
+        self._suffix, self._as_text = suffix, as_text
+
+    def expand(self, keyed_records):
+        n = self._num_shards
+        every_shard = (keyed_records.pipeline
+                       | 'AllShards' >> beam.Create([(i, None) for i in range(n)]))
+        assigned = keyed_records | 'AssignShard' >> beam.Map(
+            lambda kv: (int(stable_fraction(kv[0]) * n), kv))
+        return ((assigned, every_shard) | 'Flatten' >> beam.Flatten()
+                | 'GroupByShard' >> beam.GroupByKey()
+                | 'WriteShard' >> beam.ParDo(_WriteShard(self._prefix, n, self._suffix,
+                                                         self._as_text)))
+
+
+def make_flags():
+    """A fresh FlagValues per run: no flags are defined at import time."""
+    return flags.FlagValues()
+
+
+def parse_args(fv, argv, program, required=()):
+    """Parses musekit flags from argv into `fv`; returns the rest as Beam PipelineOptions.
+
+    Flags that are neither musekit's nor Beam's are an error, not silently dropped.
+    """
+    flags.DEFINE_boolean('helpfull', False, 'Show this help.', flag_values=fv)
+    try:
+        rest = fv(argv, known_only=True)[1:]
+    except flags.Error as e:
+        raise MusekitError(str(e)) from None
+    if fv['helpfull'].value or any(a in ('-h', '--help', '-help') for a in rest):
+        print(_usage(fv, program))
+        sys.exit(0)
+    missing = [name for name in required if fv[name].value in (None, '')]
+    if missing:
+        raise MusekitError('missing required flag%s: %s' % (
+            's' if len(missing) > 1 else '', ', '.join('--' + m for m in missing)))
+    positional = [a for a in rest if not a.startswith('-')]
+    if positional:
+        raise MusekitError('unexpected argument %r (flags look like --name=value)'
+                           % positional[0])
+    options = PipelineOptions(DEFAULT_BEAM_ARGS + rest)
+    known = options.get_all_options(retain_unknown_options=False)
+    everything = options.get_all_options(retain_unknown_options=True)
+    unknown = sorted(set(everything) - set(known))
+    if unknown:
+        raise MusekitError('unknown flag --%s (see --help)' % unknown[0])
+    return options
+
+
+def _usage(fv, program):
+    lines = ['usage: %s [flags] [Beam pipeline options]' % program, '']
+    for f in sorted(fv, key=lambda f: f.name):
+        if f.name == 'helpfull':
+            continue
+        default = '' if f.default is None else ' (default: %r)' % (f.default,)
+        lines.append('  --%s: %s%s' % (f.name, f.help, default))
+    lines += ['', 'Beam options pass through, e.g. --runner=FlinkRunner, '
+              '--direct_num_workers=2 --direct_running_mode=multi_processing.']
+    return '\n'.join(lines)
+
+
+def print_counters(result, out=sys.stdout):
+    """Prints every musekit counter of a finished pipeline, sorted by name; returns them."""
+    counts = {}
+    for c in result.metrics().query()['counters']:
+        if c.key.metric.namespace != NAMESPACE:
+            continue
+        value = c.committed if c.committed is not None else c.attempted
+        counts[c.key.metric.name] = counts.get(c.key.metric.name, 0) + (value or 0)
+    width = max([len(k) for k in counts] + [10])
+    for name in sorted(counts):
+        print('  %-*s %d' % (width, name, counts[name]), file=out)
+    return counts
+
+
+def run_main(main, argv, program):
+    """Runs `main(argv)`; user errors become one line on stderr and exit status 2."""
+    import logging
+    logging.getLogger('apache_beam').setLevel(logging.ERROR)
+    try:
+        main(argv)
+    except MusekitError as e:
+        print('%s: error: %s' % (program, e), file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print('%s: interrupted' % program, file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,131 @@
+"""musekit_convert: a folder of MIDI / MusicXML / ABC files (or music21:bach) -> sharded
+NoteSequence TFRecords, with every unreadable file listed in a dead-letter file.
+
+    musekit_convert --input=music21:bach --output=/tmp/ns/bach
+"""
+import sys
+import time
+
+import apache_beam as beam
+
+from musekit.data import sources
+from musekit.pipelines import common
+
+DEAD_LETTER_SUFFIX = '-dead_letter.tsv'
+SHARD_SUFFIX = '.tfrecord'
+
+
+class ParseMusicFile(beam.DoFn):
+    """Source -> (id, serialized NoteSequence); unreadable files go to 'dead_letter'."""
+
+    DEAD_LETTER = 'dead_letter'
+
+    def __init__(self):
+        self._read = common.counter('files_read')
+        self._unsupported = common.counter('files_skipped_unsupported_extension')
+        self._converted = common.counter('sequences_converted')
+
+    def process(self, source):
+        if not sources.is_supported(source.path):
+            self._unsupported.inc()
+            return
+        self._read.inc()
+        try:
+            sequences = sources.parse(source, sources.read_bounded(source.path))
+        except sources.BadInput as e:
+            common.counter('files_failed_' + e.reason).inc()
+            yield beam.pvalue.TaggedOutput(self.DEAD_LETTER, dead_letter_line(source, e))
+            return
+        for ns in sequences:
+            self._converted.inc()
+            yield ns.id, ns.SerializeToString(deterministic=True)
+
+
+def dead_letter_line(source, error):
+    detail = ' '.join(error.detail.split())
+    return '%s\t%s\t%s' % (source.path, error.reason, detail)
+
+
+class ReadMusicFiles(beam.PTransform):
+    """Input spec (folder, file, glob or music21:NAME) -> (id, NoteSequence bytes), plus a
+    'dead_letter' output of "path<TAB>reason<TAB>detail" lines."""
+
+    def __init__(self, input_spec):
+        super().__init__()
+        self._sources = sources.list_sources(input_spec)
+
+    @property
+    def num_files(self):
+        return len(self._sources)
+
+    def expand(self, pbegin):
+        return (pbegin
+                | 'ListFiles' >> beam.Create(self._sources)
+                | 'Distribute' >> beam.Reshuffle()
+                | 'Parse' >> beam.ParDo(ParseMusicFile()).with_outputs(
+                    ParseMusicFile.DEAD_LETTER, main='sequences'))
+
+
+def build_pipeline(pipeline, input_spec, output, num_shards):
+    """Adds the convert job to `pipeline`; returns the number of input files listed."""
+    common.remove_stale_shards(output, SHARD_SUFFIX)
+    read = ReadMusicFiles(input_spec)
+    parsed = pipeline | 'Read' >> read
+    parsed.sequences | 'WriteSequences' >> common.WriteShards(output, num_shards, SHARD_SUFFIX)
+    (parsed[ParseMusicFile.DEAD_LETTER]
+     | 'KeyDeadLetters' >> beam.Map(lambda line: (line, line))
+     | 'WriteDeadLetters' >> _WriteDeadLetters(output + DEAD_LETTER_SUFFIX))
+    return read.num_files
+
+
+class _WriteDeadLetters(beam.PTransform):
+    def __init__(self, path):
+        super().__init__()
+        self._path = path
+
+    def expand(self, keyed_lines):
+        return (keyed_lines
+                | 'Write' >> common.WriteShards(self._path + '.part', 1, '', as_text=True)
+                | 'Rename' >> beam.Map(_rename_single, self._path))
+
+
+def _rename_single(written, final):
+    from apache_beam.io.filesystems import FileSystems
+    if FileSystems.exists(final):
+        FileSystems.delete([final])
+    FileSystems.rename([written], [final])
+    return final
+
+
+def define_flags(fv):
+    from absl import flags
+    flags.DEFINE_string('input', None, 'Folder of MIDI/MusicXML/ABC files (searched '
+                        'recursively), a file, a glob, or music21:NAME for a collection '
+                        "of music21's built-in corpus (music21:bach).", flag_values=fv)
+    flags.DEFINE_string('output', None, 'Output prefix: writes PREFIX-00000-of-0000N.tfrecord '
+                        'shards and PREFIX%s.' % DEAD_LETTER_SUFFIX, flag_values=fv)
+    flags.DEFINE_integer('num_shards', 2, 'Number of output shards.', lower_bound=1,
+                         flag_values=fv)
+
+
+def main(argv):
+    fv = common.make_flags()
+    define_flags(fv)
+    options = common.parse_args(fv, argv, 'musekit_convert', required=('input', 'output'))
+    start = time.time()
+    pipeline = beam.Pipeline(options=options)
+    n = build_pipeline(pipeline, fv.input, fv.output, fv.num_shards)
+    print('musekit_convert: converting %d files from %s' % (n, fv.input), flush=True)
+    result = pipeline.run()
+    result.wait_until_finish()
+    print('musekit_convert: done in %.1f s; wrote %s-*%s and %s%s' % (
+        time.time() - start, fv.output, SHARD_SUFFIX, fv.output, DEAD_LETTER_SUFFIX))
+    common.print_counters(result)
+
+
+def run(argv=None):
+    common.run_main(main, argv if argv is not None else sys.argv, 'musekit_convert')
+
+
+if __name__ == '__main__':
+    run()

@@ -1,0 +1,174 @@
+"""musekit_create_dataset: NoteSequences -> train/eval SequenceExample TFRecords for a config.
+
+    musekit_create_dataset --config=lookback_rnn --input='/tmp/ns/bach*' --output_dir=/tmp/ds
+
+The split is a stable hash of each NoteSequence id; transposition augmentation touches the
+training split only; every dropped piece or melody is counted by reason.
+"""
+import os
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from musekit.config import get_config
+from musekit.data import sources
+from musekit.data.example import make_sequence_example
+from musekit.errors import MusekitError
+from musekit.pipelines import common, convert
+
+SPLITS = ('training', 'eval')
+
+
+def split_of(sequence_id, eval_ratio):
+    """'eval' for a stable `eval_ratio` fraction of ids, else 'training'."""
+    return 'eval' if common.stable_fraction(sequence_id) < eval_ratio else 'training'
+
+
+def parse_transpose_range(text):
+    """'-3,3' -> [-3, ..., 3] (semitones, inclusive); '' -> [0]."""
+    if not text:
+        return [0]
+    try:
+        low, high = (int(v) for v in text.split(','))
+    except ValueError:
+        raise MusekitError('malformed --transpose_range %r (expected LOW,HIGH like -3,3)'
+                           % text) from None
+    if low > high or low < -24 or high > 24:
+        raise MusekitError('--transpose_range %r must have LOW <= HIGH within -24..24' % text)
+    return list(range(low, high + 1))
+
+
+class EncodeSequence(beam.DoFn):
+    """(id, NoteSequence bytes) -> (sort key, SequenceExample bytes), one per melody.
+
+    Runs the config's extractor (quantize, extract) and encoder, transposing first when
+    `transpositions` has more than [0]; every drop increments a counter named by reason.
+    """
+
+    def __init__(self, config_dict, split, transpositions):
+        self._config_dict = config_dict
+        self._split = split
+        self._transpositions = transpositions
+        self._count = common.counter('%s_melodies' % split)
+
+    def setup(self):
+        from musekit.config import Config
+        config = Config.from_dict(self._config_dict)
+        self._encoder = config.make_encoder()
+        self._extractor = config.make_extractor()
+
+    def process(self, item):
+        from note_seq import music_pb2, sequences_lib
+        seq_id, data = item
+        ns = music_pb2.NoteSequence.FromString(data)
+        common.counter('%s_sequences' % self._split).inc()
+        quantized, stats = self._extractor.prepare(ns)
+        for q_index, q in enumerate(quantized):
+            for amount in self._transpositions:
+                piece = q
+                if amount:
+                    piece, _ = sequences_lib.transpose_note_sequence(q, amount)
+                melodies, more = self._extractor.extract(piece, self._encoder)
+                stats.update(more)
+                for m_index, events in enumerate(melodies):
+                    inputs, labels = self._encoder.encode(events)
+                    key = '%s|%03d|%+03d|%04d' % (seq_id, q_index, amount, m_index)
+                    self._count.inc()
+                    yield key, make_sequence_example(inputs, labels)
+        for reason, n in stats.items():
+            common.counter(reason).inc(n)
+
+
+def read_note_sequences(pipeline, input_spec):
+    """(id, NoteSequence bytes) from NoteSequence TFRecords (a glob) or straight from music
+    files (a folder, music file or music21:NAME); returns (pcollection, description)."""
+    if not input_spec.startswith(sources.MUSIC21_PREFIX) and not os.path.isdir(input_spec):
+        matches = sorted(m.path for r in FileSystems.match([input_spec])
+                         for m in r.metadata_list
+                         if not m.path.endswith(convert.DEAD_LETTER_SUFFIX))
+        if not matches:
+            raise MusekitError('no input files match %r' % input_spec)
+        records = [p for p in matches if not sources.is_supported(p)]
+        if records:
+            pcoll = (pipeline
+                     | 'ListRecordFiles' >> beam.Create(records)
+                     | 'ReadRecords' >> beam.io.ReadAllFromTFRecord()
+                     | 'KeyById' >> beam.Map(_key_by_id))
+            return pcoll, '%d NoteSequence TFRecord files' % len(records)
+    read = convert.ReadMusicFiles(input_spec)
+    parsed = pipeline | 'ReadMusic' >> read
+    return parsed.sequences, '%d music files' % read.num_files
+
+
+def _key_by_id(data):
+    from note_seq import music_pb2
+    return music_pb2.NoteSequence.FromString(data).id, data
+
+
+def build_pipeline(pipeline, config, input_spec, output_dir, eval_ratio=0.1,
+                   transpositions=(0,), num_shards=2):
+    """Adds the dataset job to `pipeline`; returns a description of the input."""
+    sequences, description = read_note_sequences(pipeline, input_spec)
+    parts = sequences | 'Split' >> beam.Partition(
+        lambda kv, n: SPLITS.index(split_of(kv[0], eval_ratio)), len(SPLITS))
+    config_dict = config.to_dict()
+    for split, part in zip(SPLITS, parts):
+        shifts = list(transpositions) if split == 'training' else [0]
+        prefix = '%s/%s_melodies' % (output_dir.rstrip('/'), split)
+        common.remove_stale_shards(prefix, '.tfrecord')
+        (part
+         | 'Encode_%s' % split >> beam.ParDo(EncodeSequence(config_dict, split, shifts))
+         | 'Write_%s' % split >> common.WriteShards(prefix, num_shards))
+    return description
+
+
+def define_flags(fv):
+    from absl import flags
+    flags.DEFINE_string('config', None, 'Name of the config (e.g. lookback_rnn) or path '
+                        'of a config .json file.', flag_values=fv)
+    flags.DEFINE_string('input', None, 'NoteSequence TFRecords (a glob, e.g. '
+                        "'/tmp/ns/bach*'), or a folder / file of music, or music21:bach.",
+                        flag_values=fv)
+    flags.DEFINE_string('output_dir', None, 'Where training_melodies-*.tfrecord and '
+                        'eval_melodies-*.tfrecord are written.', flag_values=fv)
+    flags.DEFINE_float('eval_ratio', 0.1, 'Fraction of pieces (by id hash) for the eval '
+                       'split.', lower_bound=0.0, upper_bound=1.0, flag_values=fv)
+    flags.DEFINE_string('transpose_range', '', 'Training-split transposition augmentation, '
+                        "semitones LOW,HIGH inclusive (e.g. '-3,3'); empty for none. "
+                        'Configs that transpose melodies to C undo most of it.',
+                        flag_values=fv)
+    flags.DEFINE_integer('num_shards', 2, 'Shards per split.', lower_bound=1, flag_values=fv)
+    flags.DEFINE_string('hparams', '', 'Config overrides (unused by the data job; accepted '
+                        'so one command line can serve both jobs).', flag_values=fv)
+
+
+def main(argv):
+    fv = common.make_flags()
+    define_flags(fv)
+    options = common.parse_args(fv, argv, 'musekit_create_dataset',
+                                required=('config', 'input', 'output_dir'))
+    config = get_config(fv.config)
+    transpositions = parse_transpose_range(fv.transpose_range)
+    start = time.time()
+    pipeline = beam.Pipeline(options=options)
+    description = build_pipeline(pipeline, config, fv.input, fv.output_dir, fv.eval_ratio,
+                                 transpositions, fv.num_shards)
+    print('musekit_create_dataset: config %s, reading %s' % (config.name, description),
+          flush=True)
+    result = pipeline.run()
+    result.wait_until_finish()
+    print('musekit_create_dataset: done in %.1f s; wrote %s/{training,eval}_melodies-*'
+          '.tfrecord' % (time.time() - start, fv.output_dir.rstrip('/')))
+    counts = common.print_counters(result)
+    print('musekit_create_dataset: %d training and %d eval melodies' % (
+        counts.get('training_melodies', 0), counts.get('eval_melodies', 0)))
+
+
+def run(argv=None):
+    common.run_main(main, argv if argv is not None else sys.argv, 'musekit_create_dataset')
+
+
+if __name__ == '__main__':
+    run()

@@ -1,0 +1,40 @@
+"""musekit: Magenta-style music generation on today's Python and TensorFlow."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r"__version__ = '([^']+)'",
+                    (HERE / 'musekit' / '__init__.py').read_text()).group(1)
+
+setup(
+    name='musekit',
+    version=VERSION,
+    description='Train and play with music models: NoteSequences -> Beam -> Keras -> bundles.',
+    long_description=(HERE / 'README.md').read_text(),
+    long_description_content_type='text/markdown',
+    python_requires='>=3.10,<3.13',
+    # configs/ and pipelines/ live at the top of the repository but install inside musekit.
+    packages=(find_packages(include=['musekit', 'musekit.*'])
+              + ['musekit.configs', 'musekit.pipelines']),
+    package_dir={'musekit.configs': 'configs', 'musekit.pipelines': 'pipelines'},
+    package_data={'musekit.configs': ['*.json']},
+    install_requires=[
+        'tensorflow>=2.18,<2.23',
+        'note-seq>=0.0.5,<0.1',
+        'apache-beam[tfrecord]>=2.60,<3',
+        'google-crc32c>=1.5',
+        'absl-py>=2.0',
+        'protobuf>=5,<7',
+        'numpy>=1.26,<3',
+        'music21>=9.1',
+    ],
+    extras_require={'test': ['pytest>=8', 'scipy>=1.11']},
+    entry_points={
+        'console_scripts': [
+            'musekit_convert=musekit.pipelines.convert:run',
+            'musekit_create_dataset=musekit.pipelines.create_dataset:run',
+        ],
+    },
+)
