@@ -129,8 +129,9 @@ def _usage(fv, program):
     return '\n'.join(lines)
 
 
-def print_counters(result, out=sys.stdout):
+def print_counters(result, out=None):
     """Prints every musekit counter of a finished pipeline, sorted by name; returns them."""
+    out = out or sys.stdout
     counts = {}
     for c in result.metrics().query()['counters']:
         if c.key.metric.namespace != NAMESPACE:

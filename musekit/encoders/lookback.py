@@ -1,0 +1,178 @@
+"""Lookback melody encoding (Magenta's lookback_rnn): one-hot events plus repeat signals.
+
+Also holds the lookback pieces the key encoder shares: parameter checks, binary metric
+counters, repeat flags and the repeat-aware labels.
+"""
+import numpy as np
+
+from musekit.encoders.base import Encoder, register
+from musekit.encoders.melody import (
+    NO_EVENT, NUM_SPECIAL_EVENTS, MelodyStepper, check_int, check_note_range,
+    class_to_melody_event, empty_encoding, event_to_class, events_to_classes, validate_events)
+from musekit.errors import MusekitError
+
+
+def check_lookback_distances(distances):
+    """Returns `distances` as a tuple of positive, strictly increasing ints (may be empty)."""
+    if isinstance(distances, (str, bytes)) or not hasattr(distances, '__iter__'):
+        raise MusekitError('lookback_distances must be a list of integers, got %r' % (distances,))
+    distances = tuple(check_int('lookback distance', d, 1) for d in distances)
+    if any(a >= b for a, b in zip(distances, distances[1:])):
+        raise MusekitError('lookback_distances must be strictly increasing, got %s'
+                           % list(distances))
+    return distances
+
+
+def check_counter_bits(bits):
+    return check_int('binary_counter_bits', bits, 0, 32)
+
+
+def binary_counters(counts, bits):
+    """float32 [len(counts), bits]: bit i of each count as +1.0 (set) or -1.0 (clear)."""
+    set_bits = (np.asarray(counts, np.int64)[:, None] >> np.arange(bits)) & 1
+    return (2 * set_bits - 1).astype(np.float32)
+
+
+def repeats(events, distance):
+    """Bool array: r[p] is True where p >= distance and events[p] == events[p - distance]."""
+    n = len(events)
+    flags = np.zeros(n, bool)
+    if distance < n:
+        flags[distance:] = events[distance:] == events[:n - distance]
+    return flags
+
+
+def lookback_labels(events, classes, distances, first_lookback_class):
+    """Labels of positions 1..n-1 (Magenta's lookback rule).
+
+    A repeat of the event `d` steps back takes class `first_lookback_class + index_of_d`,
+    the farthest matching distance winning; otherwise the event's own class from `classes`.
+    A no-event before the farthest distance takes the farthest lookback class.
+    """
+    labels = classes[1:].astype(np.int64)
+    for i, distance in enumerate(distances):
+        labels[repeats(events, distance)[1:]] = first_lookback_class + i
+    if distances:
+        early = events[1:distances[-1]] == NO_EVENT
+        labels[:len(early)][early] = first_lookback_class + len(distances) - 1
+    return labels
+
+
+def lookback_event(lookback_index, history, distances):
+    """The event a lookback class stands for: history[-d], or no event if history is shorter."""
+    distance = distances[lookback_index]
+    return NO_EVENT if len(history) < distance else history[-distance]
+
+
+class _LookbackStepper(MelodyStepper):
+
+    _mutable = ('_classes',)
+
+    def __init__(self, encoder, events):
+        self._classes = []
+        super().__init__(encoder, events)
+
+    def _advance(self, event):
+        self._classes.append(event_to_class(event, self._enc.min_note))
+
+    def _row(self):
+        enc = self._enc
+        width = enc.one_hot_size
+        classes, events = self._classes, self._events
+        position = len(events) - 1
+        row = np.zeros(enc.input_size, np.float32)
+        row[classes[-1]] = 1.0
+        offset = width
+        for distance in enc.lookback_distances:
+            source = position - distance + 1
+            row[offset + (classes[source] if source >= 0 else 0)] = 1.0
+            offset += width
+        count = position + 1
+        for i in range(enc.binary_counter_bits):
+            row[offset + i] = 1.0 if (count >> i) & 1 else -1.0
+        offset += enc.binary_counter_bits
+        for i, distance in enumerate(enc.lookback_distances):
+            if position >= distance and events[position] == events[position - distance]:
+                row[offset + i] = 1.0
+        return row
+
+
+@register('lookback_melody')
+class LookbackMelodyEncoder(Encoder):
+    """Magenta's LookbackEventSequenceEncoderDecoder over the one-hot melody encoding.
+
+    Input at position p (C one-hot classes, L lookbacks): [0, C) the event at p; for each
+    distance d a C-wide one-hot of the event at p - d + 1 (no event before the start), i.e.
+    what repeating d steps back would play next; binary counters of p + 1; and for each d
+    whether the event at p repeats the one d steps back. Labels are C one-hot classes plus
+    one "repeat d steps back" class per distance (see lookback_labels).
+    """
+
+    def __init__(self, min_note=48, max_note=84, lookback_distances=(16, 32),
+                 binary_counter_bits=5):
+        self.min_note, self.max_note = check_note_range(min_note, max_note)
+        self.lookback_distances = check_lookback_distances(lookback_distances)
+        self.binary_counter_bits = check_counter_bits(binary_counter_bits)
+
+    @property
+    def one_hot_size(self):
+        return self.max_note - self.min_note + NUM_SPECIAL_EVENTS
+
+    @property
+    def input_size(self):
+        num_lookbacks = len(self.lookback_distances)
+        return ((1 + num_lookbacks) * self.one_hot_size + self.binary_counter_bits
+                + num_lookbacks)
+
+    @property
+    def num_classes(self):
+        return self.one_hot_size + len(self.lookback_distances)
+
+    def params(self):
+        return {'min_note': self.min_note, 'max_note': self.max_note,
+                'lookback_distances': list(self.lookback_distances),
+                'binary_counter_bits': self.binary_counter_bits}
+
+    def validate_events(self, events):
+        validate_events(events, self.min_note, self.max_note)
+
+    def encode(self, events):
+        events = validate_events(events, self.min_note, self.max_note)
+        n = len(events)
+        if n < 2:
+            return empty_encoding(self.input_size)
+        width, steps = self.one_hot_size, n - 1
+        classes = events_to_classes(events, self.min_note)
+        positions = np.arange(steps)
+        inputs = np.zeros((steps, self.input_size), np.float32)
+        inputs[positions, classes[:-1]] = 1.0
+        offset = width
+        for distance in self.lookback_distances:
+            source = positions - distance + 1
+            source_class = np.where(source >= 0, classes[np.maximum(source, 0)], 0)
+            inputs[positions, offset + source_class] = 1.0
+            offset += width
+        bits = self.binary_counter_bits
+        inputs[:, offset:offset + bits] = binary_counters(positions + 1, bits)
+        offset += bits
+        for i, distance in enumerate(self.lookback_distances):
+            inputs[:, offset + i] = repeats(events, distance)[:steps]
+        labels = lookback_labels(events, classes, self.lookback_distances, width)
+        return inputs, labels
+
+    def class_to_event(self, class_index, events):
+        width = self.one_hot_size
+        if width <= class_index < self.num_classes:
+            return lookback_event(class_index - width, events, self.lookback_distances)
+        if not 0 <= class_index < self.num_classes:
+            raise MusekitError('class %d is outside [0, %d)' % (class_index, self.num_classes))
+        return class_to_melody_event(class_index, self.min_note, self.max_note)
+
+    def stepper(self, events):
+        return _LookbackStepper(self, events)
+
+    def __repr__(self):
+        return ('LookbackMelodyEncoder(min_note=%d, max_note=%d, lookback_distances=%s, '
+                'binary_counter_bits=%d)' % (self.min_note, self.max_note,
+                                             list(self.lookback_distances),
+                                             self.binary_counter_bits))

@@ -1,0 +1,191 @@
+"""Melody events and their one-hot encoding (Magenta's basic_rnn / mono_rnn).
+
+A melody is a list of ints, one per time step: -2 = no event (whatever sounds goes on),
+-1 = note-off, 0..127 = note-on at that MIDI pitch. The helpers here (parameter checks,
+event <-> class mapping, event validation, the shared stepper) serve every melody encoder.
+"""
+import copy
+import numbers
+
+import numpy as np
+
+from musekit.encoders.base import Encoder, Stepper, register
+from musekit.errors import MusekitError
+
+NO_EVENT = -2
+NOTE_OFF = -1
+NUM_SPECIAL_EVENTS = 2
+
+
+def check_int(name, value, low=None, high=None):
+    """Returns `value` as an int; raises MusekitError unless it is an integer in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise MusekitError('%s must be an integer, got %r' % (name, value))
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = ('>= %d' % low if high is None else '<= %d' % high if low is None
+                  else 'in [%d, %d]' % (low, high))
+        raise MusekitError('%s must be %s, got %d' % (name, bounds, value))
+    return value
+
+
+def check_note_range(min_note, max_note):
+    """Returns (min_note, max_note) as ints after checking 0 <= min_note < max_note <= 128."""
+    min_note = check_int('min_note', min_note, 0, 127)
+    max_note = check_int('max_note', max_note, 1, 128)
+    if max_note <= min_note:
+        raise MusekitError('max_note (%d) must be greater than min_note (%d)'
+                           % (max_note, min_note))
+    return min_note, max_note
+
+
+def event_to_class(event, min_note):
+    """One-hot class of a valid event: no event 0, note-off 1, pitch p -> p - min_note + 2."""
+    return event + NUM_SPECIAL_EVENTS if event < 0 else event - min_note + NUM_SPECIAL_EVENTS
+
+
+def events_to_classes(events, min_note):
+    """event_to_class over an int64 array of valid events."""
+    return np.where(events < 0, events + NUM_SPECIAL_EVENTS,
+                    events - min_note + NUM_SPECIAL_EVENTS)
+
+
+def class_to_melody_event(class_index, min_note, max_note):
+    """Inverse of event_to_class; raises MusekitError for a class outside the encoding."""
+    num_classes = max_note - min_note + NUM_SPECIAL_EVENTS
+    if not 0 <= class_index < num_classes:
+        raise MusekitError('class %d is outside [0, %d)' % (class_index, num_classes))
+    if class_index < NUM_SPECIAL_EVENTS:
+        return class_index - NUM_SPECIAL_EVENTS
+    return class_index - NUM_SPECIAL_EVENTS + min_note
+
+
+def _bad_event_message(event, position, min_note, max_note):
+    if event < NO_EVENT:
+        return ('event %d at position %d is not a melody event (-2 = no event, -1 = note-off, '
+                'or a pitch in [%d, %d))' % (event, position, min_note, max_note))
+    return ("event %d at position %d is outside the encoder's pitch range [%d, %d)"
+            % (event, position, min_note, max_note))
+
+
+def validate_events(events, min_note, max_note):
+    """Returns `events` as an int64 array; raises MusekitError naming the first invalid event."""
+    raw = events if isinstance(events, np.ndarray) else list(events)
+    if len(raw) == 0:
+        return np.zeros(0, np.int64)
+    arr = np.asarray(raw)
+    if arr.ndim != 1 or arr.dtype.kind not in 'iu':
+        raise MusekitError('melody events must be a flat sequence of integers, got %r'
+                           % (raw[:8] if isinstance(raw, list) else arr.dtype))
+    arr = arr.astype(np.int64, copy=False)
+    bad = (arr < NO_EVENT) | ((arr >= 0) & (arr < min_note)) | (arr >= max_note)
+    if bad.any():
+        position = int(np.argmax(bad))
+        raise MusekitError(_bad_event_message(int(arr[position]), position, min_note, max_note))
+    return arr
+
+
+def check_event(event, position, min_note, max_note):
+    """Scalar validate_events for one event at `position`; returns it as an int."""
+    if isinstance(event, bool) or not isinstance(event, numbers.Integral):
+        raise MusekitError('melody event at position %d must be an integer, got %r'
+                           % (position, event))
+    event = int(event)
+    if event < NO_EVENT or 0 <= event < min_note or event >= max_note:
+        raise MusekitError(_bad_event_message(event, position, min_note, max_note))
+    return event
+
+
+def empty_encoding(input_size):
+    """The (inputs, labels) pair of a sequence too short to give a training step."""
+    return np.zeros((0, input_size), np.float32), np.zeros(0, np.int64)
+
+
+class MelodyStepper(Stepper):
+    """Stepper bookkeeping shared by the melody encoders: checks, records and replays events.
+
+    Subclasses implement `_advance(event)` (update state after appending) and `_row()`
+    (the input row at the last position), and list their mutable state in `_mutable`.
+    """
+
+    _mutable = ()
+
+    def __init__(self, encoder, events):
+        self._enc = encoder
+        self._events = []
+        for event in validate_events(events, encoder.min_note, encoder.max_note).tolist():
+            self._events.append(event)
+            self._advance(event)
+
+    def push(self, event):
+        event = check_event(event, len(self._events), self._enc.min_note, self._enc.max_note)
+        self._events.append(event)
+        self._advance(event)
+        return self._row()
+
+    def copy(self):
+        new = copy.copy(self)
+        new._events = self._events.copy()
+        for name in self._mutable:
+            setattr(new, name, getattr(self, name).copy())
+        return new
+
+    @property
+    def events(self):
+        """All events so far, primer included."""
+        return self._events
+
+    def _advance(self, event):
+        """Updates the running state after `event` was appended (no state by default)."""
+
+
+class _OneHotStepper(MelodyStepper):
+
+    def _row(self):
+        row = np.zeros(self._enc.num_classes, np.float32)
+        row[event_to_class(self._events[-1], self._enc.min_note)] = 1.0
+        return row
+
+
+@register('one_hot_melody')
+class OneHotMelodyEncoder(Encoder):
+    """One-hot melody events: input t is the class of event t, label t the class of event t+1.
+
+    Classes: 0 = no event, 1 = note-off, 2 + (pitch - min_note) for pitches in
+    [min_note, max_note); 38 classes for the default range, 130 for mono_rnn's [0, 128).
+    """
+
+    def __init__(self, min_note=48, max_note=84):
+        self.min_note, self.max_note = check_note_range(min_note, max_note)
+
+    @property
+    def input_size(self):
+        return self.num_classes
+
+    @property
+    def num_classes(self):
+        return self.max_note - self.min_note + NUM_SPECIAL_EVENTS
+
+    def params(self):
+        return {'min_note': self.min_note, 'max_note': self.max_note}
+
+    def validate_events(self, events):
+        validate_events(events, self.min_note, self.max_note)
+
+    def encode(self, events):
+        events = validate_events(events, self.min_note, self.max_note)
+        if len(events) < 2:
+            return empty_encoding(self.input_size)
+        classes = events_to_classes(events, self.min_note)
+        inputs = np.zeros((len(events) - 1, self.input_size), np.float32)
+        inputs[np.arange(len(events) - 1), classes[:-1]] = 1.0
+        return inputs, classes[1:].astype(np.int64)
+
+    def class_to_event(self, class_index, events):
+        return class_to_melody_event(class_index, self.min_note, self.max_note)
+
+    def stepper(self, events):
+        return _OneHotStepper(self, events)
+
+    def __repr__(self):
+        return 'OneHotMelodyEncoder(min_note=%d, max_note=%d)' % (self.min_note, self.max_note)

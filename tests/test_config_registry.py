@@ -1,0 +1,105 @@
+"""Registry lookups, named configs as data, and --hparams overrides."""
+import json
+
+import pytest
+
+from musekit import config as config_lib
+from musekit.errors import MusekitError, UnknownNameError
+from musekit.registry import ENCODERS, EXTRACTORS, Registry
+
+EXPECTED_SIZES = {  # Magenta's melody configs: (inputs, labels)
+    'basic_rnn': (38, 38),
+    'mono_rnn': (130, 130),
+    'lookback_rnn': (121, 40),
+    'attention_rnn': (74, 40),
+}
+
+
+def test_builtin_plugins_register_themselves():
+    assert {'one_hot_melody', 'lookback_melody', 'key_melody'} <= set(ENCODERS.names())
+    assert 'melody' in EXTRACTORS.names()
+    assert set(EXPECTED_SIZES) <= set(config_lib.config_names())
+
+
+def test_unknown_name_lists_known_ones():
+    with pytest.raises(UnknownNameError) as e:
+        ENCODERS.get('no_such_encoder')
+    assert 'lookback_melody' in str(e.value) and 'no_such_encoder' in str(e.value)
+    with pytest.raises(MusekitError, match='basic_rnn'):
+        config_lib.get_config('nope_rnn')
+
+
+def test_registry_refuses_a_second_plugin_under_one_name():
+    reg = Registry('thing')
+    reg.register('a', int)
+    reg.register('a', int)  # the same object again is harmless (re-import)
+    with pytest.raises(ValueError):
+        reg.register('a', str)
+    assert reg.names() == ['a'] and reg.get('a') is int
+
+
+@pytest.mark.parametrize('name', sorted(EXPECTED_SIZES))
+def test_named_configs_have_magentas_sizes(name):
+    cfg = config_lib.get_config(name)
+    enc = cfg.make_encoder()
+    assert (enc.input_size, enc.num_classes) == EXPECTED_SIZES[name]
+    assert cfg.hparams['batch_size'] == 128
+    assert list(cfg.hparams['rnn_layer_sizes']) == [128, 128]
+    assert cfg.hparams['dropout_rate'] == 0.5 and cfg.hparams['learning_rate'] == 0.001
+    assert cfg.hparams['clip_norm'] == (3.0 if name == 'attention_rnn' else 5.0)
+    assert cfg.hparams['attn_length'] == (40 if name == 'attention_rnn' else 0)
+    data = cfg.data['params']
+    assert data['steps_per_quarter'] == 4 and data['min_bars'] == 7
+    assert data['max_steps'] == 512 and data['min_unique_pitches'] == 5
+    assert data['transpose_to_key'] == (None if name == 'mono_rnn' else 0)
+
+
+def test_parse_hparams():
+    assert config_lib.parse_hparams('batch_size=64,rnn_layer_sizes=[256, 256],'
+                                    'learning_rate=1e-3,flag=true,name=x') == {
+        'batch_size': 64, 'rnn_layer_sizes': [256, 256], 'learning_rate': 0.001,
+        'flag': True, 'name': 'x'}
+    assert config_lib.parse_hparams('') == {}
+    for bad in ('batch_size', 'batch_size=', '=3', 'a=[1,2', 'a=1,,b=2', 'a=(1)'):
+        with pytest.raises(MusekitError):
+            config_lib.parse_hparams(bad)
+
+
+def test_with_hparams_returns_a_new_config_and_checks_names_and_types():
+    base = config_lib.get_config('lookback_rnn')
+    tuned = base.with_hparams('batch_size=64,rnn_layer_sizes=[256,256],clip_norm=1')
+    assert tuned.hparams['batch_size'] == 64 and list(tuned.hparams['rnn_layer_sizes']) == [256, 256]
+    assert tuned.hparams['clip_norm'] == 1.0
+    assert base.hparams['batch_size'] == 128   # the named config is untouched
+    assert config_lib.get_config('lookback_rnn').hparams['batch_size'] == 128
+    with pytest.raises(MusekitError, match='unknown hparam'):
+        base.with_hparams('batch_sise=3')
+    with pytest.raises(MusekitError, match='wrong type'):
+        base.with_hparams('batch_size=0.5')
+    with pytest.raises(MusekitError, match='wrong type'):
+        base.with_hparams('rnn_layer_sizes=7')
+
+
+def test_configs_are_immutable_and_round_trip_through_dicts():
+    cfg = config_lib.get_config('attention_rnn')
+    with pytest.raises(TypeError):
+        cfg.hparams['batch_size'] = 1
+    d = cfg.to_dict()
+    d['hparams']['batch_size'] = 1                      # a copy: the config is unchanged
+    assert cfg.hparams['batch_size'] == 128
+    again = config_lib.Config.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg
+
+
+def test_config_from_a_json_file(tmp_path):
+    d = config_lib.get_config('basic_rnn').to_dict()
+    d['name'] = 'my_rnn'
+    d['encoder']['params']['max_note'] = 72
+    path = tmp_path / 'my_rnn.json'
+    path.write_text(json.dumps(d))
+    cfg = config_lib.get_config(str(path))
+    assert cfg.name == 'my_rnn' and cfg.make_encoder().num_classes == 26
+    d['encoder']['name'] = 'bogus'
+    path.write_text(json.dumps(d))
+    with pytest.raises(MusekitError, match='bogus'):
+        config_lib.get_config(str(path))

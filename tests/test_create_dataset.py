@@ -1,0 +1,123 @@
+"""The dataset job end to end on a handful of real chorales, in-process."""
+import glob
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from musekit.data import example, sources, tfrecord
+from musekit.pipelines import convert, create_dataset
+
+CHORALES = ['bwv10.7.mxl', 'bwv101.7.mxl', 'bwv102.7.mxl', 'bwv103.6.mxl', 'bwv104.6.mxl',
+            'bwv108.6.mxl', 'bwv11.6.mxl', 'bwv110.7.mxl', 'bwv111.6.mxl', 'bwv112.5.mxl']
+
+
+@pytest.fixture(scope='module')
+def chorale_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp('chorales')
+    corpus = sources.music21_corpus_dir('bach')
+    for name in CHORALES:
+        shutil.copy(os.path.join(corpus, name), root / name)
+    return str(root)
+
+
+@pytest.fixture(scope='module')
+def note_sequences(chorale_dir, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp('ns') / 'bach')
+    convert.main(['musekit_convert', '--input=' + chorale_dir, '--output=' + out])
+    return out
+
+
+def read_split(output_dir, split):
+    files = sorted(glob.glob(os.path.join(output_dir, '%s_melodies-*.tfrecord' % split)))
+    return files, [example.parse_sequence_example(r)
+                   for f in files for r in tfrecord.read_record_file(f)]
+
+
+def run_job(args):
+    create_dataset.main(['musekit_create_dataset'] + args)
+
+
+@pytest.mark.parametrize('config,sizes', [('basic_rnn', (38, 38)), ('lookback_rnn', (121, 40)),
+                                          ('attention_rnn', (74, 40))])
+def test_examples_have_the_configs_shapes(note_sequences, tmp_path, capsys, config, sizes):
+    out = str(tmp_path / 'ds')
+    run_job(['--config=' + config, '--input=' + note_sequences + '*', '--output_dir=' + out,
+             '--eval_ratio=0.3'])
+    printed = capsys.readouterr().out
+    _, train = read_split(out, 'training')
+    _, evals = read_split(out, 'eval')
+    assert train and evals
+    for inputs, labels in train + evals:
+        assert inputs.ndim == 2 and inputs.shape[1] == sizes[0]
+        assert labels.shape == (len(inputs),)
+        assert labels.min() >= 0 and labels.max() < sizes[1]
+        assert len(inputs) >= 7 * 16 - 1 and len(inputs) <= 511
+    assert '%d training and %d eval melodies' % (len(train), len(evals)) in printed
+    assert 'melodies_discarded_too_short' in printed
+
+
+def test_split_is_deterministic_and_byte_identical(note_sequences, tmp_path):
+    outs = []
+    for run in range(2):
+        out = str(tmp_path / ('ds%d' % run))
+        run_job(['--config=lookback_rnn', '--input=' + note_sequences + '*',
+                 '--output_dir=' + out, '--eval_ratio=0.3'])
+        outs.append(out)
+    for split in ('training', 'eval'):
+        a, b = (sorted(glob.glob(os.path.join(o, split + '_*'))) for o in outs)
+        assert [os.path.basename(p) for p in a] == [os.path.basename(p) for p in b]
+        for pa, pb in zip(a, b):
+            with open(pa, 'rb') as fa, open(pb, 'rb') as fb:
+                assert fa.read() == fb.read()
+
+
+def test_split_follows_the_id_hash():
+    ids = ['/id/musicxml/bach/%d' % i for i in range(20000)]
+    frac = np.mean([create_dataset.split_of(i, 0.1) == 'eval' for i in ids])
+    assert 0.09 < frac < 0.11
+    assert all(create_dataset.split_of(i, 0.0) == 'training' for i in ids[:100])
+    assert all(create_dataset.split_of(i, 1.0) == 'eval' for i in ids[:100])
+    assert [create_dataset.split_of(i, 0.5) for i in ids[:50]] == \
+        [create_dataset.split_of(i, 0.5) for i in ids[:50]]
+
+
+def test_transposition_augments_the_training_split_only(chorale_dir, tmp_path):
+    counts = {}
+    for name, extra in (('plain', []), ('aug', ['--transpose_range=-2,2'])):
+        out = str(tmp_path / name)
+        # mono_rnn keeps keys as they are, so every transposition is a new example
+        run_job(['--config=mono_rnn', '--input=' + chorale_dir, '--output_dir=' + out,
+                 '--eval_ratio=0.3'] + extra)
+        counts[name] = {s: read_split(out, s)[1] for s in ('training', 'eval')}
+    assert len(counts['aug']['training']) == 5 * len(counts['plain']['training'])
+    assert len(counts['aug']['eval']) == len(counts['plain']['eval'])
+    for (a, _), (b, _) in zip(counts['aug']['eval'], counts['plain']['eval']):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_transpose_range_parsing():
+    assert create_dataset.parse_transpose_range('') == [0]
+    assert create_dataset.parse_transpose_range('-1,2') == [-1, 0, 1, 2]
+    for bad in ('3', 'a,b', '2,-2', '-30,0'):
+        with pytest.raises(Exception, match='transpose_range'):
+            create_dataset.parse_transpose_range(bad)
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--config=nope_rnn', '--input=x', '--output_dir=y'], 'unknown config'),
+    (['--config=basic_rnn', '--output_dir=y'], 'missing required flag: --input'),
+    (['--config=basic_rnn', '--input=/no/such/*', '--output_dir=y'], 'no input files'),
+    (['--config=basic_rnn', '--input=x', '--output_dir=y', '--eval_ratio=2'], 'eval_ratio'),
+    (['--config=basic_rnn', '--input=x', '--output_dir=y', '--transpose_range=9'],
+     'transpose_range'),
+    (['--config=basic_rnn', '--input=x', '--output_dir=y', '--bogus=1'], 'unknown flag'),
+])
+def test_bad_flags_end_in_one_line_and_exit_2(args, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        create_dataset.run(['musekit_create_dataset'] + args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('musekit_create_dataset: error:')
+    assert message in err[0]
