@@ -79,3 +79,4 @@ class Registry:
 ENCODERS = Registry('encoder', 'musekit.encoders')
 EXTRACTORS = Registry('extractor', 'musekit.extractors')
 MODELS = Registry('model', 'musekit.models')
+MODELS = Registry('model', 'musekit.models')

@@ -57,3 +57,15 @@ def test_sequence_example_bytes_are_what_tensorflow_reads():
         'labels': tf.io.FixedLenSequenceFeature([], tf.int64)})
     np.testing.assert_array_equal(seq['inputs'].numpy(), inputs)
     np.testing.assert_array_equal(seq['labels'].numpy(), [4, 5, 6])
+
+
+@pytest.mark.parametrize('steps,width,label_width,high', [
+    (300, 121, 1, 40), (300, 121, 1, 300), (1, 74, 1, 127), (0, 38, 1, 5), (7, 5, 4, 2),
+    (3, 200, 1, 2**40)])
+def test_direct_bytes_equal_protobufs_deterministic_serialization(steps, width,
+                                                                  label_width, high):
+    rng = np.random.default_rng(steps + width)
+    inputs = rng.random((steps, width)).astype(np.float32)
+    labels = rng.integers(0, high, (steps, label_width) if label_width > 1 else steps)
+    assert (example.make_sequence_example(inputs, labels)
+            == example.make_sequence_example_with_protobuf(inputs, labels))

@@ -60,17 +60,76 @@ SequenceExample = message_factory.GetMessageClass(
 Example = message_factory.GetMessageClass(_POOL.FindMessageTypeByName('tensorflow.Example'))
 
 
+def _varint(n):
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _length_delimited(tag, payload):
+    return bytes((tag,)) + _varint(len(payload)) + payload
+
+
+def _feature_list(kind_tag, rows):
+    """FeatureList bytes: one Feature per row, each holding one packed list (field 1)."""
+    return b''.join(_length_delimited(0x0A, _length_delimited(kind_tag, _length_delimited(
+        0x0A, row))) for row in rows)
+
+
+def _float_rows(inputs):
+    """Packed little-endian float rows; equal-length rows share one prefix, built once."""
+    t, d = inputs.shape
+    body = np.ascontiguousarray(inputs, dtype='<f4').view(np.uint8).reshape(t, 4 * d)
+    packed = _length_delimited(0x0A, b'\0' * 4 * d)[:-4 * d]       # FloatList.value header
+    feature = _length_delimited(0x12, b'\0' * (len(packed) + 4 * d))[:-(len(packed) + 4 * d)]
+    entry = _varint(len(feature) + len(packed) + 4 * d)
+    prefix = np.frombuffer(b'\x0a' + entry + feature + packed, dtype=np.uint8)
+    return np.concatenate([np.broadcast_to(prefix, (t, len(prefix))), body], axis=1).tobytes()
+
+
 def make_sequence_example(inputs, labels):
     """Serialized SequenceExample with feature lists `inputs` (floats) and `labels` (int64).
 
     `labels` is [T] (one class per step) or [T, K] (multi-hot or several ids per step).
+    The bytes are written directly (numpy, not one message per step): they equal the
+    protobuf library's deterministic serialization of the same message.
     """
     inputs = np.asarray(inputs, dtype=np.float32)
     labels = np.asarray(labels, dtype=np.int64)
     if labels.ndim == 1:
         labels = labels[:, None]
-    if len(inputs) != len(labels):
-        raise ValueError('inputs have %d steps but labels %d' % (len(inputs), len(labels)))
+    if inputs.ndim != 2 or labels.ndim != 2 or len(inputs) != len(labels):
+        raise ValueError('inputs %s and labels %s must be [T, D] and [T] or [T, K]'
+                         % (inputs.shape, labels.shape))
+    input_list = _float_rows(inputs) if inputs.shape[1] else _feature_list(
+        0x12, [b''] * len(inputs))
+    if labels.shape[1] == 1 and len(labels) and 0 <= labels.min() and labels.max() < 128:
+        # one single-byte varint per step: every Feature is the same 7 bytes but the last
+        rows = np.empty((len(labels), 7), dtype=np.uint8)
+        rows[:, :6] = (0x0A, 0x05, 0x1A, 0x03, 0x0A, 0x01)
+        rows[:, 6] = labels[:, 0]
+        label_list = rows.tobytes()
+    else:
+        label_list = _feature_list(0x1A, [b''.join(_varint(int(v) & 0xFFFFFFFFFFFFFFFF)
+                                                   for v in row) for row in labels.tolist()])
+    feature_lists = b''.join(
+        _length_delimited(0x0A, _length_delimited(0x0A, key) + _length_delimited(0x12, body))
+        for key, body in ((b'inputs', input_list), (b'labels', label_list)))
+    return _length_delimited(0x12, feature_lists)
+
+
+def make_sequence_example_with_protobuf(inputs, labels):
+    """The same bytes through the protobuf library (slower; the reference in tests)."""
+    inputs = np.asarray(inputs, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.ndim == 1:
+        labels = labels[:, None]
     ex = SequenceExample()
     lists = ex.feature_lists.feature_list
     in_list, label_list = lists['inputs'].feature, lists['labels'].feature

@@ -117,8 +117,11 @@ def _kind(path):
     return 'abc'
 
 
-def read_bounded(path, limit=MAX_FILE_BYTES):
-    """The bytes of `path`, or BadInput when it is empty, larger than `limit` or unreadable."""
+def read_bounded(path, limit=None):
+    """The bytes of `path`, or BadInput when it is empty, larger than `limit` (default
+    MAX_FILE_BYTES, looked up at call time) or unreadable."""
+    if limit is None:
+        limit = MAX_FILE_BYTES
     try:
         size = os.path.getsize(path)
         if size > limit:
@@ -129,6 +132,8 @@ def read_bounded(path, limit=MAX_FILE_BYTES):
         raise BadInput('unreadable', e.strerror or str(e)) from None
     if not data:
         raise BadInput('empty_file')
+    if len(data) > limit:  # grew after the size check
+        raise BadInput('file_too_large', 'more than limit %d bytes' % limit)
     return data
 
 

@@ -1,0 +1,66 @@
+"""Times musekit_convert + musekit_create_dataset (lookback_rnn) over music21's Bach
+chorales as whole processes, the way a user runs them, and prints files per second.
+
+    python benchmarks/dataset.py [--runs 3] [--workers 2]
+
+Magenta's serial tools took 10.2 s (convert) + 9.3 s (create dataset) on these files on a
+2-core machine; the goal is both musekit jobs together in at most 10 s.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.path.dirname(sys.executable)
+
+
+def timed(cmd):
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode:
+        sys.exit('failed: %s\n%s' % (' '.join(cmd), proc.stderr[-2000:]))
+    return elapsed, proc.stdout
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--runs', type=int, default=3)
+    parser.add_argument('--workers', type=int, default=2)
+    args = parser.parse_args()
+    beam_args = ['--direct_num_workers=%d' % args.workers]
+    if args.workers > 1:
+        beam_args.append('--direct_running_mode=multi_processing')
+    tmp = tempfile.mkdtemp(prefix='musekit_bench_')
+    convert_s, dataset_s, out = [], [], ''
+    try:
+        for _ in range(args.runs):
+            t, out1 = timed([os.path.join(BIN, 'musekit_convert'), '--input=music21:bach',
+                             '--output=%s/ns/bach' % tmp] + beam_args)
+            convert_s.append(t)
+            t, out = timed([os.path.join(BIN, 'musekit_create_dataset'),
+                            '--config=lookback_rnn', '--input=%s/ns/bach*' % tmp,
+                            '--output_dir=%s/ds' % tmp] + beam_args)
+            dataset_s.append(t)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    files = int(next(l.split()[-1] for l in out1.splitlines()
+                     if l.strip().startswith('files_read')))
+    c, d = statistics.median(convert_s), statistics.median(dataset_s)
+    print('music21 Bach corpus: %d score files; workers=%d; median of %d runs, whole process'
+          % (files, args.workers, args.runs))
+    print('  musekit_convert         %5.2f s  %6.1f files/s   (runs: %s)'
+          % (c, files / c, ', '.join('%.2f' % x for x in convert_s)))
+    print('  musekit_create_dataset  %5.2f s  %6.1f files/s   (runs: %s)'
+          % (d, files / d, ', '.join('%.2f' % x for x in dataset_s)))
+    print('  both jobs               %5.2f s  %6.1f files/s   (Magenta serial: 19.5 s, '
+          'goal <= 10 s)' % (c + d, files / (c + d)))
+    print(out.strip().splitlines()[-1])
+
+
+if __name__ == '__main__':
+    main()

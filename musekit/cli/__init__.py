@@ -1,0 +1,1 @@
+"""Command-line entry points (absl flags, defined per call, never at import time)."""

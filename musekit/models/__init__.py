@@ -1,0 +1,1 @@
+"""Models: Keras builders plus a NumPy step twin for generation. Each module registers its own."""
