@@ -119,7 +119,8 @@ def parse_args(fv, argv, program, required=()):
 
 def _usage(fv, program):
     lines = ['usage: %s [flags] [Beam pipeline options]' % program, '']
-    for f in sorted(fv, key=lambda f: f.name):
+    for name in sorted(fv):  # iterating FlagValues gives flag names
+        f = fv[name]
         if f.name == 'helpfull':
             continue
         default = '' if f.default is None else ' (default: %r)' % (f.default,)

@@ -68,8 +68,8 @@ class ReadMusicFiles(beam.PTransform):
 
 def build_pipeline(pipeline, input_spec, output, num_shards):
     """Adds the convert job to `pipeline`; returns the number of input files listed."""
+    read = ReadMusicFiles(input_spec)  # a bad --input fails before old output is removed
     common.remove_stale_shards(output, SHARD_SUFFIX)
-    read = ReadMusicFiles(input_spec)
     parsed = pipeline | 'Read' >> read
     parsed.sequences | 'WriteSequences' >> common.WriteShards(output, num_shards, SHARD_SUFFIX)
     (parsed[ParseMusicFile.DEAD_LETTER]

@@ -146,6 +146,8 @@ def parse(source, content):
         sequences = [_parse_musicxml(content, source.path.lower().endswith('.mxl'))]
     else:
         sequences = _parse_abc(content)
+    if not any(ns.notes for ns in sequences):
+        raise BadInput('no_notes', 'parsed, but holds no notes')
     for i, ns in enumerate(sequences):
         ns.id = sequence_id(source, content, i if kind == 'abc' else None)
         ns.filename = source.relpath
