@@ -30,15 +30,21 @@ def timed(cmd):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--runs', type=int, default=3)
-    parser.add_argument('--workers', type=int, default=2)
+    parser.add_argument('--workers', type=int, nargs='+', default=[2, 1],
+                        help='DirectRunner worker counts to compare (>1: multi_processing)')
     args = parser.parse_args()
-    beam_args = ['--direct_num_workers=%d' % args.workers]
-    if args.workers > 1:
+    for workers in args.workers:
+        bench(workers, args.runs)
+
+
+def bench(workers, runs):
+    beam_args = ['--direct_num_workers=%d' % workers]
+    if workers > 1:
         beam_args.append('--direct_running_mode=multi_processing')
     tmp = tempfile.mkdtemp(prefix='musekit_bench_')
     convert_s, dataset_s, out = [], [], ''
     try:
-        for _ in range(args.runs):
+        for _ in range(runs):
             t, out1 = timed([os.path.join(BIN, 'musekit_convert'), '--input=music21:bach',
                              '--output=%s/ns/bach' % tmp] + beam_args)
             convert_s.append(t)
@@ -52,7 +58,7 @@ def main():
                      if l.strip().startswith('files_read')))
     c, d = statistics.median(convert_s), statistics.median(dataset_s)
     print('music21 Bach corpus: %d score files; workers=%d; median of %d runs, whole process'
-          % (files, args.workers, args.runs))
+          % (files, workers, runs))
     print('  musekit_convert         %5.2f s  %6.1f files/s   (runs: %s)'
           % (c, files / c, ', '.join('%.2f' % x for x in convert_s)))
     print('  musekit_create_dataset  %5.2f s  %6.1f files/s   (runs: %s)'

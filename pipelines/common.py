@@ -12,7 +12,7 @@ from musekit.data import tfrecord
 from musekit.errors import MusekitError
 
 NAMESPACE = 'musekit'
-DEFAULT_BEAM_ARGS = ['--runner=DirectRunner']
+DEFAULT_BEAM_ARGS = ['--runner=DirectRunner', '--default_sdk_harness_log_level=WARNING']
 
 
 def counter(name):

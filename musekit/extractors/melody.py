@@ -4,18 +4,25 @@ Split at time-signature/tempo changes, quantize, take each instrument's melodies
 melody after `gap_bars` of silence), drop short / few-pitch / polyphonic ones, truncate to
 `max_steps`, then transpose to a key and fold into the encoder's pitch range.
 """
+import functools
+
 import numpy as np
-from note_seq import melodies_lib, sequences_lib, events_lib
 
 from musekit.errors import MusekitError
 from musekit.extractors.base import Extractor, new_stats, register
 
-_QUANTIZE_ERRORS = {
-    sequences_lib.MultipleTimeSignatureError: 'multiple_time_signatures',
-    sequences_lib.MultipleTempoError: 'multiple_tempos',
-    sequences_lib.BadTimeSignatureError: 'bad_time_signature',
-    sequences_lib.NegativeTimeError: 'negative_time',
-}
+
+@functools.lru_cache(maxsize=None)
+def _note_seq():
+    """note_seq's modules, imported on first use: a job's driver process never needs them."""
+    from note_seq import events_lib, melodies_lib, sequences_lib
+    quantize_errors = {
+        sequences_lib.MultipleTimeSignatureError: 'multiple_time_signatures',
+        sequences_lib.MultipleTempoError: 'multiple_tempos',
+        sequences_lib.BadTimeSignatureError: 'bad_time_signature',
+        sequences_lib.NegativeTimeError: 'negative_time',
+    }
+    return events_lib, melodies_lib, sequences_lib, quantize_errors
 
 
 @register('melody')
@@ -49,6 +56,7 @@ class MelodyExtractor(Extractor):
                     split_on_time_changes=self.split_on_time_changes)
 
     def prepare(self, sequence):
+        _, _, sequences_lib, quantize_errors = _note_seq()
         stats = new_stats()
         if self.split_on_time_changes:
             pieces = sequences_lib.split_note_sequence_on_time_changes(sequence)
@@ -61,8 +69,8 @@ class MelodyExtractor(Extractor):
             try:
                 quantized.append(sequences_lib.quantize_note_sequence(
                     piece, self.steps_per_quarter))
-            except tuple(_QUANTIZE_ERRORS) as e:
-                stats['sequences_discarded_' + _QUANTIZE_ERRORS[type(e)]] += 1
+            except tuple(quantize_errors) as e:
+                stats['sequences_discarded_' + quantize_errors[type(e)]] += 1
         if not quantized:
             stats['sequences_without_notes' if not any(p.notes for p in pieces)
                   else 'sequences_not_quantizable'] += 1
@@ -70,6 +78,7 @@ class MelodyExtractor(Extractor):
 
     def extract(self, quantized, encoder):
         """Melody event lists (squashed into the encoder's pitch range) and drop stats."""
+        events_lib, melodies_lib, sequences_lib, _ = _note_seq()
         stats = new_stats()
         try:
             steps_per_bar = sequences_lib.steps_per_bar_in_quantized_sequence(quantized)
