@@ -44,7 +44,9 @@ class EncodeSequence(beam.DoFn):
     """(id, NoteSequence bytes) -> (sort key, SequenceExample bytes), one per melody.
 
     Runs the config's extractor (quantize, extract) and encoder, transposing first when
-    `transpositions` has more than [0]; every drop increments a counter named by reason.
+    `transpositions` has more than [0]. A melody identical to one already written for the
+    same piece (an instrument doubling a voice, or a transposition that the config's key
+    normalisation undid) is dropped. Every drop is counted by reason.
     """
 
     def __init__(self, config_dict, split, transpositions):
@@ -65,6 +67,7 @@ class EncodeSequence(beam.DoFn):
         ns = music_pb2.NoteSequence.FromString(data)
         common.counter('%s_sequences' % self._split).inc()
         quantized, stats = self._extractor.prepare(ns)
+        seen = set()
         for q_index, q in enumerate(quantized):
             for amount in self._transpositions:
                 piece = q
@@ -73,6 +76,10 @@ class EncodeSequence(beam.DoFn):
                 melodies, more = self._extractor.extract(piece, self._encoder)
                 stats.update(more)
                 for m_index, events in enumerate(melodies):
+                    if tuple(events) in seen:
+                        stats['melodies_dropped_duplicate_in_piece'] += 1
+                        continue
+                    seen.add(tuple(events))
                     inputs, labels = self._encoder.encode(events)
                     key = '%s|%03d|%+03d|%04d' % (seq_id, q_index, amount, m_index)
                     self._count.inc()
@@ -137,7 +144,7 @@ def define_flags(fv):
                        'split.', lower_bound=0.0, upper_bound=1.0, flag_values=fv)
     flags.DEFINE_string('transpose_range', '', 'Training-split transposition augmentation, '
                         "semitones LOW,HIGH inclusive (e.g. '-3,3'); empty for none. "
-                        'Configs that transpose melodies to C undo most of it.',
+                        'Configs that transpose melodies to C undo most of it; such duplicates are dropped.',
                         flag_values=fv)
     flags.DEFINE_integer('num_shards', 2, 'Shards per split.', lower_bound=1, flag_values=fv)
     flags.DEFINE_string('hparams', '', 'Config overrides (unused by the data job; accepted '

@@ -121,3 +121,15 @@ def test_bad_flags_end_in_one_line_and_exit_2(args, message, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith('musekit_create_dataset: error:')
     assert message in err[0]
+
+
+def test_transpositions_undone_by_key_normalisation_are_not_written_twice(chorale_dir, tmp_path,
+                                                                          capsys):
+    out = str(tmp_path / 'ds')
+    run_job(['--config=basic_rnn', '--input=' + chorale_dir, '--output_dir=' + out,
+             '--eval_ratio=0', '--transpose_range=-1,1'])
+    printed = capsys.readouterr().out
+    _, train = read_split(out, 'training')
+    keys = {(inputs.tobytes(), labels.tobytes()) for inputs, labels in train}
+    assert len(keys) == len(train)      # doubled voices and undone transpositions dropped
+    assert 'melodies_dropped_duplicate_in_piece' in printed
