@@ -35,6 +35,8 @@ setup(
         'console_scripts': [
             'musekit_convert=musekit.pipelines.convert:run',
             'musekit_create_dataset=musekit.pipelines.create_dataset:run',
+            'musekit_generate=musekit.cli.generate:run',
+            'musekit_train=musekit.cli.train:run',
         ],
     },
 )

@@ -1,0 +1,232 @@
+"""Bundles: one self-describing file holding a trained model's config, weights and provenance.
+
+Layout: the magic line ``MUSEKIT-BUNDLE``, a text header line
+``format_version=1 payload_bytes=N sha256=HEX``, then N bytes of a protobuf ``Bundle``
+message (schema below, in a private descriptor pool). Tensors are raw little-endian bytes
+of an allow-listed dtype, so loading never unpickles and never runs code; TensorFlow is
+never imported.
+"""
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import re
+import secrets
+import warnings
+
+import numpy as np
+from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
+
+from musekit.errors import MusekitError
+
+MAGIC = b'MUSEKIT-BUNDLE\n'
+FORMAT_VERSION = 1
+DTYPES = {'float32': '<f4', 'float16': '<f2', 'int32': '<i4', 'int64': '<i8'}
+_HEADER = re.compile(rb'format_version=(\d{1,9}) payload_bytes=(\d{1,19}) sha256=([0-9a-f]{64})\n')
+_MAX_HEADER = 160
+_F = descriptor_pb2.FieldDescriptorProto
+
+
+def _build_messages():
+    fd = descriptor_pb2.FileDescriptorProto(
+        name='musekit/bundle.proto', package='musekit', syntax='proto3')
+    tensor = fd.message_type.add(name='Tensor')
+    for name, number, ftype, label in (
+            ('name', 1, _F.TYPE_STRING, _F.LABEL_OPTIONAL),
+            ('dtype', 2, _F.TYPE_STRING, _F.LABEL_OPTIONAL),
+            ('shape', 3, _F.TYPE_INT64, _F.LABEL_REPEATED),
+            ('data', 4, _F.TYPE_BYTES, _F.LABEL_OPTIONAL)):
+        tensor.field.add(name=name, number=number, type=ftype, label=label)
+    bundle = fd.message_type.add(name='Bundle')
+    for name, number, ftype in (('format_version', 1, _F.TYPE_UINT32),
+                                ('config_json', 2, _F.TYPE_STRING),
+                                ('provenance_json', 3, _F.TYPE_STRING)):
+        bundle.field.add(name=name, number=number, type=ftype, label=_F.LABEL_OPTIONAL)
+    bundle.field.add(name='tensors', number=4, type=_F.TYPE_MESSAGE,
+                     label=_F.LABEL_REPEATED, type_name='.musekit.Tensor')
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fd)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName('musekit.Bundle'))
+
+
+BundleProto = _build_messages()
+
+
+@dataclasses.dataclass(frozen=True)
+class Bundle:
+    """A loaded bundle: everything generation needs, nothing TensorFlow."""
+    format_version: int
+    config: object            # musekit.config.Config
+    weights: dict             # {name: np.ndarray}
+    provenance: dict
+    path: str = ''
+
+    def make_encoder(self):
+        return self.config.make_encoder()
+
+    def step_model(self, encoder=None):
+        """The config's NumPy StepModel built on this bundle's weights."""
+        from musekit.models.base import get_model
+        encoder = encoder or self.make_encoder()
+        spec = get_model(self.config.model['name'])
+        try:
+            return spec.step_model(self.weights, encoder.input_size, encoder.num_classes,
+                                   self.config.hparams)
+        except (KeyError, ValueError, TypeError) as e:
+            raise MusekitError('bundle %s does not fit its model %r: %s' % (
+                self.path or '<memory>', spec.name, str(e).strip("'"))) from None
+
+
+def write_bundle(path, config_dict, weights, provenance=None):
+    """Writes a bundle atomically (temp file + rename); returns the provenance stored.
+
+    `config_dict` is a Config's to_dict() (or a Config), `weights` {name: array},
+    `provenance` free JSON-able facts (dataset, steps, eval loss...); the musekit version
+    and a UTC `created` timestamp are added when absent.
+    """
+    from musekit import __version__
+    from musekit.config import Config
+    if isinstance(config_dict, Config):
+        config_dict = config_dict.to_dict()
+    Config.from_dict(config_dict)        # refuse to write a bundle nobody could load
+    provenance = dict(provenance or {})
+    provenance.setdefault('musekit_version', __version__)
+    provenance.setdefault('created', datetime.datetime.now(datetime.timezone.utc)
+                          .isoformat(timespec='seconds'))
+    proto = BundleProto(format_version=FORMAT_VERSION,
+                        config_json=json.dumps(config_dict, sort_keys=True),
+                        provenance_json=json.dumps(provenance, sort_keys=True,
+                                                   default=_json_value))
+    for name in sorted(weights):
+        array = np.asarray(weights[name])
+        dtype = array.dtype.name
+        if dtype not in DTYPES:
+            raise MusekitError('weight %r has dtype %s; bundles hold only %s'
+                               % (name, dtype, ', '.join(DTYPES)))
+        proto.tensors.add(name=name, dtype=dtype, shape=array.shape,
+                          data=np.ascontiguousarray(array, DTYPES[dtype]).tobytes())
+    payload = proto.SerializeToString(deterministic=True)
+    header = b'format_version=%d payload_bytes=%d sha256=%s\n' % (
+        FORMAT_VERSION, len(payload), hashlib.sha256(payload).hexdigest().encode())
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, '.%s.%s.tmp' % (os.path.basename(path), secrets.token_hex(6)))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)   # umask applies
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(MAGIC + header + payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return json.loads(proto.provenance_json)
+
+
+def _json_value(value):
+    """numpy scalars and arrays in provenance become plain JSON numbers and lists."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise MusekitError('provenance value %r (%s) is not JSON-able'
+                       % (value, type(value).__name__))
+
+
+def load_bundle(path):
+    """Reads and checks a bundle; any problem raises one clear MusekitError line."""
+    path = os.fspath(path)
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise MusekitError('no such bundle file: %s' % path) from None
+    except IsADirectoryError:
+        raise MusekitError('bundle %s is a directory, not a bundle file' % path) from None
+    except OSError as e:
+        raise MusekitError('cannot read bundle %s: %s' % (path, e.strerror or e)) from None
+    return _parse(data, path)
+
+
+def _parse(data, path):
+    if not data.startswith(MAGIC):
+        raise MusekitError(_foreign_file_message(data, path))
+    header_end = data.find(b'\n', len(MAGIC), len(MAGIC) + _MAX_HEADER)
+    match = _HEADER.fullmatch(data, len(MAGIC), header_end + 1) if header_end > 0 else None
+    if not match:
+        raise MusekitError('bundle %s has a damaged header (truncated or altered file)' % path)
+    version, size, digest = int(match.group(1)), int(match.group(2)), match.group(3).decode()
+    if version > FORMAT_VERSION:
+        raise MusekitError('bundle %s has format version %d, newer than the %d this musekit '
+                           'reads: upgrade musekit' % (path, version, FORMAT_VERSION))
+    payload = data[header_end + 1:]
+    if len(payload) != size:
+        raise MusekitError('bundle %s is %s: its payload has %d bytes, the header says %d'
+                           % (path, 'truncated' if len(payload) < size else 'damaged',
+                              len(payload), size))
+    if hashlib.sha256(payload).hexdigest() != digest:
+        raise MusekitError('bundle %s is corrupt: its sha256 checksum does not match' % path)
+    try:
+        proto = BundleProto.FromString(payload)
+    except message.DecodeError:
+        raise MusekitError('bundle %s has an unreadable payload' % path) from None
+    if proto.format_version != version:
+        raise MusekitError('bundle %s is inconsistent: header format version %d, payload %d'
+                           % (path, version, proto.format_version))
+    from musekit.config import Config
+    try:
+        config = Config.from_dict(json.loads(proto.config_json))
+        provenance = json.loads(proto.provenance_json or '{}')
+    except (ValueError, TypeError, AttributeError) as e:
+        raise MusekitError('bundle %s has an unreadable config or provenance: %s'
+                           % (path, e)) from None
+    weights = {}
+    for tensor in proto.tensors:
+        if tensor.name in weights:
+            raise MusekitError('bundle %s holds weight %r twice' % (path, tensor.name))
+        weights[tensor.name] = _tensor_array(tensor, path)
+    return Bundle(version, config, weights, provenance, path)
+
+
+def _tensor_array(tensor, path):
+    if tensor.dtype not in DTYPES:
+        raise MusekitError('bundle %s: weight %r has dtype %r; allowed: %s'
+                           % (path, tensor.name, tensor.dtype, ', '.join(DTYPES)))
+    shape = tuple(tensor.shape)
+    dtype = np.dtype(DTYPES[tensor.dtype])
+    count = 1
+    for dim in shape:
+        if dim < 0:
+            raise MusekitError('bundle %s: weight %r has a negative dimension in shape %s'
+                               % (path, tensor.name, list(shape)))
+        count *= dim
+    if count * dtype.itemsize != len(tensor.data):
+        raise MusekitError('bundle %s: weight %r of shape %s and dtype %s needs %d bytes, '
+                           'has %d' % (path, tensor.name, list(shape), tensor.dtype,
+                                       count * dtype.itemsize, len(tensor.data)))
+    return np.frombuffer(tensor.data, dtype).astype(tensor.dtype).reshape(shape)
+
+
+def _foreign_file_message(data, path):
+    if not data:
+        return 'bundle %s is an empty file, not a musekit bundle' % path
+    if MAGIC.startswith(data):
+        return 'bundle %s is truncated (it ends inside the musekit header)' % path
+    if _is_magenta_bundle(data):
+        return ('%s is a Magenta .mag bundle, not a musekit bundle: musekit cannot read '
+                'Magenta bundles yet' % path)
+    return '%s is not a musekit bundle (it does not start with %s)' % (
+        path, MAGIC.strip().decode())
+
+
+def _is_magenta_bundle(data):
+    """True if `data` parses as a note_seq GeneratorBundle that names its generator."""
+    try:
+        with warnings.catch_warnings():   # note_seq's audio deps warn about ffmpeg
+            warnings.simplefilter('ignore')
+            from note_seq.protobuf import generator_pb2
+        bundle = generator_pb2.GeneratorBundle.FromString(data)
+    except Exception:  # noqa: BLE001 - any parse failure means "not a Magenta bundle"
+        return False
+    return bool(bundle.generator_details.id)

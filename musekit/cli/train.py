@@ -1,0 +1,175 @@
+"""musekit_train: trains a config's model on SequenceExample TFRecords, or evaluates it.
+
+    musekit_train --config=lookback_rnn --run_dir=/tmp/run \\
+        --sequence_example_file='/tmp/ds/training_melodies-*.tfrecord' \\
+        --hparams='batch_size=64,rnn_layer_sizes=[128,128]' --num_training_steps=1000 \\
+        --eval_sequence_example_file='/tmp/ds/eval_melodies-*.tfrecord' \\
+        --bundle_file=/tmp/lookback.musekit --save_generator_bundle
+    musekit_train --eval --run_dir=/tmp/run --sequence_example_file='/tmp/ds/eval_*'
+
+Training continues from the run directory's latest checkpoint up to --num_training_steps
+in all (0: until Ctrl-C, which saves a checkpoint first). --eval evaluates the latest
+checkpoint once on --sequence_example_file. Without --config, the run directory's saved
+config is used.
+"""
+import os
+import sys
+import tempfile
+
+from absl import flags
+
+from musekit.errors import MusekitError
+
+PROGRAM = 'musekit_train'
+
+
+def define_flags(fv):
+    flags.DEFINE_string('config', None, 'Config name (e.g. lookback_rnn) or .json path; '
+                        "default: the run directory's config.json.", flag_values=fv)
+    flags.DEFINE_string('run_dir', None, 'Folder for checkpoints (run_dir/train), summaries '
+                        '(run_dir/train, run_dir/eval) and config.json.', flag_values=fv)
+    flags.DEFINE_string('sequence_example_file', None, 'Glob of SequenceExample TFRecords: '
+                        'training data, or with --eval the data to evaluate.', flag_values=fv)
+    flags.DEFINE_string('hparams', '', "Hparam overrides, e.g. 'batch_size=64,"
+                        "rnn_layer_sizes=[256,256]'.", flag_values=fv)
+    flags.DEFINE_integer('num_training_steps', 1000, 'Train until the run has taken this many '
+                         'steps in all (0: until interrupted).', lower_bound=0, flag_values=fv)
+    flags.DEFINE_boolean('eval', False, 'Evaluate the latest checkpoint on '
+                         '--sequence_example_file (loss, accuracy, perplexity) and stop.',
+                         flag_values=fv)
+    flags.DEFINE_string('eval_sequence_example_file', None, 'Glob of eval data to evaluate on '
+                        'at every checkpoint while training.', flag_values=fv)
+    flags.DEFINE_integer('summary_frequency', 10, 'Print and summarize training metrics every '
+                         'this many steps.', lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer('save_checkpoint_steps', 100, 'Save a checkpoint every this many '
+                         'steps (and always at the end; 0: only at the end).', lower_bound=0,
+                         flag_values=fv)
+    flags.DEFINE_integer('seed', 0, 'Seed of weight initialization, dropout and shuffling.',
+                         flag_values=fv)
+    flags.DEFINE_string('bundle_file', None, 'Where --save_generator_bundle writes the '
+                        'bundle.', flag_values=fv)
+    flags.DEFINE_boolean('save_generator_bundle', False, 'After training, write the latest '
+                         'checkpoint as a bundle to --bundle_file.', flag_values=fv)
+
+
+def usage(fv):
+    lines = ['usage: %s --run_dir=DIR --sequence_example_file=GLOB [--config=NAME] [flags]'
+             % PROGRAM, '']
+    for name in sorted(fv):
+        f = fv[name]
+        default = '' if f.default is None else ' (default: %r)' % (f.default,)
+        lines.append('  --%s: %s%s' % (f.name, f.help, default))
+    return '\n'.join(lines)
+
+
+def parse(argv):
+    """A fresh FlagValues parsed from argv; --help prints usage and exits 0."""
+    fv = flags.FlagValues()
+    define_flags(fv)
+    if any(a in ('-h', '--help', '-help', '--helpfull') for a in argv[1:]):
+        print(usage(fv))
+        sys.exit(0)
+    try:
+        rest = fv(argv)[1:]
+    except flags.Error as e:
+        raise MusekitError(str(e)) from None
+    if rest:
+        raise MusekitError('unexpected argument %r (flags look like --name=value)' % rest[0])
+    missing = ['--' + name for name in ('run_dir', 'sequence_example_file') if not fv[name].value]
+    if missing:
+        raise MusekitError('missing required flag%s: %s' % (
+            's' if len(missing) > 1 else '', ', '.join(missing)))
+    if fv.save_generator_bundle and not fv.bundle_file:
+        raise MusekitError('--save_generator_bundle needs --bundle_file')
+    if fv.bundle_file and not fv.save_generator_bundle:
+        raise MusekitError('--bundle_file is written only with --save_generator_bundle')
+    if fv.eval and (fv.save_generator_bundle or fv.eval_sequence_example_file):
+        raise MusekitError('--eval evaluates --sequence_example_file only; it takes neither '
+                           '--eval_sequence_example_file nor --save_generator_bundle')
+    return fv
+
+
+def resolve_config(fv):
+    """The config to use: --config, else the run directory's, with --hparams applied."""
+    from musekit.config import get_config
+    from musekit.training import load_run_config
+    if fv.config:
+        return get_config(fv.config, fv.hparams or None)
+    config = load_run_config(fv.run_dir)
+    if config is None:
+        raise MusekitError('missing --config (run directory %s has no config.json yet)'
+                           % fv.run_dir)
+    return config.with_hparams(fv.hparams) if fv.hparams else config
+
+
+def import_tensorflow_quietly():
+    """Imports TensorFlow without the C++ log lines it prints while loading (before its
+    logging is set up, so TF_CPP_MIN_LOG_LEVEL cannot hide them); shows them if it fails."""
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    if 'tensorflow' in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+            tf.config.list_physical_devices()      # device probing logs too (no CUDA, ...)
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode('utf-8', 'replace'))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def main(argv):
+    fv = parse(argv)
+    if fv.eval and not os.path.isdir(os.path.join(fv.run_dir, 'train')):
+        raise MusekitError('run directory %s has no checkpoints to evaluate' % fv.run_dir)
+    config = resolve_config(fv)
+    import_tensorflow_quietly()
+    from musekit.training import Trainer
+
+    def log(line):
+        print('%s: %s' % (PROGRAM, line), flush=True)
+
+    trainer = Trainer(config, fv.run_dir, seed=fv.seed, log=log)
+    if fv.eval:
+        if trainer.restored_from is None:
+            raise MusekitError('run directory %s has no checkpoints to evaluate' % fv.run_dir)
+        trainer.evaluate(fv.sequence_example_file)
+        return
+    eval_metrics = trainer.train(
+        fv.sequence_example_file, fv.num_training_steps,
+        summary_frequency=fv.summary_frequency,
+        save_checkpoint_steps=fv.save_checkpoint_steps,
+        eval_pattern=fv.eval_sequence_example_file)
+    if fv.save_generator_bundle:
+        from musekit.bundle import write_bundle
+        config_dict, weights, provenance = trainer.bundle_parts(fv.sequence_example_file,
+                                                                eval_metrics)
+        try:
+            write_bundle(fv.bundle_file, config_dict, weights, provenance)
+        except OSError as e:
+            raise MusekitError('cannot write --bundle_file %s: %s'
+                               % (fv.bundle_file, e.strerror or e)) from None
+        log('wrote bundle %s (step %d)' % (fv.bundle_file, trainer.global_step))
+
+
+def run(argv=None):
+    """Console entry point: user errors print one line on stderr and exit with status 2."""
+    try:
+        main(sys.argv if argv is None else argv)
+    except MusekitError as e:
+        print('%s: error: %s' % (PROGRAM, e), file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print('%s: interrupted' % PROGRAM, file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == '__main__':
+    run()

@@ -1,0 +1,97 @@
+"""Melodies to WAV audio: FluidSynth with a General MIDI SoundFont when both are installed,
+else a small built-in synthesizer (additive harmonics, ADSR envelope, 16-bit mono PCM)."""
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import wave
+
+import numpy as np
+
+from musekit.errors import MusekitError
+from musekit.generation.midi import melody_notes, seconds_per_step, write_midi
+
+SAMPLE_RATE = 22050
+SOUNDFONT_GLOBS = ('/usr/share/sounds/sf2/*.sf2', '/usr/share/soundfonts/*.sf2',
+                   '/usr/share/sounds/sf3/*.sf3', '/usr/local/share/soundfonts/*.sf2')
+HARMONICS = (1.0, 0.5, 0.25, 0.12, 0.06)      # relative amplitudes of partials 1..5
+ATTACK, DECAY, SUSTAIN, RELEASE = 0.01, 0.12, 0.6, 0.06   # seconds, level, seconds
+PEAK = 0.8
+
+
+def find_soundfont():
+    """A General MIDI SoundFont path ($MUSEKIT_SOUNDFONT first), or None."""
+    env = os.environ.get('MUSEKIT_SOUNDFONT')
+    if env and os.path.isfile(env):
+        return env
+    for pattern in SOUNDFONT_GLOBS:
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
+def render_wav(path, events, qpm=120.0, steps_per_quarter=4, sample_rate=SAMPLE_RATE,
+               use_fluidsynth=True):
+    """Writes the melody as a WAV file; returns 'fluidsynth' or 'builtin' (what rendered it)."""
+    fluidsynth, soundfont = shutil.which('fluidsynth'), find_soundfont()
+    if use_fluidsynth and fluidsynth and soundfont:
+        _fluidsynth(fluidsynth, soundfont, path, events, qpm, steps_per_quarter, sample_rate)
+        return 'fluidsynth'
+    write_wav(path, synthesize(events, qpm, steps_per_quarter, sample_rate), sample_rate)
+    return 'builtin'
+
+
+def _fluidsynth(binary, soundfont, path, events, qpm, steps_per_quarter, sample_rate):
+    with tempfile.TemporaryDirectory(prefix='musekit_render_') as tmp:
+        midi = write_midi(os.path.join(tmp, 'melody.mid'), events, qpm, steps_per_quarter)
+        proc = subprocess.run([binary, '-ni', '-q', '-g', '1.0', '-r', str(sample_rate),
+                               '-T', 'wav', '-F', os.path.abspath(path), soundfont, midi],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode or not os.path.isfile(path):
+        raise MusekitError('fluidsynth failed to render %s: %s' % (
+            path, (proc.stderr.strip().splitlines() or ['exit %d' % proc.returncode])[-1]))
+
+
+def synthesize(events, qpm=120.0, steps_per_quarter=4, sample_rate=SAMPLE_RATE):
+    """float32 mono samples in [-1, 1], exactly len(events) steps long."""
+    step = seconds_per_step(qpm, steps_per_quarter)
+    total = int(round(len(events) * step * sample_rate))
+    out = np.zeros(total, np.float32)
+    for note in melody_notes(events):
+        start = int(round(note.start_step * step * sample_rate))
+        end = min(total, int(round(note.end_step * step * sample_rate)))
+        if end > start:
+            out[start:end] += _voice(note.pitch, end - start, sample_rate)
+    return out
+
+
+def _voice(pitch, length, sample_rate):
+    """One note: harmonics of its frequency under an ADSR envelope that ends at zero."""
+    t = np.arange(length) / sample_rate
+    frequency = 440.0 * 2.0 ** ((pitch - 69) / 12.0)
+    wave_ = np.zeros(length)
+    for k, amplitude in enumerate(HARMONICS, start=1):
+        if k * frequency < sample_rate / 2:
+            wave_ += amplitude * np.sin(2 * np.pi * k * frequency * t)
+    wave_ /= sum(HARMONICS)
+    envelope = np.full(length, SUSTAIN)
+    attack = min(length, max(1, int(ATTACK * sample_rate)))
+    envelope[:attack] = np.linspace(0.0, 1.0, attack, endpoint=False)
+    decay = min(length - attack, int(DECAY * sample_rate))
+    envelope[attack:attack + decay] = np.linspace(1.0, SUSTAIN, decay, endpoint=False)
+    release = min(length, int(RELEASE * sample_rate))
+    envelope[length - release:] *= np.linspace(1.0, 0.0, release)
+    return (PEAK * wave_ * envelope).astype(np.float32)
+
+
+def write_wav(path, samples, sample_rate=SAMPLE_RATE):
+    """Writes float samples in [-1, 1] as 16-bit mono PCM."""
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype('<i2')
+    with wave.open(path, 'wb') as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(sample_rate)
+        f.writeframes(pcm.tobytes())
+    return path

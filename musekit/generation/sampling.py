@@ -1,0 +1,126 @@
+"""Batched sampling: every output advances together, one model step per time step.
+
+The model sees each event once: the primer builds the RNN state (batch 1, then copied to
+every output), and each new step feeds only the newest event. The history is never re-run.
+"""
+import dataclasses
+
+import numpy as np
+
+from musekit.encoders.melody import check_int
+from musekit.errors import MusekitError
+
+
+@dataclasses.dataclass
+class Generated:
+    """Generated event sequences (primer included) and their log-likelihoods."""
+    events: list              # num_outputs lists of events, each num_steps long
+    log_likelihood: np.ndarray  # [num_outputs]: sum of log p(sampled class) after the primer
+    primer_length: int
+    candidates: np.ndarray = None  # beam search: [num_outputs, K] final candidates' scores
+
+
+def check_args(encoder, primer, num_steps, num_outputs=1, temperature=1.0, beam_size=1,
+               branch_factor=1, steps_per_iteration=1):
+    """Validates generation arguments; returns the primer as a list of ints."""
+    primer = list(primer)
+    if not primer:
+        raise MusekitError('the primer needs at least one event')
+    encoder.validate_events(primer)
+    primer = [int(e) for e in primer]
+    check_int('num_outputs', num_outputs, 1)
+    check_int('num_steps', num_steps, 1)
+    if num_steps < len(primer):
+        raise MusekitError('num_steps (%d) is shorter than the primer (%d steps); num_steps '
+                           'counts the primer too' % (num_steps, len(primer)))
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+            or not temperature > 0 or temperature == float('inf'):
+        raise MusekitError('temperature must be a positive number, got %r' % (temperature,))
+    check_int('beam_size', beam_size, 1)
+    check_int('branch_factor', branch_factor, 1)
+    check_int('steps_per_iteration', steps_per_iteration, 1)
+    return primer
+
+
+def prime(model, encoder, primer):
+    """(stepper, state) for batch 1 after feeding all primer events but the last."""
+    stepper = encoder.stepper([])
+    state = model.initial_state(1)
+    for event in primer[:-1]:
+        _, state = model.step(stepper.push(event)[None], state)
+    return stepper, state
+
+
+def log_softmax(logits, temperature):
+    """float64 log-probabilities of logits / temperature, row by row."""
+    scaled = np.asarray(logits, np.float64) / temperature
+    scaled -= scaled.max(axis=1, keepdims=True)
+    return scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
+
+
+def sample_classes(log_probs, rng):
+    """One class per row drawn from exp(log_probs) by inverse CDF (one uniform per row)."""
+    cumulative = np.cumsum(np.exp(log_probs), axis=1)
+    u = rng.random((len(log_probs), 1)) * cumulative[:, -1:]
+    return np.minimum((cumulative <= u).sum(axis=1), log_probs.shape[1] - 1)
+
+
+class Batch:
+    """Rows advancing together: one stepper, pending event and score per row, shared state."""
+
+    def __init__(self, model, encoder, steppers, pending, state, log_likelihood):
+        self.model, self.encoder = model, encoder
+        self.steppers, self.pending = steppers, pending
+        self.state, self.log_likelihood = state, log_likelihood
+
+    @classmethod
+    def from_primer(cls, model, encoder, primer, size):
+        stepper, state = prime(model, encoder, primer)
+        steppers = [stepper] + [stepper.copy() for _ in range(size - 1)]
+        state = model.select(state, np.zeros(size, np.int64))
+        return cls(model, encoder, steppers, [primer[-1]] * size, state, np.zeros(size))
+
+    def step(self, temperature, rng):
+        """Feeds each row's pending event, samples the next one and adds its log-prob."""
+        inputs = np.stack([s.push(e) for s, e in zip(self.steppers, self.pending)])
+        logits, self.state = self.model.step(inputs, self.state)
+        log_probs = log_softmax(logits, temperature)
+        classes = sample_classes(log_probs, rng)
+        self.log_likelihood = self.log_likelihood + log_probs[np.arange(len(classes)), classes]
+        class_to_event = self.encoder.class_to_event
+        self.pending = [class_to_event(int(c), s.events)
+                        for c, s in zip(classes.tolist(), self.steppers)]
+
+    def select(self, indices):
+        """A Batch of the rows `indices` (repeats allowed: repeated rows are copied)."""
+        seen, steppers = set(), []
+        for i in indices.tolist():
+            steppers.append(self.steppers[i] if i not in seen else self.steppers[i].copy())
+            seen.add(i)
+        return Batch(self.model, self.encoder, steppers, [self.pending[i] for i in indices],
+                     self.model.select(self.state, indices), self.log_likelihood[indices])
+
+    def events(self, row):
+        return self.steppers[row].events + [self.pending[row]]
+
+
+def sample(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0, seed=None,
+           progress=None):
+    """`num_outputs` melodies of `num_steps` events (primer included), sampled in one batch.
+
+    Same seed, model and arguments give identical output. `progress(done, total)` is called
+    after each step.
+    """
+    primer = check_args(encoder, primer, num_steps, num_outputs, temperature)
+    rng = np.random.default_rng(seed)
+    batch = Batch.from_primer(model, encoder, primer, num_outputs)
+    total = num_steps - len(primer)
+    if total == 0:
+        return Generated([list(primer) for _ in range(num_outputs)], np.zeros(num_outputs),
+                         len(primer))
+    for done in range(1, total + 1):
+        batch.step(temperature, rng)
+        if progress:
+            progress(done, total)
+    return Generated([batch.events(r) for r in range(num_outputs)], batch.log_likelihood,
+                     len(primer))

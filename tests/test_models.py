@@ -1,0 +1,140 @@
+"""The 'rnn' model: Keras and NumPy step twins agree, causality, weight export/import."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from musekit.errors import MusekitError
+from musekit.models.base import get_model
+from musekit.models.rnn import weight_shapes
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+INPUT_SIZE, NUM_CLASSES, STEPS = 7, 5, 16
+VARIANTS = {
+    'basic': {'rnn_layer_sizes': [8, 8], 'dropout_rate': 0.5, 'attn_length': 0},
+    'attention': {'rnn_layer_sizes': [8, 6], 'dropout_rate': 0.5, 'attn_length': 5},
+    'attention_one_layer': {'rnn_layer_sizes': [6], 'dropout_rate': 0.0, 'attn_length': 3},
+}
+
+
+@pytest.fixture(scope='module')
+def spec():
+    return get_model('rnn')
+
+
+@pytest.fixture(scope='module', params=sorted(VARIANTS))
+def built(request, spec):
+    import keras
+    keras.utils.set_random_seed(1)
+    hparams = VARIANTS[request.param]
+    return hparams, spec.build(INPUT_SIZE, NUM_CLASSES, hparams)
+
+
+def _inputs(batch=3, steps=STEPS, seed=0):
+    return np.random.default_rng(seed).normal(size=(batch, steps, INPUT_SIZE)).astype(np.float32)
+
+
+def _step_logits(step_model, inputs):
+    state = step_model.initial_state(len(inputs))
+    out = []
+    for t in range(inputs.shape[1]):
+        logits, state = step_model.step(inputs[:, t], state)
+        out.append(logits)
+    return np.stack(out, axis=1)
+
+
+def test_numpy_step_model_matches_keras(spec, built):
+    hparams, model = built
+    inputs = _inputs()
+    expected = model(inputs, training=False).numpy()
+    step_model = spec.step_model(spec.export_weights(model), INPUT_SIZE, NUM_CLASSES, hparams)
+    got = _step_logits(step_model, inputs)
+    assert got.dtype == np.float32 and got.shape == (3, STEPS, NUM_CLASSES)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_keras_model_is_causal(built):
+    _, model = built
+    inputs = _inputs()
+    changed = inputs.copy()
+    changed[:, 9] += 1.0
+    a = model(inputs, training=False).numpy()
+    b = model(changed, training=False).numpy()
+    np.testing.assert_array_equal(a[:, :9], b[:, :9])
+    assert np.abs(a[:, 9:] - b[:, 9:]).max() > 1e-4
+
+
+def test_export_import_round_trip(spec, built):
+    import keras
+    hparams, model = built
+    weights = spec.export_weights(model)
+    assert set(weights) == set(weight_shapes(INPUT_SIZE, NUM_CLASSES, hparams))
+    assert all(w.dtype == np.float32 for w in weights.values())
+    keras.utils.set_random_seed(2)
+    fresh = spec.build(INPUT_SIZE, NUM_CLASSES, hparams)
+    inputs = _inputs()
+    assert not np.allclose(fresh(inputs).numpy(), model(inputs).numpy())
+    spec.import_weights(fresh, weights)
+    np.testing.assert_array_equal(fresh(inputs).numpy(), model(inputs).numpy())
+
+
+def test_import_rejects_wrong_names_and_shapes(spec, built):
+    hparams, model = built
+    weights = spec.export_weights(model)
+    bad = dict(weights, **{'logits/bias': np.zeros(NUM_CLASSES + 1, np.float32)})
+    with pytest.raises(MusekitError, match=r'logits/bias has shape \(6,\).*\(5,\)'):
+        spec.import_weights(model, bad)
+    with pytest.raises(MusekitError, match=r'logits/bias has shape'):
+        spec.step_model(bad, INPUT_SIZE, NUM_CLASSES, hparams)
+    missing = {k: v for k, v in weights.items() if k != 'lstm_0/kernel'}
+    with pytest.raises(MusekitError, match='missing lstm_0/kernel'):
+        spec.import_weights(model, missing)
+    with pytest.raises(MusekitError, match='unexpected extra'):
+        spec.step_model(dict(weights, extra=np.zeros(1)), INPUT_SIZE, NUM_CLASSES, hparams)
+
+
+def test_step_keeps_given_state_and_select_reorders_rows(spec):
+    hparams = VARIANTS['attention']
+    rng = np.random.default_rng(3)
+    weights = {k: rng.normal(scale=0.5, size=s).astype(np.float32)
+               for k, s in weight_shapes(INPUT_SIZE, NUM_CLASSES, hparams).items()}
+    step_model = spec.step_model(weights, INPUT_SIZE, NUM_CLASSES, hparams)
+    inputs = _inputs(batch=4, steps=9, seed=4)
+    state = step_model.initial_state(4)
+    for t in range(8):
+        _, state = step_model.step(inputs[:, t], state)
+    before = [s.copy() for s in state]
+    logits, _ = step_model.step(inputs[:, 8], state)
+    for old, now in zip(before, state):
+        np.testing.assert_array_equal(old, now)
+    rows = np.array([2, 2, 0])
+    picked, _ = step_model.step(inputs[rows, 8], step_model.select(state, rows))
+    np.testing.assert_allclose(picked, logits[rows], atol=1e-6)
+
+
+def test_bad_hparams(spec):
+    for hparams, message in (({'rnn_layer_sizes': []}, 'rnn_layer_sizes'),
+                             ({'rnn_layer_sizes': [8], 'attn_length': -1}, 'attn_length'),
+                             ({'rnn_layer_sizes': [8], 'dropout_rate': 1.0}, 'dropout_rate')):
+        with pytest.raises(MusekitError, match=message):
+            spec.build(INPUT_SIZE, NUM_CLASSES, hparams)
+
+
+def test_step_model_never_imports_tensorflow():
+    code = (
+        'import sys, numpy as np\n'
+        'from musekit.models.base import get_model\n'
+        'from musekit.models.rnn import weight_shapes\n'
+        "hp = {'rnn_layer_sizes': [8, 8], 'attn_length': 4}\n"
+        'w = {k: np.ones(s, np.float32) for k, s in weight_shapes(5, 3, hp).items()}\n'
+        "m = get_model('rnn').step_model(w, 5, 3, hp)\n"
+        's = m.initial_state(2)\n'
+        'for _ in range(6):\n'
+        '    logits, s = m.step(np.ones((2, 5), np.float32), s)\n'
+        'assert logits.shape == (2, 3)\n'
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
+        'assert not bad, bad\n')
+    subprocess.run([sys.executable, '-c', code], check=True)

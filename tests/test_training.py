@@ -1,0 +1,267 @@
+"""Training: tf.data input, masked loss, checkpoints and resume, summaries, bundles, CLI."""
+import glob
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from musekit.config import get_config
+from musekit.data import dataset, example, tfrecord
+from musekit.errors import MusekitError
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+WIDTH = 38          # basic_rnn: one-hot inputs and classes over 36 pitches + 2 events
+TINY = 'batch_size=4,rnn_layer_sizes=[8],dropout_rate=0.0,learning_rate=0.05'
+
+
+def write_dataset(folder, name='training', count=24, seed=0, width=WIDTH, shards=2):
+    """SequenceExample shards of a learnable toy task: the label is the next of 5 events."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    records = []
+    for _ in range(count):
+        events = rng.integers(0, 5, size=int(rng.integers(5, 30)))
+        inputs = np.eye(width, dtype=np.float32)[events]
+        records.append(example.make_sequence_example(inputs, (events + 1) % 5))
+    for shard in range(shards):
+        path = os.path.join(folder, '%s-%05d-of-%05d.tfrecord' % (name, shard, shards))
+        with open(path, 'wb') as f:
+            tfrecord.write_records(f, records[shard::shards])
+    return os.path.join(folder, name + '-*.tfrecord')
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp('data'))
+    return write_dataset(folder), write_dataset(folder, 'eval', count=8, seed=1)
+
+
+def tiny_config(extra=''):
+    return get_config('basic_rnn', TINY + (',' + extra if extra else ''))
+
+
+def make_trainer(run_dir, config=None, lines=None):
+    from musekit.training import Trainer
+    return Trainer(config or tiny_config(), str(run_dir), seed=0,
+                   log=(lines.append if lines is not None else lambda line: None))
+
+
+def test_masked_loss_ignores_padding():
+    import tensorflow as tf
+    from musekit.training import masked_loss_and_accuracy
+    logits = tf.constant([[[2.0, 0.0], [0.0, 0.0], [10.0, -10.0]]])
+    labels = tf.constant([[0, 1, 1]], tf.int64)
+    loss, accuracy = masked_loss_and_accuracy(logits, labels, tf.constant([2]))
+    assert float(loss) == pytest.approx((math.log(1 + math.exp(-2)) + math.log(2)) / 2, 1e-6)
+    assert float(accuracy) == pytest.approx(0.5)
+
+
+def test_eval_batches_pad_to_their_longest_sequence_only(data):
+    train, _ = data
+    seen = 0
+    for inputs, labels, lengths in dataset.make_dataset(train, WIDTH, 4, training=False,
+                                                        bucket_width=8):
+        lengths = lengths.numpy()
+        assert inputs.shape[1] == labels.shape[1] == lengths.max()
+        assert lengths.max() - lengths.min() < 8
+        for row, n in enumerate(lengths):
+            assert not inputs[row, n:].numpy().any() and not labels[row, n:].numpy().any()
+            assert inputs[row, :n].numpy().sum() == n
+        seen += len(lengths)
+    assert seen == 24
+
+
+def test_training_input_is_shuffled_and_repeats(data):
+    train, _ = data
+    batches = list(dataset.make_dataset(train, WIDTH, 4, training=True, seed=3).take(12))
+    assert sum(len(b[2]) for b in batches) == 48
+    again = list(dataset.make_dataset(train, WIDTH, 4, training=True, seed=3).take(12))
+    assert all(np.array_equal(a[2], b[2]) for a, b in zip(batches, again))
+
+
+def test_data_problems_are_clear(data, tmp_path):
+    train, _ = data
+    with pytest.raises(MusekitError, match='no files match'):
+        dataset.list_files(str(tmp_path / 'nothing-*'))
+    with pytest.raises(MusekitError, match='inputs 38 wide but config lookback_rnn encodes 121'):
+        dataset.check_compatible(train, 121, 40, 'lookback_rnn')
+    with pytest.raises(MusekitError, match='label 4 but config x has 3 classes'):
+        dataset.check_compatible(train, WIDTH, 3, 'x')
+    (tmp_path / 'empty.tfrecord').write_bytes(b'')
+    with pytest.raises(MusekitError, match='hold no records'):
+        dataset.peek(str(tmp_path / 'empty.tfrecord'))
+
+
+def test_loss_drops(data, tmp_path):
+    train, evaluation = data
+    trainer = make_trainer(tmp_path)
+    before = trainer.evaluate(evaluation)['loss']
+    after = trainer.train(train, 40, save_checkpoint_steps=0, eval_pattern=evaluation)
+    assert after['global_step'] == 40
+    assert after['loss'] < 0.6 * before
+    assert after['perplexity'] == pytest.approx(math.exp(after['loss']))
+
+
+@pytest.fixture(scope='module')
+def resumed_run(data, tmp_path_factory):
+    """A run trained to step 6 (checkpoints every 3), then restarted and trained to 10."""
+    train, evaluation = data
+    run_dir = tmp_path_factory.mktemp('run')
+    first = make_trainer(run_dir)
+    first.train(train, 6, summary_frequency=2, save_checkpoint_steps=3)
+    lines = []
+    second = make_trainer(run_dir, lines=lines)
+    state = {'restored_from': second.restored_from, 'step': second.global_step,
+             'iterations': int(second.optimizer.iterations.numpy())}
+    metrics = second.train(train, 10, summary_frequency=2, save_checkpoint_steps=3,
+                           eval_pattern=evaluation)
+    return run_dir, second, state, lines, metrics
+
+
+def test_restart_continues_from_latest_checkpoint(resumed_run):
+    import tensorflow as tf
+    run_dir, trainer, state, lines, _ = resumed_run
+    assert os.path.basename(state['restored_from']) == 'ckpt-6'
+    assert state['step'] == 6 and state['iterations'] == 6
+    assert lines[0] == 'restored ckpt-6 at step 6 (basic_rnn)'
+    assert trainer.global_step == 10
+    latest = tf.train.latest_checkpoint(str(run_dir / 'train'))
+    assert os.path.basename(latest) == 'ckpt-10'
+    reader = tf.train.load_checkpoint(latest)
+    assert reader.get_tensor('step/.ATTRIBUTES/VARIABLE_VALUE') == 10
+    assert {os.path.basename(p) for p in glob.glob(str(run_dir / 'train' / 'ckpt-*.index'))} \
+        == {'ckpt-3.index', 'ckpt-6.index', 'ckpt-9.index', 'ckpt-10.index'}
+
+
+def test_unfinished_checkpoint_files_never_become_latest(resumed_run):
+    run_dir, _, _, _, _ = resumed_run
+    # what a save killed before it names its checkpoint in the index leaves behind
+    (run_dir / 'train' / 'ckpt-11.index').write_bytes(b'partial')
+    (run_dir / 'train' / 'ckpt-11.data-00000-of-00001').write_bytes(b'partial')
+    trainer = make_trainer(run_dir)
+    assert os.path.basename(trainer.restored_from) == 'ckpt-10'
+    assert trainer.global_step == 10
+
+
+def test_summaries_are_written(resumed_run):
+    import tensorflow as tf
+    run_dir = resumed_run[0]
+
+    def tags(split):
+        found = set()
+        for path in glob.glob(str(run_dir / split / 'events.out.tfevents.*')):
+            for event in tf.compat.v1.train.summary_iterator(path):
+                found.update(v.tag for v in event.summary.value
+                             if v.metadata.plugin_data.plugin_name == 'scalars')
+        return found
+    assert tags('train') == {'loss', 'accuracy', 'learning_rate', 'steps_per_second'}
+    assert tags('eval') == {'loss', 'accuracy', 'perplexity'}
+
+
+def test_bundle_parts_round_trip(data, resumed_run, tmp_path):
+    from musekit.bundle import load_bundle, write_bundle
+    train, _ = data
+    _, trainer, _, _, metrics = resumed_run
+    config_dict, weights, provenance = trainer.bundle_parts(train, metrics)
+    assert config_dict['hparams']['rnn_layer_sizes'] == [8]
+    assert config_dict['hparams']['learning_rate'] == 0.05
+    assert provenance['training_steps'] == 10 and provenance['dataset'] == train
+    assert provenance['eval']['loss'] == metrics['loss']
+    write_bundle(str(tmp_path / 'b.musekit'), config_dict, weights, provenance)
+    bundle = load_bundle(str(tmp_path / 'b.musekit'))
+    inputs = np.eye(WIDTH, dtype=np.float32)[np.random.default_rng(0).integers(0, 5, (2, 12))]
+    expected = trainer.model(inputs, training=False).numpy()
+    step_model = bundle.step_model()
+    state = step_model.initial_state(2)
+    for t in range(12):
+        logits, state = step_model.step(inputs[:, t], state)
+        np.testing.assert_allclose(logits, expected[:, t], atol=1e-4)
+
+
+def test_other_architecture_in_same_run_dir_is_refused(resumed_run):
+    with pytest.raises(MusekitError, match=r'different model \(rnn_layer_sizes=\[8\] vs \[9\]'):
+        make_trainer(resumed_run[0], tiny_config('rnn_layer_sizes=[9]'))
+
+
+# -- the command line --------------------------------------------------------------------
+
+def run_cli(argv, capsys):
+    from musekit.cli import train as cli
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(['musekit_train'] + argv)
+    return exit_info.value.code, capsys.readouterr()
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--config=nope'], "unknown config 'nope'"),
+    (['--config=basic_rnn', '--hparams=batch_size='], 'malformed value'),
+    (['--config=basic_rnn', '--hparams=batch_sise=3'], "unknown hparam 'batch_sise'"),
+    (['--config=basic_rnn', '--sequence_example_file={tmp}/none-*'], 'no files match'),
+    (['--config=lookback_rnn'], 'inputs 38 wide but config lookback_rnn encodes 121'),
+    (['--config=basic_rnn', '--save_generator_bundle'], 'needs --bundle_file'),
+    (['--config=basic_rnn', '--bogus=1'], 'bogus'),
+    (['--config=basic_rnn', '--num_training_steps=-1'], 'num_training_steps'),
+    (['--eval'], 'has no checkpoints to evaluate'),
+    (['--run_dir='], 'missing required flag: --run_dir'),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(argv, message, data, tmp_path, capsys):
+    train, _ = data
+    base = ['--run_dir=%s' % (tmp_path / 'run'), '--sequence_example_file=%s' % train]
+    code, out = run_cli(base + [a.format(tmp=tmp_path) for a in argv], capsys)
+    assert code == 2
+    assert out.err.count('\n') == 1 and out.err.startswith('musekit_train: error: ')
+    assert message in out.err
+
+
+def test_cli_trains_evaluates_and_writes_bundle(data, tmp_path, capsys):
+    from musekit.bundle import load_bundle
+    train, evaluation = data
+    run_dir, bundle_file = str(tmp_path / 'run'), str(tmp_path / 'out' / 'toy.musekit')
+    from musekit.cli import train as cli
+    cli.run(['musekit_train', '--config=basic_rnn', '--hparams=' + TINY,
+             '--run_dir=' + run_dir, '--sequence_example_file=' + train,
+             '--num_training_steps=4', '--summary_frequency=2',
+             '--eval_sequence_example_file=' + evaluation,
+             '--bundle_file=' + bundle_file, '--save_generator_bundle'])
+    out = capsys.readouterr().out
+    assert 'musekit_train: step 4/4  loss ' in out and 'wrote bundle' in out
+    bundle = load_bundle(bundle_file)
+    assert bundle.provenance['training_steps'] == 4 and 'loss' in bundle.provenance['eval']
+    # --eval needs no --config: the run directory has its config.json
+    cli.run(['musekit_train', '--eval', '--run_dir=' + run_dir,
+             '--sequence_example_file=' + evaluation])
+    assert 'musekit_train: eval at step 4: loss ' in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_kill_9_during_training_leaves_a_restorable_checkpoint(data, tmp_path):
+    train, _ = data
+    run_dir = str(tmp_path / 'run')
+    script = textwrap.dedent('''
+        import sys
+        from musekit.config import get_config
+        from musekit.training import Trainer
+        config = get_config('basic_rnn', %r)
+        Trainer(config, %r, log=lambda line: print(line, flush=True)).train(
+            %r, 0, summary_frequency=1, save_checkpoint_steps=1)
+    ''' % (TINY, run_dir, train))
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE,
+                                text=True)
+        for line in proc.stdout:
+            if line.startswith('step '):
+                break
+        time.sleep(rng.uniform(0.05, 0.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        trainer = make_trainer(run_dir)
+        assert trainer.restored_from is not None
+        assert trainer.restored_from.endswith('ckpt-%d' % trainer.global_step)
