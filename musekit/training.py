@@ -175,12 +175,14 @@ class Trainer:
         return self.manager.save(checkpoint_number=self.global_step)
 
     def train(self, pattern, num_training_steps, summary_frequency=10,
-              save_checkpoint_steps=100, eval_pattern=None, bucket_width=dataset.BUCKET_WIDTH):
+              save_checkpoint_steps=100, eval_pattern=None, bucket_width=dataset.BUCKET_WIDTH,
+              progress=None):
         """Trains until the global step reaches `num_training_steps` (0: until interrupted).
 
         Checkpoints every `save_checkpoint_steps` steps, at the end, and on Ctrl-C; when
-        `eval_pattern` is given, evaluates at every checkpoint. Returns the last eval
-        metrics (a dict) or None.
+        `eval_pattern` is given, evaluates at every checkpoint. `progress(step, total, note)`
+        (e.g. a musekit.progress.ProgressBar) is called after every step. Returns the last
+        eval metrics (a dict) or None.
         """
         self.check_data(pattern)
         if eval_pattern:
@@ -211,6 +213,8 @@ class Trainer:
                 window_acc += float(accuracy)
                 window_steps += 1
                 step = self.global_step
+                if progress:
+                    progress(step, num_training_steps, 'loss %.4f' % float(loss))
                 if step % summary_frequency == 0 or step == num_training_steps:
                     rate = window_steps / (time.perf_counter() - window_start)
                     self._summarize(writer, step, window_loss / window_steps,

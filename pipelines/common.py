@@ -8,6 +8,7 @@ from absl import flags
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from musekit.cli import common as cli_common
 from musekit.data import tfrecord
 from musekit.errors import MusekitError
 
@@ -118,16 +119,10 @@ def parse_args(fv, argv, program, required=()):
 
 
 def _usage(fv, program):
-    lines = ['usage: %s [flags] [Beam pipeline options]' % program, '']
-    for name in sorted(fv):  # iterating FlagValues gives flag names
-        f = fv[name]
-        if f.name == 'helpfull':
-            continue
-        default = '' if f.default is None else ' (default: %r)' % (f.default,)
-        lines.append('  --%s: %s%s' % (f.name, f.help, default))
-    lines += ['', 'Beam options pass through, e.g. --runner=FlinkRunner, '
-              '--direct_num_workers=2 --direct_running_mode=multi_processing.']
-    return '\n'.join(lines)
+    return cli_common.usage(
+        fv, '%s [flags] [Beam pipeline options]' % program,
+        footer=['Beam options pass through, e.g. --runner=FlinkRunner, '
+                '--direct_num_workers=2 --direct_running_mode=multi_processing.'])
 
 
 def print_counters(result, out=None):
@@ -149,11 +144,4 @@ def run_main(main, argv, program):
     """Runs `main(argv)`; user errors become one line on stderr and exit status 2."""
     import logging
     logging.getLogger('apache_beam').setLevel(logging.ERROR)
-    try:
-        main(argv)
-    except MusekitError as e:
-        print('%s: error: %s' % (program, e), file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print('%s: interrupted' % program, file=sys.stderr)
-        sys.exit(130)
+    cli_common.run_main(main, argv, program)

@@ -103,8 +103,12 @@ def test_loss_drops(data, tmp_path):
     train, evaluation = data
     trainer = make_trainer(tmp_path)
     before = trainer.evaluate(evaluation)['loss']
-    after = trainer.train(train, 40, save_checkpoint_steps=0, eval_pattern=evaluation)
+    calls = []
+    after = trainer.train(train, 40, save_checkpoint_steps=0, eval_pattern=evaluation,
+                          progress=lambda *args: calls.append(args))
     assert after['global_step'] == 40
+    assert [c[:2] for c in calls] == [(step, 40) for step in range(1, 41)]
+    assert calls[-1][2].startswith('loss ')
     assert after['loss'] < 0.6 * before
     assert after['perplexity'] == pytest.approx(math.exp(after['loss']))
 

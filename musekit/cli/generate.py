@@ -9,17 +9,16 @@ single middle C, as Magenta's melody_rnn_generate does. With --bundle_file it ne
 TensorFlow; --run_dir (a musekit_train run directory, latest checkpoint) does, and is
 seconds slower.
 """
-import contextlib
 import json
 import os
 import random
-import sys
-import tempfile
 import time
 
 from absl import flags
 
+from musekit.cli import common
 from musekit.errors import MusekitError
+from musekit.progress import ProgressBar
 
 PROGRAM = 'musekit_generate'
 MIDDLE_C = 60
@@ -59,19 +58,12 @@ def define_flags(fv):
                          flag_values=fv)
 
 
+SYNOPSIS = ('%s (--bundle_file=FILE | --run_dir=DIR) --output_dir=DIR [flags]' % PROGRAM)
+
+
 def parse(argv):
-    """A fresh FlagValues parsed from argv; --help prints usage and exits 0."""
-    fv = flags.FlagValues()
-    define_flags(fv)
-    if any(a in ('-h', '--help', '-help', '--helpfull') for a in argv[1:]):
-        print(usage(fv))
-        sys.exit(0)
-    try:
-        rest = fv(argv)[1:]
-    except flags.Error as e:
-        raise MusekitError(str(e)) from None
-    if rest:
-        raise MusekitError('unexpected argument %r (flags look like --name=value)' % rest[0])
+    """The parsed flags, checked; --help prints usage and exits 0."""
+    fv = common.parse_flags(argv, define_flags, SYNOPSIS)
     missing = ['--bundle_file (or --run_dir)'] if not (fv.bundle_file or fv.run_dir) else []
     missing += ['--output_dir'] if not fv.output_dir else []
     if missing:
@@ -84,16 +76,6 @@ def parse(argv):
     if fv.primer_melody is not None and fv.primer_midi:
         raise MusekitError('give --primer_melody or --primer_midi, not both')
     return fv
-
-
-def usage(fv):
-    lines = ['usage: %s (--bundle_file=FILE | --run_dir=DIR) --output_dir=DIR [flags]'
-             % PROGRAM, '']
-    for name in sorted(fv):
-        f = fv[name]
-        default = '' if f.default is None else ' (default: %r)' % (f.default,)
-        lines.append('  --%s: %s%s' % (f.name, f.help, default))
-    return '\n'.join(lines)
 
 
 def parse_primer(text):
@@ -133,60 +115,13 @@ def bundle_from_run_dir(run_dir, config_name=None):
         if config is None:
             raise MusekitError('run directory %s has no config.json: name its --config'
                                % run_dir)
-    with _native_stderr_captured():
+    with common.native_stderr_captured():
         from musekit.training import Trainer
         trainer = Trainer(config, run_dir, log=lambda line: None)
         if trainer.restored_from is None:
             raise MusekitError('run directory %s has no checkpoint yet' % run_dir)
         config_dict, weights, provenance = trainer.bundle_parts()
     return Bundle(FORMAT_VERSION, Config.from_dict(config_dict), weights, provenance, run_dir)
-
-
-@contextlib.contextmanager
-def _native_stderr_captured():
-    """Holds back what native code (TensorFlow's C++ start-up logs) writes to fd 2.
-
-    TF_CPP_MIN_LOG_LEVEL does not silence the lines logged before absl initialises, so the
-    file descriptor itself is redirected; the text is shown only if something unexpected
-    (not a MusekitError) goes wrong.
-    """
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        except MusekitError:
-            raise
-        except BaseException:
-            os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode('utf-8', 'replace'))
-            raise
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-class Progress:
-    """A one-line progress bar on stderr, drawn only on a terminal."""
-
-    def __init__(self, label, stream=None):
-        self.label, self.stream = label, stream or sys.stderr
-        self.enabled = self.stream.isatty()
-        self.last = -1
-
-    def __call__(self, done, total):
-        percent = 100 * done // total
-        if self.enabled and percent != self.last:
-            self.last = percent
-            bar = '#' * (percent // 4)
-            self.stream.write('\r%s [%-25s] %3d%%' % (self.label, bar, percent))
-            if done == total:
-                self.stream.write('\n')
-            self.stream.flush()
 
 
 def main(argv):
@@ -219,7 +154,7 @@ def main(argv):
     label = 'generating %d x %d steps' % (fv.num_outputs, fv.num_steps)
     result = generate(model, encoder, primer, fv.num_steps, fv.num_outputs, fv.temperature,
                       seed, fv.beam_size, fv.branch_factor, fv.steps_per_iteration,
-                      progress=Progress(label))
+                      progress=ProgressBar(label))
     width = max(2, len(str(fv.num_outputs)))
     renderers = set()
     try:
@@ -245,14 +180,7 @@ def main(argv):
 
 def run(argv=None):
     """Console entry point: user errors print one line on stderr and exit with status 2."""
-    try:
-        main(sys.argv if argv is None else argv)
-    except MusekitError as e:
-        print('%s: error: %s' % (PROGRAM, e), file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print('%s: interrupted' % PROGRAM, file=sys.stderr)
-        sys.exit(130)
+    common.run_main(main, argv, PROGRAM)
 
 
 if __name__ == '__main__':

@@ -13,12 +13,12 @@ checkpoint once on --sequence_example_file. Without --config, the run directory'
 config is used.
 """
 import os
-import sys
-import tempfile
 
 from absl import flags
 
+from musekit.cli import common
 from musekit.errors import MusekitError
+from musekit.progress import ProgressBar
 
 PROGRAM = 'musekit_train'
 
@@ -52,33 +52,14 @@ def define_flags(fv):
                          'checkpoint as a bundle to --bundle_file.', flag_values=fv)
 
 
-def usage(fv):
-    lines = ['usage: %s --run_dir=DIR --sequence_example_file=GLOB [--config=NAME] [flags]'
-             % PROGRAM, '']
-    for name in sorted(fv):
-        f = fv[name]
-        default = '' if f.default is None else ' (default: %r)' % (f.default,)
-        lines.append('  --%s: %s%s' % (f.name, f.help, default))
-    return '\n'.join(lines)
+SYNOPSIS = ('%s --run_dir=DIR --sequence_example_file=GLOB [--config=NAME] [flags]'
+            % PROGRAM)
 
 
 def parse(argv):
-    """A fresh FlagValues parsed from argv; --help prints usage and exits 0."""
-    fv = flags.FlagValues()
-    define_flags(fv)
-    if any(a in ('-h', '--help', '-help', '--helpfull') for a in argv[1:]):
-        print(usage(fv))
-        sys.exit(0)
-    try:
-        rest = fv(argv)[1:]
-    except flags.Error as e:
-        raise MusekitError(str(e)) from None
-    if rest:
-        raise MusekitError('unexpected argument %r (flags look like --name=value)' % rest[0])
-    missing = ['--' + name for name in ('run_dir', 'sequence_example_file') if not fv[name].value]
-    if missing:
-        raise MusekitError('missing required flag%s: %s' % (
-            's' if len(missing) > 1 else '', ', '.join(missing)))
+    """The parsed flags, checked; --help prints usage and exits 0."""
+    fv = common.parse_flags(argv, define_flags, SYNOPSIS)
+    common.require(fv, ('run_dir', 'sequence_example_file'))
     if fv.save_generator_bundle and not fv.bundle_file:
         raise MusekitError('--save_generator_bundle needs --bundle_file')
     if fv.bundle_file and not fv.save_generator_bundle:
@@ -102,38 +83,17 @@ def resolve_config(fv):
     return config.with_hparams(fv.hparams) if fv.hparams else config
 
 
-def import_tensorflow_quietly():
-    """Imports TensorFlow without the C++ log lines it prints while loading (before its
-    logging is set up, so TF_CPP_MIN_LOG_LEVEL cannot hide them); shows them if it fails."""
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    if 'tensorflow' in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow as tf
-            tf.config.list_physical_devices()      # device probing logs too (no CUDA, ...)
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode('utf-8', 'replace'))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def main(argv):
     fv = parse(argv)
     if fv.eval and not os.path.isdir(os.path.join(fv.run_dir, 'train')):
         raise MusekitError('run directory %s has no checkpoints to evaluate' % fv.run_dir)
     config = resolve_config(fv)
-    import_tensorflow_quietly()
+    common.import_tensorflow_quietly()
     from musekit.training import Trainer
+    bar = ProgressBar('training')
 
     def log(line):
+        bar.clear()
         print('%s: %s' % (PROGRAM, line), flush=True)
 
     trainer = Trainer(config, fv.run_dir, seed=fv.seed, log=log)
@@ -146,7 +106,7 @@ def main(argv):
         fv.sequence_example_file, fv.num_training_steps,
         summary_frequency=fv.summary_frequency,
         save_checkpoint_steps=fv.save_checkpoint_steps,
-        eval_pattern=fv.eval_sequence_example_file)
+        eval_pattern=fv.eval_sequence_example_file, progress=bar)
     if fv.save_generator_bundle:
         from musekit.bundle import write_bundle
         config_dict, weights, provenance = trainer.bundle_parts(fv.sequence_example_file,
@@ -161,14 +121,7 @@ def main(argv):
 
 def run(argv=None):
     """Console entry point: user errors print one line on stderr and exit with status 2."""
-    try:
-        main(sys.argv if argv is None else argv)
-    except MusekitError as e:
-        print('%s: error: %s' % (PROGRAM, e), file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print('%s: interrupted' % PROGRAM, file=sys.stderr)
-        sys.exit(130)
+    common.run_main(main, argv, PROGRAM)
 
 
 if __name__ == '__main__':
