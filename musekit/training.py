@@ -290,6 +290,9 @@ class Trainer:
                       'seed': self.seed,
                       'python': sys.version.split()[0],
                       'tensorflow': tf.__version__}
+        description = dataset.read_description(dataset_pattern) if dataset_pattern else None
+        if description:
+            provenance['dataset_description'] = description
         if eval_metrics:
             provenance['eval'] = {k: eval_metrics[k] for k in ('loss', 'accuracy',
                                                                 'perplexity', 'steps')}

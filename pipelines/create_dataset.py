@@ -5,6 +5,7 @@
 The split is a stable hash of each NoteSequence id; transposition augmentation touches the
 training split only; every dropped piece or melody is counted by reason.
 """
+import json
 import os
 import sys
 import time
@@ -14,6 +15,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from musekit.config import get_config
 from musekit.data import sources
+from musekit.data.dataset import DESCRIPTION_FILE
 from musekit.data.example import make_sequence_example
 from musekit.errors import MusekitError
 from musekit.pipelines import common, convert
@@ -169,8 +171,27 @@ def main(argv):
     print('musekit_create_dataset: done in %.1f s; wrote %s/{training,eval}_melodies-*'
           '.tfrecord' % (time.time() - start, fv.output_dir.rstrip('/')))
     counts = common.print_counters(result)
+    write_description(fv.output_dir, config, fv.input, fv.eval_ratio, fv.transpose_range,
+                      counts)
     print('musekit_create_dataset: %d training and %d eval melodies' % (
         counts.get('training_melodies', 0), counts.get('eval_melodies', 0)))
+
+
+def write_description(output_dir, config, input_spec, eval_ratio, transpose_range, counts):
+    """Writes DIR/dataset.json: how the data was made and what was kept or dropped.
+
+    Training copies it into a bundle's provenance, so a bundle says what it learned from.
+    Deterministic (no timestamps), like the shards beside it.
+    """
+    from musekit import __version__
+    description = {'config': config.name, 'encoder': config.to_dict()['encoder'],
+                   'input': input_spec, 'eval_ratio': eval_ratio,
+                   'transpose_range': transpose_range or None, 'counters': counts,
+                   'musekit_version': __version__}
+    path = '%s/%s' % (output_dir.rstrip('/'), DESCRIPTION_FILE)
+    with FileSystems.create(path) as f:
+        f.write((json.dumps(description, indent=2, sort_keys=True) + '\n').encode('utf-8'))
+    return path
 
 
 def run(argv=None):

@@ -1,5 +1,6 @@
 """The dataset job end to end on a handful of real chorales, in-process."""
 import glob
+import json
 import os
 import shutil
 
@@ -56,6 +57,11 @@ def test_examples_have_the_configs_shapes(note_sequences, tmp_path, capsys, conf
         assert len(inputs) >= 7 * 16 - 1 and len(inputs) <= 511
     assert '%d training and %d eval melodies' % (len(train), len(evals)) in printed
     assert 'melodies_discarded_too_short' in printed
+    with open(os.path.join(out, 'dataset.json')) as f:
+        description = json.load(f)
+    assert description['config'] == config and description['eval_ratio'] == 0.3
+    assert description['counters']['training_melodies'] == len(train)
+    assert description['counters']['eval_melodies'] == len(evals)
 
 
 def test_split_is_deterministic_and_byte_identical(note_sequences, tmp_path):
@@ -65,8 +71,9 @@ def test_split_is_deterministic_and_byte_identical(note_sequences, tmp_path):
         run_job(['--config=lookback_rnn', '--input=' + note_sequences + '*',
                  '--output_dir=' + out, '--eval_ratio=0.3'])
         outs.append(out)
-    for split in ('training', 'eval'):
-        a, b = (sorted(glob.glob(os.path.join(o, split + '_*'))) for o in outs)
+    for split in ('training', 'eval', 'dataset.json'):
+        a, b = (sorted(glob.glob(os.path.join(o, split + '*'))) for o in outs)
+        assert a
         assert [os.path.basename(p) for p in a] == [os.path.basename(p) for p in b]
         for pa, pb in zip(a, b):
             with open(pa, 'rb') as fa, open(pb, 'rb') as fb:

@@ -1,5 +1,6 @@
 """Training: tf.data input, masked loss, checkpoints and resume, summaries, bundles, CLI."""
 import glob
+import json
 import math
 import os
 import signal
@@ -178,6 +179,11 @@ def test_bundle_parts_round_trip(data, resumed_run, tmp_path):
     assert config_dict['hparams']['learning_rate'] == 0.05
     assert provenance['training_steps'] == 10 and provenance['dataset'] == train
     assert provenance['eval']['loss'] == metrics['loss']
+    assert 'dataset_description' not in provenance      # the toy data has no dataset.json
+    description = {'config': 'basic_rnn', 'counters': {'training_melodies': 24}}
+    (tmp_path / 'dataset.json').write_text(json.dumps(description))
+    described = trainer.bundle_parts(str(tmp_path / 'training-*.tfrecord'))[2]
+    assert described['dataset_description'] == description
     write_bundle(str(tmp_path / 'b.musekit'), config_dict, weights, provenance)
     bundle = load_bundle(str(tmp_path / 'b.musekit'))
     inputs = np.eye(WIDTH, dtype=np.float32)[np.random.default_rng(0).integers(0, 5, (2, 12))]

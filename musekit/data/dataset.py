@@ -3,6 +3,9 @@
 Batches hold sequences of similar length (bucketed by length) padded only to the longest
 one in the batch, as ``(inputs [B, T, D] float32, labels [B, T] int64, lengths [B] int32)``.
 """
+import json
+import os
+
 from musekit.data import example, tfrecord
 from musekit.errors import MusekitError
 
@@ -10,6 +13,7 @@ from musekit.errors import MusekitError
 BUCKET_WIDTH = 32
 MAX_BUCKETED_LENGTH = 4096
 SHUFFLE_BUFFER = 512
+DESCRIPTION_FILE = 'dataset.json'      # written by musekit_create_dataset
 
 
 def list_files(pattern):
@@ -61,6 +65,19 @@ def check_compatible(pattern, input_size, num_classes, config_name):
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         raise MusekitError('the data in %r has label %d but config %s has %d classes'
                            % (pattern, labels.max(), config_name, num_classes))
+
+
+def read_description(pattern):
+    """The dataset.json that musekit_create_dataset wrote beside the files of `pattern`
+    (a dict), or None when there is none or it is unreadable."""
+    import tensorflow as tf
+    path = os.path.join(os.path.dirname(pattern), DESCRIPTION_FILE)
+    try:
+        with tf.io.gfile.GFile(path, 'r') as f:
+            description = json.loads(f.read())
+    except (tf.errors.OpError, ValueError):
+        return None
+    return description if isinstance(description, dict) else None
 
 
 def _parser(input_size):
