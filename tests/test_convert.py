@@ -98,7 +98,7 @@ def test_dead_letter_lists_every_bad_file_once(mixed_input, converted):
     assert not any('README' in path for path, _, _ in lines)
     assert [fields[0] for fields in lines] == sorted(fields[0] for fields in lines)
     details = {os.path.relpath(path, root): detail for path, _, detail in lines}
-    assert details['bad/empty.mid'] == ''
+    assert details['bad/empty.mid'] == 'the file has 0 bytes'
     assert 'ZeroDivisionError' in details['bad/zero_division.mid']
 
 

@@ -131,7 +131,7 @@ def read_bounded(path, limit=None):
     except OSError as e:
         raise BadInput('unreadable', e.strerror or str(e)) from None
     if not data:
-        raise BadInput('empty_file')
+        raise BadInput('empty_file', 'the file has 0 bytes')
     if len(data) > limit:  # grew after the size check
         raise BadInput('file_too_large', 'more than limit %d bytes' % limit)
     return data
