@@ -38,18 +38,28 @@ def remove_stale_shards(prefix, suffix):
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, prefix, num_shards, suffix, as_text):
+    def __init__(self, prefix, num_shards, suffix, as_text, expand):
         self._paths = shard_paths(prefix, num_shards, suffix)
         self._as_text = as_text
+        self._expand = expand
+
+    def setup(self):
+        if hasattr(self._expand, 'setup'):
+            self._expand.setup()
 
     def process(self, item):
         index, keyed = item
-        records = [value for _, value in sorted(kv for kv in keyed if kv is not None)]
+        pairs = sorted(kv for kv in keyed if kv is not None)
+        if self._expand is None:
+            records = (value for _, value in pairs)
+        else:
+            records = (record for key, value in pairs for record in self._expand(key, value))
         path = self._paths[index]
         tmp = path + '.tmp-%d' % os.getpid()
         with FileSystems.create(tmp) as f:
             if self._as_text:
-                f.write(''.join(line + '\n' for line in records).encode('utf-8'))
+                for line in records:
+                    f.write((line + '\n').encode('utf-8'))
             else:
                 tfrecord.write_records(f, records)
         if FileSystems.exists(path):
@@ -59,17 +69,21 @@ class _WriteShard(beam.DoFn):
 
 
 class WriteShards(beam.PTransform):
-    """Writes (sort_key, record) pairs to `num_shards` files, byte-identical run to run.
+    """Writes (sort_key, value) pairs to `num_shards` files, byte-identical run to run.
 
-    A record's shard is a hash of its key and each shard is sorted by key, so the output
-    depends only on the data, never on worker timing. Records are TFRecords (bytes) or,
-    with `as_text`, lines of text. Every shard is written, empty ones too.
+    A pair's shard is a hash of its key and each shard is written in key order, so the
+    output depends only on the data, never on worker timing. Values are the records
+    (bytes for TFRecords or, with `as_text`, lines of text), or, with `expand` (a picklable
+    callable (key, value) -> records, with an optional `setup()`), what the shard writer
+    turns into records. Expanding in the writer keeps the shuffle small when one input
+    becomes many large records, and gives every worker whole shards to encode.
+    Every shard is written, empty ones too.
     """
 
-    def __init__(self, prefix, num_shards, suffix='.tfrecord', as_text=False):
+    def __init__(self, prefix, num_shards, suffix='.tfrecord', as_text=False, expand=None):
         super().__init__()
         self._prefix, self._num_shards = prefix, num_shards
-        self._suffix, self._as_text = suffix, as_text
+        self._suffix, self._as_text, self._expand = suffix, as_text, expand
 
     def expand(self, keyed_records):
         n = self._num_shards
@@ -80,7 +94,7 @@ class WriteShards(beam.PTransform):
         return ((assigned, every_shard) | 'Flatten' >> beam.Flatten()
                 | 'GroupByShard' >> beam.GroupByKey()
                 | 'WriteShard' >> beam.ParDo(_WriteShard(self._prefix, n, self._suffix,
-                                                         self._as_text)))
+                                                         self._as_text, self._expand)))
 
 
 def make_flags():

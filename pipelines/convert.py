@@ -60,8 +60,7 @@ class ReadMusicFiles(beam.PTransform):
 
     def expand(self, pbegin):
         return (pbegin
-                | 'ListFiles' >> beam.Create(self._sources)
-                | 'Distribute' >> beam.Reshuffle()
+                | 'ListFiles' >> beam.Create(self._sources)  # Create spreads its elements
                 | 'Parse' >> beam.ParDo(ParseMusicFile()).with_outputs(
                     ParseMusicFile.DEAD_LETTER, main='sequences'))
 

@@ -6,6 +6,7 @@ The split is a stable hash of each NoteSequence id; transposition augmentation t
 training split only; every dropped piece or melody is counted by reason.
 """
 import json
+import logging
 import os
 import sys
 import time
@@ -14,7 +15,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from musekit.config import get_config
-from musekit.data import sources
+from musekit.data import sources, tfrecord
 from musekit.data.dataset import DESCRIPTION_FILE
 from musekit.data.example import make_sequence_example
 from musekit.errors import MusekitError
@@ -42,20 +43,21 @@ def parse_transpose_range(text):
     return list(range(low, high + 1))
 
 
-class EncodeSequence(beam.DoFn):
-    """(id, NoteSequence bytes) -> (sort key, SequenceExample bytes), one per melody.
+class EncodePiece:
+    """(id, NoteSequence bytes) -> SequenceExample bytes, one per melody, in a fixed order.
 
     Runs the config's extractor (quantize, extract) and encoder, transposing first when
     `transpositions` has more than [0]. A melody identical to one already written for the
     same piece (an instrument doubling a voice, or a transposition that the config's key
-    normalisation undid) is dropped. Every drop is counted by reason.
+    normalisation undid) is dropped. Every drop is counted by reason. Called by the shard
+    writer (see `common.WriteShards`), so only the compact NoteSequences are shuffled.
     """
 
     def __init__(self, config_dict, split, transpositions):
         self._config_dict = config_dict
         self._split = split
         self._transpositions = transpositions
-        self._count = common.counter('%s_melodies' % split)
+        self._encoder = self._extractor = None
 
     def setup(self):
         from musekit.config import Config
@@ -63,29 +65,30 @@ class EncodeSequence(beam.DoFn):
         self._encoder = config.make_encoder()
         self._extractor = config.make_extractor()
 
-    def process(self, item):
+    def __call__(self, seq_id, data):
         from note_seq import music_pb2, sequences_lib
-        seq_id, data = item
+        if self._encoder is None:
+            self.setup()
         ns = music_pb2.NoteSequence.FromString(data)
         common.counter('%s_sequences' % self._split).inc()
+        melodies_counter = common.counter('%s_melodies' % self._split)
         quantized, stats = self._extractor.prepare(ns)
         seen = set()
-        for q_index, q in enumerate(quantized):
+        for q in quantized:
             for amount in self._transpositions:
                 piece = q
                 if amount:
                     piece, _ = sequences_lib.transpose_note_sequence(q, amount)
                 melodies, more = self._extractor.extract(piece, self._encoder)
                 stats.update(more)
-                for m_index, events in enumerate(melodies):
+                for events in melodies:
                     if tuple(events) in seen:
                         stats['melodies_dropped_duplicate_in_piece'] += 1
                         continue
                     seen.add(tuple(events))
                     inputs, labels = self._encoder.encode(events)
-                    key = '%s|%03d|%+03d|%04d' % (seq_id, q_index, amount, m_index)
-                    self._count.inc()
-                    yield key, make_sequence_example(inputs, labels)
+                    melodies_counter.inc()
+                    yield make_sequence_example(inputs, labels)
         for reason, n in stats.items():
             common.counter(reason).inc(n)
 
@@ -103,17 +106,26 @@ def read_note_sequences(pipeline, input_spec):
         if records:
             pcoll = (pipeline
                      | 'ListRecordFiles' >> beam.Create(records)
-                     | 'ReadRecords' >> beam.io.ReadAllFromTFRecord()
-                     | 'KeyById' >> beam.Map(_key_by_id))
+                     | 'ReadRecords' >> beam.ParDo(ReadNoteSequences()))
             return pcoll, '%d NoteSequence TFRecord files' % len(records)
     read = convert.ReadMusicFiles(input_spec)
     parsed = pipeline | 'ReadMusic' >> read
     return parsed.sequences, '%d music files' % read.num_files
 
 
-def _key_by_id(data):
-    from note_seq import music_pb2
-    return music_pb2.NoteSequence.FromString(data).id, data
+class ReadNoteSequences(beam.DoFn):
+    """TFRecord file path -> (id, NoteSequence bytes) per record. A corrupt or truncated
+    file keeps the records before the damage and is counted, never failing the job."""
+
+    def process(self, path):
+        from note_seq import music_pb2
+        with FileSystems.open(path) as f:
+            try:
+                for data in tfrecord.read_records(f, path):
+                    yield music_pb2.NoteSequence.FromString(data).id, data
+            except MusekitError as e:
+                common.counter('record_files_damaged').inc()
+                logging.getLogger('musekit').error('%s; reading the next file', e)
 
 
 def build_pipeline(pipeline, config, input_spec, output_dir, eval_ratio=0.1,
@@ -127,9 +139,8 @@ def build_pipeline(pipeline, config, input_spec, output_dir, eval_ratio=0.1,
         shifts = list(transpositions) if split == 'training' else [0]
         prefix = '%s/%s_melodies' % (output_dir.rstrip('/'), split)
         common.remove_stale_shards(prefix, '.tfrecord')
-        (part
-         | 'Encode_%s' % split >> beam.ParDo(EncodeSequence(config_dict, split, shifts))
-         | 'Write_%s' % split >> common.WriteShards(prefix, num_shards))
+        part | 'Write_%s' % split >> common.WriteShards(
+            prefix, num_shards, expand=EncodePiece(config_dict, split, shifts))
     return description
 
 

@@ -140,3 +140,27 @@ def test_transpositions_undone_by_key_normalisation_are_not_written_twice(choral
     keys = {(inputs.tobytes(), labels.tobytes()) for inputs, labels in train}
     assert len(keys) == len(train)      # doubled voices and undone transpositions dropped
     assert 'melodies_dropped_duplicate_in_piece' in printed
+
+
+def test_a_damaged_record_file_is_counted_and_the_rest_still_used(note_sequences, tmp_path,
+                                                                   capsys):
+    shards = sorted(glob.glob(note_sequences + '-*.tfrecord'))
+    folder = tmp_path / 'ns'
+    folder.mkdir()
+    for path in shards:
+        shutil.copy(path, folder / os.path.basename(path))
+    whole = tfrecord.read_record_file(shards[0])
+    damaged = folder / os.path.basename(shards[0])
+    with open(shards[0], 'rb') as f:
+        data = f.read()
+    damaged.write_bytes(data[:-100])     # the last record loses its tail
+    out = str(tmp_path / 'ds')
+    run_job(['--config=basic_rnn', '--input=%s/*.tfrecord' % folder, '--output_dir=' + out,
+             '--eval_ratio=0'])
+    printed = capsys.readouterr().out
+    assert 'record_files_damaged' in printed
+    with open(os.path.join(out, 'dataset.json')) as f:
+        counters = json.load(f)['counters']
+    assert counters['record_files_damaged'] == 1
+    total = sum(len(tfrecord.read_record_file(p)) for p in shards)
+    assert counters['training_sequences'] == total - 1 and len(whole) >= 2
