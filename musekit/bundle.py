@@ -181,12 +181,34 @@ def _parse(data, path):
     except (ValueError, TypeError, AttributeError) as e:
         raise MusekitError('bundle %s has an unreadable config or provenance: %s'
                            % (path, e)) from None
+    except MusekitError as e:
+        raise MusekitError('bundle %s: %s' % (path, e)) from None
     weights = {}
     for tensor in proto.tensors:
         if tensor.name in weights:
             raise MusekitError('bundle %s holds weight %r twice' % (path, tensor.name))
         weights[tensor.name] = _tensor_array(tensor, path)
-    return Bundle(version, config, weights, provenance, path)
+    bundle = Bundle(version, config, weights, provenance, path)
+    _check_buildable(bundle)
+    return bundle
+
+
+def _check_buildable(bundle):
+    """Builds the bundle's encoder and extractor once and finds its model, so a bundle whose
+    config musekit cannot use fails at load time with one line (`step_model` checks the
+    weights)."""
+    from musekit.models.base import get_model
+    try:
+        config = bundle.config
+        config.steps_per_quarter
+        config.make_extractor()
+        config.make_encoder()
+        get_model(config.model['name'])
+    except MusekitError as e:
+        raise MusekitError('bundle %s: %s' % (bundle.path, e)) from None
+    except (KeyError, ValueError, TypeError, AttributeError, ZeroDivisionError) as e:
+        raise MusekitError('bundle %s has a config musekit cannot build: %s: %s'
+                           % (bundle.path, type(e).__name__, e)) from None
 
 
 def _tensor_array(tensor, path):

@@ -46,9 +46,12 @@ class Config:
 
     @classmethod
     def from_dict(cls, d):
+        if not isinstance(d, dict):
+            raise MusekitError('a config is a JSON object, not %s' % type(d).__name__)
         missing = [k for k in ('name', 'encoder', 'model', 'hparams', 'data') if k not in d]
         if missing:
             raise MusekitError('config %r lacks %s' % (d.get('name', '?'), ', '.join(missing)))
+        _check_shape(d)
         return cls(name=d['name'], description=d.get('description', ''),
                    encoder=_freeze(d['encoder']), model=_freeze(d['model']),
                    hparams=_freeze(d['hparams']), data=_freeze(d['data']))
@@ -70,6 +73,15 @@ class Config:
             hparams[key] = _coerce(key, value, hparams[key])
         return dataclasses.replace(self, hparams=_freeze(hparams))
 
+    @property
+    def steps_per_quarter(self):
+        """Time steps per quarter note of the data (the extractor's; 4 by default)."""
+        value = self.data.get('params', {}).get('steps_per_quarter', 4)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise MusekitError('config %r: steps_per_quarter must be a positive integer, '
+                               'got %r' % (self.name, value))
+        return value
+
     def make_encoder(self):
         from musekit.encoders.base import get_encoder
         return get_encoder(self.encoder['name'], _thaw(self.encoder.get('params', {})))
@@ -77,6 +89,23 @@ class Config:
     def make_extractor(self):
         from musekit.extractors.base import get_extractor
         return get_extractor(self.data['extractor'], _thaw(self.data.get('params', {})))
+
+
+def _check_shape(d):
+    """Raises MusekitError unless `d` has the sections and name fields a Config needs."""
+    name = d['name']
+    if not isinstance(name, str) or not name:
+        raise MusekitError('a config name is a non-empty string, not %r' % (name,))
+    for section, key in (('encoder', 'name'), ('model', 'name'), ('hparams', None),
+                         ('data', 'extractor')):
+        value = d[section]
+        if not isinstance(value, dict):
+            raise MusekitError('config %r: %s must be a JSON object, not %s'
+                               % (name, section, type(value).__name__))
+        if key and not isinstance(value.get(key), str):
+            raise MusekitError('config %r: %s needs a string %r' % (name, section, key))
+        if not isinstance(value.get('params', {}), dict):
+            raise MusekitError('config %r: %s params must be a JSON object' % (name, section))
 
 
 def _coerce(key, value, current):

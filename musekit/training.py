@@ -54,8 +54,15 @@ def load_run_config(run_dir):
     path = os.path.join(run_dir, CONFIG_FILE)
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        return Config.from_dict(json.load(f))
+    try:
+        with open(path) as f:
+            return Config.from_dict(json.load(f))
+    except (OSError, ValueError) as e:
+        raise MusekitError('run directory %s has an unreadable %s: %s'
+                           % (run_dir, CONFIG_FILE, e)) from None
+    except MusekitError as e:
+        raise MusekitError('run directory %s has a bad %s: %s'
+                           % (run_dir, CONFIG_FILE, e)) from None
 
 
 def _check_same_model(saved, config, run_dir):

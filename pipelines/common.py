@@ -2,6 +2,7 @@
 import hashlib
 import os
 import sys
+import warnings
 
 import apache_beam as beam
 from absl import flags
@@ -13,6 +14,8 @@ from musekit.data import tfrecord
 from musekit.errors import MusekitError
 
 NAMESPACE = 'musekit'
+# Beam turns an escaped '[' ('[[]') into a regex that Python flags as a possible nested set
+warnings.filterwarnings('ignore', 'Possible nested set', FutureWarning)
 DEFAULT_BEAM_ARGS = ['--runner=DirectRunner', '--default_sdk_harness_log_level=WARNING']
 
 
@@ -29,12 +32,43 @@ def shard_paths(prefix, num_shards, suffix):
     return ['%s-%05d-of-%05d%s' % (prefix, i, num_shards, suffix) for i in range(num_shards)]
 
 
+def escape_glob(text):
+    """`text` as glob pattern text that matches only itself ('[' in a folder name, say)."""
+    return ''.join('[%s]' % c if c in '*?[' else c for c in text)
+
+
+def absolute(path):
+    """A local path made absolute (Beam lists the folder above a pattern's first glob
+    character, which for a relative path can be ''); other file systems' URLs as is."""
+    return path if '://' in path else os.path.abspath(path)
+
+
+def check_output_location(path, flag):
+    """Raises MusekitError when local output `path` (a file prefix) cannot be written:
+    it names a folder rather than a prefix, or sits under an existing file."""
+    if '://' in path:
+        return
+    if not os.path.basename(path):
+        raise MusekitError('%s %s ends in a slash: give a file prefix such as %sbach'
+                           % (flag, path, path))
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise MusekitError('%s %s: %s is a file, not a folder' % (flag, path, parent))
+
+
 def remove_stale_shards(prefix, suffix):
     """Deletes earlier runs' shards of `prefix`, so a glob never mixes two runs."""
-    pattern = '%s-?????-of-?????%s' % (prefix, suffix)
+    pattern = '%s-?????-of-?????%s' % (escape_glob(absolute(prefix)), escape_glob(suffix))
     stale = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
     if stale:
-        FileSystems.delete(stale)
+        delete_files(stale)
+
+
+def delete_files(paths):
+    """Deletes exactly `paths` (Beam's delete would read '[' or '*' in a name as a glob)."""
+    FileSystems.delete([escape_glob(absolute(p)) for p in paths])
 
 
 class _WriteShard(beam.DoFn):
@@ -55,7 +89,9 @@ class _WriteShard(beam.DoFn):
         else:
             records = (record for key, value in pairs for record in self._expand(key, value))
         path = self._paths[index]
-        tmp = path + '.tmp-%d' % os.getpid()
+        # hidden, so an input glob over the output folder never picks up a partial shard
+        folder, name = FileSystems.split(path)
+        tmp = FileSystems.join(folder, '.%s.tmp-%d' % (name, os.getpid()))
         with FileSystems.create(tmp) as f:
             if self._as_text:
                 for line in records:
@@ -63,7 +99,7 @@ class _WriteShard(beam.DoFn):
             else:
                 tfrecord.write_records(f, records)
         if FileSystems.exists(path):
-            FileSystems.delete([path])
+            delete_files([path])
         FileSystems.rename([tmp], [path])
         yield path
 

@@ -9,6 +9,7 @@ import time
 import apache_beam as beam
 
 from musekit.data import sources
+from musekit.errors import MusekitError
 from musekit.pipelines import common
 
 DEAD_LETTER_SUFFIX = '-dead_letter.tsv'
@@ -53,6 +54,9 @@ class ReadMusicFiles(beam.PTransform):
     def __init__(self, input_spec):
         super().__init__()
         self._sources = sources.list_sources(input_spec)
+        if not any(sources.is_supported(s.path) for s in self._sources):
+            raise MusekitError('no MIDI, MusicXML or ABC files (%s) at %s'
+                               % (' '.join(sources.SUPPORTED_EXTENSIONS), input_spec))
 
     @property
     def num_files(self):
@@ -68,6 +72,7 @@ class ReadMusicFiles(beam.PTransform):
 def build_pipeline(pipeline, input_spec, output, num_shards):
     """Adds the convert job to `pipeline`; returns the number of input files listed."""
     read = ReadMusicFiles(input_spec)  # a bad --input fails before old output is removed
+    common.check_output_location(output, '--output')
     common.remove_stale_shards(output, SHARD_SUFFIX)
     parsed = pipeline | 'Read' >> read
     parsed.sequences | 'WriteSequences' >> common.WriteShards(output, num_shards, SHARD_SUFFIX)
@@ -91,7 +96,7 @@ class _WriteDeadLetters(beam.PTransform):
 def _rename_single(written, final):
     from apache_beam.io.filesystems import FileSystems
     if FileSystems.exists(final):
-        FileSystems.delete([final])
+        common.delete_files([final])
     FileSystems.rename([written], [final])
     return final
 

@@ -5,14 +5,17 @@
 The split is a stable hash of each NoteSequence id; transposition augmentation touches the
 training split only; every dropped piece or melody is counted by reason.
 """
+import hashlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from google.protobuf import message
 
 from musekit.config import get_config
 from musekit.data import sources, tfrecord
@@ -93,24 +96,48 @@ class EncodePiece:
             common.counter(reason).inc(n)
 
 
-def read_note_sequences(pipeline, input_spec):
-    """(id, NoteSequence bytes) from NoteSequence TFRecords (a glob) or straight from music
-    files (a folder, music file or music21:NAME); returns (pcollection, description)."""
-    if not input_spec.startswith(sources.MUSIC21_PREFIX) and not os.path.isdir(input_spec):
-        matches = sorted(m.path for r in FileSystems.match([input_spec])
-                         for m in r.metadata_list
-                         if not m.path.endswith(convert.DEAD_LETTER_SUFFIX))
-        if not matches:
-            raise MusekitError('no input files match %r' % input_spec)
-        records = [p for p in matches if not sources.is_supported(p)]
-        if records:
-            pcoll = (pipeline
-                     | 'ListRecordFiles' >> beam.Create(records)
-                     | 'ReadRecords' >> beam.ParDo(ReadNoteSequences()))
-            return pcoll, '%d NoteSequence TFRecord files' % len(records)
+def read_note_sequences(pipeline, input_spec, output_dir):
+    """(id, NoteSequence bytes) from NoteSequence TFRecords (a glob, or a folder holding
+    .tfrecord files and no music) or straight from music files (a folder, music file or
+    glob of them, or music21:NAME); returns (pcollection, description)."""
+    records = _record_files(input_spec)
+    if records:
+        _check_not_own_output(records, output_dir)
+        pcoll = (pipeline
+                 | 'ListRecordFiles' >> beam.Create(records)
+                 | 'ReadRecords' >> beam.ParDo(ReadNoteSequences()))
+        return pcoll, '%d NoteSequence TFRecord files' % len(records)
     read = convert.ReadMusicFiles(input_spec)
     parsed = pipeline | 'ReadMusic' >> read
     return parsed.sequences, '%d music files' % read.num_files
+
+
+def _record_files(input_spec):
+    """The TFRecord files `input_spec` names, or None where it names music files."""
+    if input_spec.startswith(sources.MUSIC21_PREFIX):
+        return None
+    if os.path.isdir(input_spec):
+        paths = [s.path for s in sources.list_sources(input_spec)]
+        if any(sources.is_supported(p) for p in paths):
+            return None
+        return [p for p in paths if p.endswith(convert.SHARD_SUFFIX)] or None
+    matches = sorted(m.path for r in FileSystems.match([common.absolute(input_spec)])
+                     for m in r.metadata_list
+                     if not m.path.endswith(convert.DEAD_LETTER_SUFFIX))
+    if not matches:
+        raise MusekitError('no input files match %r' % input_spec)
+    return None if any(sources.is_supported(p) for p in matches) else matches
+
+
+def _check_not_own_output(matches, output_dir):
+    """Refuses an --input glob that matches the shards this job is about to replace."""
+    own = re.compile(r'(%s)_melodies-\d{5}-of-\d{5}\.tfrecord$' % '|'.join(SPLITS))
+    folder = os.path.abspath(output_dir)
+    for path in matches:
+        if '://' not in path and os.path.dirname(os.path.abspath(path)) == folder \
+                and own.match(os.path.basename(path)):
+            raise MusekitError('--input matches this job\'s own output %s; give the '
+                               'NoteSequence files (e.g. /tmp/ns/bach*)' % path)
 
 
 class ReadNoteSequences(beam.DoFn):
@@ -122,16 +149,24 @@ class ReadNoteSequences(beam.DoFn):
         with FileSystems.open(path) as f:
             try:
                 for data in tfrecord.read_records(f, path):
-                    yield music_pb2.NoteSequence.FromString(data).id, data
-            except MusekitError as e:
+                    seq_id = music_pb2.NoteSequence.FromString(data).id
+                    if not seq_id:      # not from musekit_convert: name it by content
+                        common.counter('sequences_without_id').inc()
+                        seq_id = 'sha256:' + hashlib.sha256(data).hexdigest()
+                    yield seq_id, data
+            except (MusekitError, message.DecodeError) as e:
                 common.counter('record_files_damaged').inc()
-                logging.getLogger('musekit').error('%s; reading the next file', e)
+                logging.getLogger('musekit').error(
+                    '%s: not a file of NoteSequence records (%s); reading the next file',
+                    path, e)
 
 
 def build_pipeline(pipeline, config, input_spec, output_dir, eval_ratio=0.1,
                    transpositions=(0,), num_shards=2):
     """Adds the dataset job to `pipeline`; returns a description of the input."""
-    sequences, description = read_note_sequences(pipeline, input_spec)
+    sequences, description = read_note_sequences(pipeline, input_spec, output_dir)
+    if '://' not in output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise MusekitError('--output_dir %s exists and is not a folder' % output_dir)
     parts = sequences | 'Split' >> beam.Partition(
         lambda kv, n: SPLITS.index(split_of(kv[0], eval_ratio)), len(SPLITS))
     config_dict = config.to_dict()
@@ -182,6 +217,9 @@ def main(argv):
     print('musekit_create_dataset: done in %.1f s; wrote %s/{training,eval}_melodies-*'
           '.tfrecord' % (time.time() - start, fv.output_dir.rstrip('/')))
     counts = common.print_counters(result)
+    if not counts.get('training_sequences') and not counts.get('eval_sequences'):
+        raise MusekitError('read no NoteSequences from %s (for NoteSequence TFRecords give '
+                           "their glob, e.g. '/tmp/ns/bach*')" % fv.input)
     write_description(fv.output_dir, config, fv.input, fv.eval_ratio, fv.transpose_range,
                       counts)
     print('musekit_create_dataset: %d training and %d eval melodies' % (

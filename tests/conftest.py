@@ -10,5 +10,6 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: takes more than a few seconds')
     for pattern in ("ignore:Couldn't find ffmpeg:RuntimeWarning",
-                    "ignore:'audioop' is deprecated:DeprecationWarning"):
+                    "ignore:'audioop' is deprecated:DeprecationWarning",
+                    'ignore:Possible nested set:FutureWarning'):   # Beam, escaped '['
         config.addinivalue_line('filterwarnings', pattern)

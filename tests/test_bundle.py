@@ -166,8 +166,46 @@ def test_checksummed_but_invalid_contents(tmp_path, config_dict):
     assert "weight 'w' twice" in _error(path)
     _write_raw(path, bundle_lib.BundleProto(format_version=1, config_json='{"name": "x"}'))
     assert 'lacks encoder' in _error(path)
+    _write_raw(path, bundle_lib.BundleProto(format_version=1, config_json='[1, 2]'))
+    assert 'a config is a JSON object, not list' in _error(path)
     _write_raw(path, bundle_lib.BundleProto(format_version=1, config_json='not json'))
     assert 'unreadable config' in _error(path)
+
+
+def _with(config_dict, section, value, key=None):
+    changed = json.loads(json.dumps(config_dict))
+    if key:
+        changed[section][key] = value
+    else:
+        changed[section] = value
+    return changed
+
+
+@pytest.mark.parametrize('section, key, value, expected', [
+    ('model', None, {}, "model needs a string 'name'"),
+    ('encoder', None, 'one_hot', 'encoder must be a JSON object, not str'),
+    ('data', None, [], 'data must be a JSON object, not list'),
+    ('encoder', 'params', [1], 'encoder params must be a JSON object'),
+    ('model', 'name', 'no_such_model', "unknown model 'no_such_model'"),
+    ('encoder', 'name', 'no_such_encoder', "unknown encoder 'no_such_encoder'"),
+    ('encoder', 'params', {'min_note': 'x'}, "min_note must be an integer, got 'x'"),
+    ('encoder', 'params', {'no_such_param': 1}, 'bad parameters for encoder'),
+])
+def test_a_config_musekit_cannot_build_fails_at_load(tmp_path, config_dict, section, key,
+                                                     value, expected):
+    path = str(tmp_path / 'b')
+    _write_raw(path, _proto(_with(config_dict, section, value, key)))
+    message = _error(path)
+    assert message.startswith('bundle %s' % path) and expected in message, message
+
+
+@pytest.mark.parametrize('value', ['x', 0, -4, 2.5, True])
+def test_a_bad_steps_per_quarter_fails_at_load(tmp_path, config_dict, value):
+    changed = json.loads(json.dumps(config_dict))
+    changed['data']['params']['steps_per_quarter'] = value
+    path = str(tmp_path / 'b')
+    _write_raw(path, _proto(changed))
+    assert 'steps_per_quarter must be a positive integer' in _error(path)
 
 
 def test_loading_imports_neither_tensorflow_nor_pickle_loaders(bundle_path):

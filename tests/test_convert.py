@@ -174,10 +174,17 @@ def test_rerun_replaces_the_dead_letter_file(mixed_input, tmp_path):
     ['--input={src}', '--output={out}/ns', '--num_shards=0'],
     ['--input={src}', '--output={out}/ns', '--num_shards=two'],
     ['--input={src}', '--output={out}/ns', 'stray'],
+    ['--input={empty}', '--output={out}/ns'],               # no music files in the folder
+    ['--input={src}', '--output={out}/'],                   # a folder, not a prefix
+    ['--input={src}', '--output={src}/ns'],                 # under a file
 ])
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, args):
     src = write(str(tmp_path / 'src' / 'a.mid'), make_midi_bytes())
-    argv = ['musekit_convert'] + [a.format(src=src, out=str(tmp_path / 'out')) for a in args]
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    (empty / 'notes.txt').write_text('no music here')
+    argv = ['musekit_convert'] + [a.format(src=src, out=str(tmp_path / 'out'), empty=empty)
+                                  for a in args]
     with pytest.raises(SystemExit) as info:
         convert.run(argv)
     assert info.value.code == 2
@@ -205,6 +212,14 @@ def test_failed_run_keeps_earlier_output(mixed_input, converted, tmp_path, capsy
     with pytest.raises(SystemExit):
         convert.run(['musekit_convert', '--input=%s/typo' % tmp_path, '--output=' + output])
     assert file_bytes(shard_files(output)) == before
+
+
+def test_glob_characters_in_the_output_folder_are_literal(mixed_input, tmp_path):
+    output = str(tmp_path / 'take [1]' / 'ns')
+    convert_main(mixed_input[0], output, '--num_shards=3')
+    convert_main(mixed_input[0], output, '--num_shards=2')
+    assert sorted(os.listdir(tmp_path / 'take [1]')) == [
+        'ns-00000-of-00002.tfrecord', 'ns-00001-of-00002.tfrecord', 'ns-dead_letter.tsv']
 
 
 def test_help_exits_0_and_lists_flags(capsys):

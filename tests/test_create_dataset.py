@@ -120,8 +120,12 @@ def test_transpose_range_parsing():
     (['--config=basic_rnn', '--input=x', '--output_dir=y', '--transpose_range=9'],
      'transpose_range'),
     (['--config=basic_rnn', '--input=x', '--output_dir=y', '--bogus=1'], 'unknown flag'),
+    (['--config=basic_rnn', '--input={ns}*', '--output_dir={file}'],
+     'exists and is not a folder'),
 ])
-def test_bad_flags_end_in_one_line_and_exit_2(args, message, capsys):
+def test_bad_flags_end_in_one_line_and_exit_2(args, message, note_sequences, tmp_path, capsys):
+    (tmp_path / 'a_file').write_text('')
+    args = [a.format(ns=note_sequences, file=tmp_path / 'a_file') for a in args]
     with pytest.raises(SystemExit) as e:
         create_dataset.run(['musekit_create_dataset'] + args)
     assert e.value.code == 2
@@ -164,3 +168,83 @@ def test_a_damaged_record_file_is_counted_and_the_rest_still_used(note_sequences
     assert counters['record_files_damaged'] == 1
     total = sum(len(tfrecord.read_record_file(p)) for p in shards)
     assert counters['training_sequences'] == total - 1 and len(whole) >= 2
+
+
+def test_an_input_glob_over_the_output_is_refused_and_the_output_kept(note_sequences,
+                                                                      tmp_path, capsys):
+    out = str(tmp_path / 'ds')
+    run_job(['--config=basic_rnn', '--input=' + note_sequences + '*', '--output_dir=' + out])
+    before = {p: open(p, 'rb').read() for p in glob.glob(out + '/*')}
+    with pytest.raises(SystemExit) as e:
+        create_dataset.run(['musekit_create_dataset', '--config=basic_rnn',
+                            '--input=%s/*' % out, '--output_dir=' + out])
+    assert e.value.code == 2
+    assert "matches this job's own output" in capsys.readouterr().err
+    assert {p: open(p, 'rb').read() for p in glob.glob(out + '/*')} == before
+
+
+def test_records_that_are_not_note_sequences_end_in_a_clear_error(note_sequences, tmp_path,
+                                                                  capsys):
+    out = str(tmp_path / 'ds')
+    run_job(['--config=basic_rnn', '--input=' + note_sequences + '*', '--output_dir=' + out])
+    examples = sorted(glob.glob(out + '/training_melodies-*'))[0]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        create_dataset.run(['musekit_create_dataset', '--config=basic_rnn',
+                            '--input=' + examples, '--output_dir=%s/again' % tmp_path])
+    assert e.value.code == 2
+    captured = capsys.readouterr()
+    assert 'read no NoteSequences from' in captured.err
+    assert printed_counter(captured.out, 'record_files_damaged') == 1
+
+
+def printed_counter(text, name):
+    [line] = [l for l in text.splitlines() if l.split()[:1] == [name]]
+    return int(line.split()[1])
+
+
+def test_a_glob_of_music_with_a_stray_file_reads_the_music(chorale_dir, tmp_path, capsys):
+    folder = tmp_path / 'music'
+    shutil.copytree(chorale_dir, folder)
+    (folder / 'README.txt').write_text('ten chorales')
+    out = str(tmp_path / 'ds')
+    run_job(['--config=basic_rnn', '--input=%s/*' % folder, '--output_dir=' + out,
+             '--eval_ratio=0'])
+    printed = capsys.readouterr().out
+    assert printed_counter(printed, 'files_read') == len(CHORALES)
+    assert printed_counter(printed, 'files_skipped_unsupported_extension') == 1
+    assert read_split(out, 'training')[1]
+
+
+def test_a_folder_of_note_sequence_records_is_read_as_records(note_sequences, tmp_path,
+                                                              capsys):
+    folder = os.path.dirname(note_sequences)
+    out_a, out_b = str(tmp_path / 'a'), str(tmp_path / 'b')
+    run_job(['--config=basic_rnn', '--input=' + folder, '--output_dir=' + out_a])
+    assert 'NoteSequence TFRecord files' in capsys.readouterr().out
+    run_job(['--config=basic_rnn', '--input=' + note_sequences + '*', '--output_dir=' + out_b])
+    assert read_split(out_a, 'training')[1]
+    for split in ('training', 'eval'):
+        assert [open(p, 'rb').read() for p in read_split(out_a, split)[0]] == \
+            [open(p, 'rb').read() for p in read_split(out_b, split)[0]]
+
+
+def test_sequences_without_an_id_are_split_by_their_content(note_sequences, tmp_path, capsys):
+    from note_seq.protobuf import music_pb2
+    records = [r for p in sorted(glob.glob(note_sequences + '-*.tfrecord'))
+               for r in tfrecord.read_record_file(p)]
+    anonymous = []
+    for data in records:
+        ns = music_pb2.NoteSequence.FromString(data)
+        ns.id = ''
+        anonymous.append(ns.SerializeToString())
+    path = tmp_path / 'anonymous.tfrecord'
+    with open(path, 'wb') as f:
+        tfrecord.write_records(f, anonymous)
+    out = str(tmp_path / 'ds')
+    run_job(['--config=basic_rnn', '--input=%s' % path, '--output_dir=' + out,
+             '--eval_ratio=0.5'])
+    printed = capsys.readouterr().out
+    assert printed_counter(printed, 'sequences_without_id') == len(records)
+    assert printed_counter(printed, 'eval_sequences') > 0
+    assert printed_counter(printed, 'training_sequences') > 0

@@ -462,6 +462,11 @@ def test_cli_generates_from_a_training_run_directory(tmp_path, capsys):
     os.makedirs(run_dir)
     status, _, err = run_cli(capsys, '--run_dir=' + run_dir, '--output_dir=%s' % tmp_path)
     assert status == 2 and 'has no config.json' in err
+    with open(os.path.join(run_dir, 'config.json'), 'w') as f:
+        f.write('{"name": "basic_rnn", ')      # cut short
+    status, _, err = run_cli(capsys, '--run_dir=' + run_dir, '--output_dir=%s' % tmp_path)
+    assert status == 2 and 'has an unreadable config.json' in err
+    os.remove(os.path.join(run_dir, 'config.json'))
     trainer = Trainer(config, run_dir, log=lambda line: None)
     trainer.save_config()
     status, _, err = run_cli(capsys, '--run_dir=' + run_dir, '--output_dir=%s' % tmp_path)

@@ -220,9 +220,16 @@ def run_cli(argv, capsys):
     (['--config=basic_rnn', '--num_training_steps=-1'], 'num_training_steps'),
     (['--eval'], 'has no checkpoints to evaluate'),
     (['--run_dir='], 'missing required flag: --run_dir'),
+    (['--run_dir={tmp}/a_file', '--config=basic_rnn'], 'exists and is not a folder'),
+    (['--run_dir={tmp}/bad_config'], 'has an unreadable config.json'),
+    (['--run_dir={tmp}/list_config'], 'has a bad config.json: a config is a JSON object'),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(argv, message, data, tmp_path, capsys):
     train, _ = data
+    (tmp_path / 'a_file').write_text('')
+    for name, text in (('bad_config', '{bad'), ('list_config', '[1, 2]')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / 'config.json').write_text(text)
     base = ['--run_dir=%s' % (tmp_path / 'run'), '--sequence_example_file=%s' % train]
     code, out = run_cli(base + [a.format(tmp=tmp_path) for a in argv], capsys)
     assert code == 2
@@ -248,6 +255,36 @@ def test_cli_trains_evaluates_and_writes_bundle(data, tmp_path, capsys):
     cli.run(['musekit_train', '--eval', '--run_dir=' + run_dir,
              '--sequence_example_file=' + evaluation])
     assert 'musekit_train: eval at step 4: loss ' in capsys.readouterr().out
+
+
+def test_ctrl_c_ends_an_endless_run_and_still_writes_its_bundle(data, tmp_path, capsys,
+                                                                 monkeypatch):
+    from musekit.bundle import load_bundle
+    from musekit.cli import train as cli
+
+    class CtrlCAtStep3:
+        """Stands in for the progress bar and presses Ctrl-C after step 3."""
+
+        def __init__(self, label):
+            pass
+
+        def __call__(self, step, total, note=''):
+            if step >= 3:
+                raise KeyboardInterrupt
+
+        def clear(self):
+            pass
+
+    monkeypatch.setattr(cli, 'ProgressBar', CtrlCAtStep3)
+    train, _ = data
+    bundle_file = str(tmp_path / 'endless.musekit')
+    code, out = run_cli(['--config=basic_rnn', '--hparams=' + TINY,
+                         '--run_dir=%s' % (tmp_path / 'run'), '--sequence_example_file=' + train,
+                         '--num_training_steps=0', '--bundle_file=' + bundle_file,
+                         '--save_generator_bundle'], capsys)
+    assert code == 130
+    assert 'interrupted at step 3; checkpoint saved' in out.out and 'wrote bundle' in out.out
+    assert load_bundle(bundle_file).provenance['training_steps'] == 3
 
 
 @pytest.mark.slow

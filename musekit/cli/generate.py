@@ -138,7 +138,7 @@ def main(argv):
         fv.run_dir, fv.config)
     encoder = bundle.make_encoder()
     model = bundle.step_model(encoder)
-    steps_per_quarter = int(bundle.config.data.get('params', {}).get('steps_per_quarter', 4))
+    steps_per_quarter = bundle.config.steps_per_quarter
     if fv.primer_midi:
         primer = read_primer_midi(fv.primer_midi, encoder, steps_per_quarter)
     elif fv.primer_melody is not None:

@@ -48,7 +48,8 @@ def define_flags(fv):
                          flag_values=fv)
     flags.DEFINE_string('bundle_file', None, 'Where --save_generator_bundle writes the '
                         'bundle.', flag_values=fv)
-    flags.DEFINE_boolean('save_generator_bundle', False, 'After training, write the latest '
+    flags.DEFINE_boolean('save_generator_bundle', False, 'After training (with '
+                         '--num_training_steps=0: when stopped by Ctrl-C), write the latest '
                          'checkpoint as a bundle to --bundle_file.', flag_values=fv)
 
 
@@ -85,6 +86,8 @@ def resolve_config(fv):
 
 def main(argv):
     fv = parse(argv)
+    if os.path.exists(fv.run_dir) and not os.path.isdir(fv.run_dir):
+        raise MusekitError('--run_dir %s exists and is not a folder' % fv.run_dir)
     if fv.eval and not os.path.isdir(os.path.join(fv.run_dir, 'train')):
         raise MusekitError('run directory %s has no checkpoints to evaluate' % fv.run_dir)
     config = resolve_config(fv)
@@ -102,21 +105,32 @@ def main(argv):
             raise MusekitError('run directory %s has no checkpoints to evaluate' % fv.run_dir)
         trainer.evaluate(fv.sequence_example_file)
         return
-    eval_metrics = trainer.train(
-        fv.sequence_example_file, fv.num_training_steps,
-        summary_frequency=fv.summary_frequency,
-        save_checkpoint_steps=fv.save_checkpoint_steps,
-        eval_pattern=fv.eval_sequence_example_file, progress=bar)
+    try:
+        eval_metrics = trainer.train(
+            fv.sequence_example_file, fv.num_training_steps,
+            summary_frequency=fv.summary_frequency,
+            save_checkpoint_steps=fv.save_checkpoint_steps,
+            eval_pattern=fv.eval_sequence_example_file, progress=bar)
+    except KeyboardInterrupt:
+        # Ctrl-C is how a --num_training_steps=0 run ends: keep what it learnt
+        if fv.save_generator_bundle and fv.num_training_steps == 0 and trainer.global_step:
+            save_bundle(trainer, fv, None, log)
+        raise
     if fv.save_generator_bundle:
-        from musekit.bundle import write_bundle
-        config_dict, weights, provenance = trainer.bundle_parts(fv.sequence_example_file,
-                                                                eval_metrics)
-        try:
-            write_bundle(fv.bundle_file, config_dict, weights, provenance)
-        except OSError as e:
-            raise MusekitError('cannot write --bundle_file %s: %s'
-                               % (fv.bundle_file, e.strerror or e)) from None
-        log('wrote bundle %s (step %d)' % (fv.bundle_file, trainer.global_step))
+        save_bundle(trainer, fv, eval_metrics, log)
+
+
+def save_bundle(trainer, fv, eval_metrics, log):
+    """Writes --bundle_file from the trainer's current weights."""
+    from musekit.bundle import write_bundle
+    config_dict, weights, provenance = trainer.bundle_parts(fv.sequence_example_file,
+                                                            eval_metrics)
+    try:
+        write_bundle(fv.bundle_file, config_dict, weights, provenance)
+    except OSError as e:
+        raise MusekitError('cannot write --bundle_file %s: %s'
+                           % (fv.bundle_file, e.strerror or e)) from None
+    log('wrote bundle %s (step %d)' % (fv.bundle_file, trainer.global_step))
 
 
 def run(argv=None):
