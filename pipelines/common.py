@@ -23,6 +23,20 @@ def counter(name):
     return beam.metrics.Metrics.counter(NAMESPACE, name)
 
 
+def freeze_loaded_modules():
+    """Imports note-seq, then moves every object alive so far (the large, long-lived heap of
+    Beam, note-seq and their dependencies) out of the cyclic garbage collector's sight.
+
+    Parsing a score allocates hundreds of thousands of objects, and each full collection
+    would otherwise walk that whole heap again: on the Bach chorales this halves the
+    parse time. Objects created afterwards are collected as usual. Called from DoFn
+    setup, once per worker process.
+    """
+    import gc
+    import note_seq  # noqa: F401  (its import-time objects are part of the frozen heap)
+    gc.freeze()
+
+
 def stable_fraction(key):
     """A number in [0, 1) fixed by `key` alone (sha256), used for splits and sharding."""
     return int.from_bytes(hashlib.sha256(key.encode('utf-8')).digest()[:8], 'big') / 2.0**64
@@ -78,6 +92,8 @@ class _WriteShard(beam.DoFn):
         self._expand = expand
 
     def setup(self):
+        if self._expand is not None:
+            freeze_loaded_modules()
         if hasattr(self._expand, 'setup'):
             self._expand.setup()
 

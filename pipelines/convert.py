@@ -26,6 +26,9 @@ class ParseMusicFile(beam.DoFn):
         self._unsupported = common.counter('files_skipped_unsupported_extension')
         self._converted = common.counter('sequences_converted')
 
+    def setup(self):
+        common.freeze_loaded_modules()
+
     def process(self, source):
         if not sources.is_supported(source.path):
             self._unsupported.inc()
