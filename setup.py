@@ -33,10 +33,10 @@ setup(
     extras_require={'test': ['pytest>=8', 'scipy>=1.11']},
     entry_points={
         'console_scripts': [
-            'musekit_convert=musekit.pipelines.convert:run',
-            'musekit_create_dataset=musekit.pipelines.create_dataset:run',
-            'musekit_generate=musekit.cli.generate:run',
-            'musekit_train=musekit.cli.train:run',
+            'musekit_convert=musekit.cli.launch:convert',
+            'musekit_create_dataset=musekit.cli.launch:create_dataset',
+            'musekit_generate=musekit.cli.launch:generate',
+            'musekit_train=musekit.cli.launch:train',
         ],
     },
 )

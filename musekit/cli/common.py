@@ -95,6 +95,7 @@ def import_tensorflow_quietly():
     """Imports TensorFlow (and probes its devices) without its C++ start-up log lines."""
     if 'tensorflow' in sys.modules:
         return
-    with native_stderr_captured():
+    from musekit.cli.launch import gc_paused
+    with native_stderr_captured(), gc_paused():
         import tensorflow as tf
         tf.config.list_physical_devices()      # device probing logs too (no CUDA, ...)
