@@ -227,6 +227,14 @@ def test_midi_matches_note_seq_melody_to_sequence(tmp_path, qpm):
     assert sum(m.time for m in midi.tracks[0]) == len(MELODY) * midi.ticks_per_beat // 4
 
 
+@pytest.mark.parametrize('steps_per_quarter', [2, 3, 4, 8])
+def test_midi_is_in_four_four_whatever_the_steps_per_quarter(tmp_path, steps_per_quarter):
+    import mido
+    path = write_midi(str(tmp_path / 'm.mid'), MELODY, steps_per_quarter=steps_per_quarter)
+    [signature] = [m for m in mido.MidiFile(path).tracks[0] if m.type == 'time_signature']
+    assert (signature.numerator, signature.denominator) == (4, 4)
+
+
 def test_wav_has_the_melodys_duration_and_sound(tmp_path):
     path = str(tmp_path / 'm.wav')
     assert render_wav(path, MELODY, qpm=120, use_fluidsynth=False) == 'builtin'
@@ -282,14 +290,12 @@ def test_piano_roll_png(tmp_path):
     assert (230, 126, 34) in colours and (41, 98, 255) in colours   # primer and generated
 
 
-def test_primer_midi_is_folded_into_the_encoders_range(tmp_path):
+def test_primer_midi_keeps_its_own_pitches(tmp_path):
     _, encoder = setup()
     high = [96, -2, 98, -1, 100, -2, -2, 91]             # above lookback_rnn's [48, 84)
     path = write_midi(str(tmp_path / 'p.mid'), high)
     events = read_primer_midi(path, encoder)
-    encoder.validate_events(events)
-    pitches = [e for e in events if e >= 0]
-    assert pitches == [72, 74, 76, 79]                    # each note folded by octaves
+    assert [e for e in events if e >= 0] == [96, 98, 100, 91]   # generation squashes them
     bad = tmp_path / 'bad.mid'
     bad.write_bytes(b'MThd\x00\x00\x00\x06garbage')
     with pytest.raises(MusekitError, match='cannot read primer MIDI'):
@@ -345,6 +351,30 @@ def test_cli_default_primer_and_primer_midi(tmp_path, capsys):
     assert [n.pitch for n in seq.notes[:3]] == [72, 74, 76]
 
 
+def test_cli_moves_the_primer_into_the_models_key_and_the_melodies_back(tmp_path, capsys,
+                                                                        monkeypatch):
+    note_seq = pytest.importorskip('note_seq')
+    import musekit.generation as generation
+    fed = []
+    real = generation.generate
+
+    def spy(model, encoder, primer, *args, **kwargs):
+        fed.append(list(primer))
+        return real(model, encoder, primer, *args, **kwargs)
+
+    monkeypatch.setattr(generation, 'generate', spy)
+    bundle = fake_bundle(tmp_path / 'fake.musekit')
+    d_major = [86, -2, 88, -2, 90, -2, 91, -2, 93, -2, 95, -2, 97, 98]   # above [48, 84)
+    status, _, err = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % tmp_path,
+                             '--num_outputs=1', '--num_steps=32', '--seed=1',
+                             '--primer_melody=%s' % d_major)
+    assert status == 0, err
+    # the model was trained in C within [48, 84): D major moves down 2, then 2 octaves
+    assert fed == [[e - 26 if e >= 0 else e for e in d_major]]
+    seq = note_seq.midi_file_to_note_sequence(str(tmp_path / 'melody_01.mid'))
+    assert [n.pitch for n in seq.notes[:8]] == [e for e in d_major if e >= 0]
+
+
 @pytest.mark.parametrize('args, message', [
     ([], 'missing required flags: --bundle_file (or --run_dir), --output_dir'),
     (['--run_dir=/tmp'], 'give --bundle_file or --run_dir, not both'),
@@ -354,7 +384,8 @@ def test_cli_default_primer_and_primer_midi(tmp_path, capsys):
     (['--bundle_file=NOT_A_BUNDLE'], 'not a musekit bundle'),
     (['--primer_melody=[60, x]'], "malformed --primer_melody '[60, x]'"),
     (['--primer_melody=[]'], 'malformed --primer_melody'),
-    (['--primer_melody=[60, 130]'], "outside the encoder's pitch range"),
+    (['--primer_melody=[60, 130]'], 'event 130 at position 1 is not a melody event'),
+    (['--primer_melody=[-3]'], 'event -3 at position 0 is not a melody event'),
     (['--primer_melody=[60, 62, 64]', '--num_steps=2'], 'shorter than the primer'),
     (['--temperature=0'], 'temperature must be a positive number'),
     (['--temperature=-1.5'], 'temperature must be a positive number'),
@@ -364,6 +395,7 @@ def test_cli_default_primer_and_primer_midi(tmp_path, capsys):
     (['--num_outputs=0'], 'num_outputs must be >= 1'),
     (['--num_steps=abc'], 'num_steps'),
     (['--qpm=0'], 'qpm must be a positive number'),
+    (['--qpm=3'], 'from 3.58 (the slowest tempo MIDI stores)'),
     (['--primer_midi=NOT_A_BUNDLE'], 'cannot read primer MIDI'),
     (['--primer_midi=/no/such.mid'], 'no such primer MIDI'),
     (['--primer_midi=x.mid', '--primer_melody=[60]'], 'not both'),

@@ -37,10 +37,11 @@ def define_flags(fv):
     flags.DEFINE_integer('num_steps', 128, 'Length of each melody in steps (16th notes), '
                          'primer included.', flag_values=fv)
     flags.DEFINE_string('primer_melody', None, 'Primer events as a list, e.g. "[60, -2, 62]" '
-                        '(-2 = no event, -1 = note-off, 0..127 = note-on). Default: middle C.',
-                        flag_values=fv)
+                        '(-2 = no event, -1 = note-off, 0..127 = note-on). Default: middle C. '
+                        "Like every primer it is moved into the model's key and range for "
+                        'generation, and the result moved back.', flag_values=fv)
     flags.DEFINE_string('primer_midi', None, 'A MIDI file whose first melody primes the '
-                        "model (octave-folded into the model's range).", flag_values=fv)
+                        'model.', flag_values=fv)
     flags.DEFINE_float('temperature', 1.0, 'Softmax temperature: above 1 more random, '
                        'below 1 more conservative.', flag_values=fv)
     flags.DEFINE_integer('beam_size', 1, 'Sequences kept per output by beam search.',
@@ -91,6 +92,10 @@ def parse_primer(text):
             isinstance(e, int) and not isinstance(e, bool) for e in events):
         raise MusekitError('malformed --primer_melody %r: expected a non-empty list of '
                            'integers like "[60, -2, 62]"' % text)
+    for position, event in enumerate(events):
+        if not -2 <= event <= 127:
+            raise MusekitError('--primer_melody event %d at position %d is not a melody event '
+                               '(-2 hold, -1 note-off, 0..127 a MIDI pitch)' % (event, position))
     return events
 
 
@@ -130,6 +135,7 @@ def main(argv):
     from musekit.generation import (generate, read_primer_midi, render_wav, write_midi,
                                     write_piano_roll)
     from musekit.generation.midi import check_qpm
+    from musekit.generation.squash import squash_melody, transpose_melody
 
     fv = parse(argv)
     qpm = check_qpm(fv.qpm)
@@ -145,6 +151,11 @@ def main(argv):
         primer = parse_primer(fv.primer_melody)
     else:
         primer = default_primer(encoder)
+    # as in Magenta: the primer moves into the key and range the model was trained on, and
+    # the melodies generated from it move back
+    low, high = encoder.params().get('min_note', 0), encoder.params().get('max_note', 128)
+    key = getattr(bundle.config.make_extractor(), 'transpose_to_key', None)
+    primer, shift = squash_melody(primer, low, high, key)
     seed = (check_int('seed', fv.seed, 0) if fv.seed is not None
             else random.SystemRandom().randrange(2 ** 31))
     output_dir = fv.output_dir
@@ -160,6 +171,7 @@ def main(argv):
     try:
         os.makedirs(output_dir, exist_ok=True)
         for index, events in enumerate(result.events, start=1):
+            events = transpose_melody(events, -shift)
             stem = os.path.join(output_dir, 'melody_%0*d' % (width, index))
             paths = [write_midi(stem + '.mid', events, qpm, steps_per_quarter)]
             if fv.render_wav:

@@ -31,7 +31,7 @@ class MelodyExtractor(Extractor):
 
     def __init__(self, steps_per_quarter=4, min_bars=7, max_steps=512, gap_bars=1.0,
                  min_unique_pitches=5, ignore_polyphonic_notes=False, transpose_to_key=0,
-                 split_on_time_changes=True):
+                 split_on_time_changes=True, fold_into_range=True):
         if steps_per_quarter <= 0 or min_bars < 0 or gap_bars <= 0 or max_steps <= 0:
             raise MusekitError('melody extractor: steps_per_quarter, gap_bars and max_steps '
                                'must be positive and min_bars non-negative')
@@ -46,6 +46,8 @@ class MelodyExtractor(Extractor):
         self.ignore_polyphonic_notes = bool(ignore_polyphonic_notes)
         self.transpose_to_key = transpose_to_key
         self.split_on_time_changes = bool(split_on_time_changes)
+        # False keeps melodies at their own pitches (primers; generation squashes them)
+        self.fold_into_range = bool(fold_into_range)
 
     def params(self):
         return dict(steps_per_quarter=self.steps_per_quarter, min_bars=self.min_bars,
@@ -53,7 +55,8 @@ class MelodyExtractor(Extractor):
                     min_unique_pitches=self.min_unique_pitches,
                     ignore_polyphonic_notes=self.ignore_polyphonic_notes,
                     transpose_to_key=self.transpose_to_key,
-                    split_on_time_changes=self.split_on_time_changes)
+                    split_on_time_changes=self.split_on_time_changes,
+                    fold_into_range=self.fold_into_range)
 
     def prepare(self, sequence):
         _, _, sequences_lib, quantize_errors = _note_seq()
@@ -120,13 +123,15 @@ class MelodyExtractor(Extractor):
                 if np.count_nonzero(melody.get_note_histogram()) < self.min_unique_pitches:
                     stats['melodies_discarded_too_few_pitches'] += 1
                     continue
-                melody.squash(min_note, max_note, self.transpose_to_key)
-                events = list(melody)
-                try:
-                    encoder.validate_events(events)
-                except MusekitError:
-                    stats['melodies_discarded_out_of_range'] += 1
-                    continue
+                if self.fold_into_range:
+                    melody.squash(min_note, max_note, self.transpose_to_key)
+                events = [int(e) for e in melody]
+                if self.fold_into_range:
+                    try:
+                        encoder.validate_events(events)
+                    except MusekitError:
+                        stats['melodies_discarded_out_of_range'] += 1
+                        continue
                 melodies.append(events)
         return melodies, stats
 

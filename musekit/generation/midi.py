@@ -40,10 +40,16 @@ def seconds_per_step(qpm, steps_per_quarter):
     return 60.0 / qpm / steps_per_quarter
 
 
+# A MIDI tempo is microseconds per quarter note in 3 bytes: nothing slower than this fits.
+MIN_QPM = 60_000_000 / 0xFFFFFF
+
+
 def check_qpm(qpm):
-    if isinstance(qpm, bool) or not isinstance(qpm, (int, float)) or not 0 < qpm <= 10000:
-        raise MusekitError('qpm must be a positive number of quarter notes per minute '
-                           '(at most 10000), got %r' % (qpm,))
+    if (isinstance(qpm, bool) or not isinstance(qpm, (int, float))
+            or not MIN_QPM <= qpm <= 10000):
+        raise MusekitError('qpm must be a positive number of quarter notes per minute from '
+                           '%.2f (the slowest tempo MIDI stores) to 10000, got %r'
+                           % (MIN_QPM, qpm))
     return float(qpm)
 
 
@@ -56,8 +62,9 @@ def _varint(n):
     return bytes(reversed(out))
 
 
-def midi_bytes(events, qpm=120.0, steps_per_quarter=4, program=0, steps_per_bar=16):
-    """A one-track Standard MIDI File of the melody; its end-of-track marks the last step."""
+def midi_bytes(events, qpm=120.0, steps_per_quarter=4, program=0, quarters_per_bar=4):
+    """A one-track Standard MIDI File of the melody in QUARTERS_PER_BAR/4 time; its
+    end-of-track marks the last step."""
     qpm = check_qpm(qpm)
     timed = []        # (tick, order, bytes): note-offs sort before note-ons at one tick
     for note in melody_notes(events):
@@ -65,7 +72,7 @@ def midi_bytes(events, qpm=120.0, steps_per_quarter=4, program=0, steps_per_bar=
         timed.append((note.end_step * TICKS_PER_STEP, 0, bytes((0x80, note.pitch, 0))))
     timed.sort(key=lambda t: (t[0], t[1]))
     tempo = round(60_000_000 / qpm)
-    numerator = max(1, min(255, steps_per_bar // steps_per_quarter))
+    numerator = max(1, min(255, int(quarters_per_bar)))
     track = [b'\x00\xff\x51\x03' + tempo.to_bytes(3, 'big'),
              b'\x00\xff\x58\x04' + bytes((numerator, 2, 24, 8)),
              b'\x00' + bytes((0xC0, program & 0x7F))]
@@ -103,7 +110,8 @@ def to_note_sequence(events, qpm=120.0, steps_per_quarter=4):
 
 
 def read_primer_midi(path, encoder, steps_per_quarter=4):
-    """The first monophonic melody of a MIDI file, octave-folded into the encoder's range.
+    """The first monophonic melody of a MIDI file, at its own pitches (generation moves
+    it into the model's key and range: see musekit.generation.squash).
 
     Uses musekit's melody extractor with Magenta's primer settings: no minimum length or
     pitch count, no gap splitting, polyphony resolved by keeping the highest note.
@@ -120,7 +128,7 @@ def read_primer_midi(path, encoder, steps_per_quarter=4):
     extractor = MelodyExtractor(steps_per_quarter=steps_per_quarter, min_bars=0,
                                 max_steps=1 << 30, gap_bars=float('inf'),
                                 min_unique_pitches=1, ignore_polyphonic_notes=True,
-                                transpose_to_key=None)
+                                transpose_to_key=None, fold_into_range=False)
     pieces, _ = extractor.prepare(sequence)
     for piece in pieces:
         melodies, _ = extractor.extract(piece, encoder)
