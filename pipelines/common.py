@@ -32,9 +32,9 @@ def freeze_loaded_modules():
     parse time. Objects created afterwards are collected as usual. Called from DoFn
     setup, once per worker process.
     """
-    import gc
-    import note_seq  # noqa: F401  (its import-time objects are part of the frozen heap)
-    gc.freeze()
+    from musekit.cli.launch import gc_paused
+    with gc_paused():
+        import note_seq  # noqa: F401  (its import-time objects join the frozen heap)
 
 
 def stable_fraction(key):
@@ -92,8 +92,6 @@ class _WriteShard(beam.DoFn):
         self._expand = expand
 
     def setup(self):
-        if self._expand is not None:
-            freeze_loaded_modules()
         if hasattr(self._expand, 'setup'):
             self._expand.setup()
 

@@ -17,6 +17,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from google.protobuf import message
 
+from musekit.cli import common as cli_common
 from musekit.config import get_config
 from musekit.data import sources, tfrecord
 from musekit.data.dataset import DESCRIPTION_FILE
@@ -60,18 +61,17 @@ class EncodePiece:
         self._config_dict = config_dict
         self._split = split
         self._transpositions = transpositions
-        self._encoder = self._extractor = None
+        self._encoder = self._extractor = None      # built by setup(), in the worker
 
     def setup(self):
         from musekit.config import Config
+        common.freeze_loaded_modules()
         config = Config.from_dict(self._config_dict)
         self._encoder = config.make_encoder()
         self._extractor = config.make_extractor()
 
     def __call__(self, seq_id, data):
         from note_seq import music_pb2, sequences_lib
-        if self._encoder is None:
-            self.setup()
         ns = music_pb2.NoteSequence.FromString(data)
         common.counter('%s_sequences' % self._split).inc()
         melodies_counter = common.counter('%s_melodies' % self._split)
@@ -165,8 +165,7 @@ def build_pipeline(pipeline, config, input_spec, output_dir, eval_ratio=0.1,
                    transpositions=(0,), num_shards=2):
     """Adds the dataset job to `pipeline`; returns a description of the input."""
     sequences, description = read_note_sequences(pipeline, input_spec, output_dir)
-    if '://' not in output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise MusekitError('--output_dir %s exists and is not a folder' % output_dir)
+    cli_common.check_folder(output_dir, '--output_dir')
     parts = sequences | 'Split' >> beam.Partition(
         lambda kv, n: SPLITS.index(split_of(kv[0], eval_ratio)), len(SPLITS))
     config_dict = config.to_dict()

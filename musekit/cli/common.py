@@ -91,6 +91,12 @@ def native_stderr_captured():
             os.close(saved)
 
 
+def check_folder(path, flag):
+    """Raises MusekitError when local `path` (given as `flag`) exists but is not a folder."""
+    if '://' not in path and os.path.exists(path) and not os.path.isdir(path):
+        raise MusekitError('%s %s exists and is not a folder' % (flag, path))
+
+
 def import_tensorflow_quietly():
     """Imports TensorFlow (and probes its devices) without its C++ start-up log lines."""
     if 'tensorflow' in sys.modules:

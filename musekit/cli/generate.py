@@ -99,10 +99,15 @@ def parse_primer(text):
     return events
 
 
+def pitch_range(encoder):
+    """[low, high) of the pitches the encoder takes (all of MIDI when it names none)."""
+    params = encoder.params()
+    return params.get('min_note', 0), params.get('max_note', 128)
+
+
 def default_primer(encoder):
     """Middle C, or the middle of the encoder's pitch range when C4 is outside it."""
-    params = encoder.params()
-    low, high = params.get('min_note', 0), params.get('max_note', 128)
+    low, high = pitch_range(encoder)
     return [MIDDLE_C if low <= MIDDLE_C < high else (low + high) // 2]
 
 
@@ -153,14 +158,12 @@ def main(argv):
         primer = default_primer(encoder)
     # as in Magenta: the primer moves into the key and range the model was trained on, and
     # the melodies generated from it move back
-    low, high = encoder.params().get('min_note', 0), encoder.params().get('max_note', 128)
     key = getattr(bundle.config.make_extractor(), 'transpose_to_key', None)
-    primer, shift = squash_melody(primer, low, high, key)
+    primer, shift = squash_melody(primer, *pitch_range(encoder), key)
     seed = (check_int('seed', fv.seed, 0) if fv.seed is not None
             else random.SystemRandom().randrange(2 ** 31))
     output_dir = fv.output_dir
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise MusekitError('--output_dir %s exists and is not a folder' % output_dir)
+    common.check_folder(output_dir, '--output_dir')
 
     label = 'generating %d x %d steps' % (fv.num_outputs, fv.num_steps)
     result = generate(model, encoder, primer, fv.num_steps, fv.num_outputs, fv.temperature,

@@ -86,8 +86,7 @@ def resolve_config(fv):
 
 def main(argv):
     fv = parse(argv)
-    if os.path.exists(fv.run_dir) and not os.path.isdir(fv.run_dir):
-        raise MusekitError('--run_dir %s exists and is not a folder' % fv.run_dir)
+    common.check_folder(fv.run_dir, '--run_dir')
     if fv.eval and not os.path.isdir(os.path.join(fv.run_dir, 'train')):
         raise MusekitError('run directory %s has no checkpoints to evaluate' % fv.run_dir)
     config = resolve_config(fv)
