@@ -58,12 +58,13 @@ def make_dataset(folder):
 
 def training_steps_per_second(pattern, bucket_width, windows, window_steps):
     """(median, all) steps/s over `windows` windows of `window_steps` steps, after a warm-up."""
+    from musekit.data.batching import Bucketed
     from musekit.training import Trainer
     run_dir = tempfile.mkdtemp(prefix='musekit_train_bench_')
     try:
         trainer = Trainer(get_config('lookback_rnn', HPARAMS), run_dir, log=lambda line: None)
         trainer.train(pattern, (windows + 1) * window_steps, summary_frequency=window_steps,
-                      save_checkpoint_steps=0, bucket_width=bucket_width)
+                      save_checkpoint_steps=0, batching=Bucketed(bucket_width))
         rates = [h['steps_per_second'] for h in trainer.history[1:]]
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -85,7 +86,7 @@ def find_bundle():
 
 def random_bundle(path):
     """A lookback_rnn bundle with random weights of the trained model's shapes."""
-    from musekit.models.rnn import weight_shapes
+    from musekit.models.events_rnn import weight_shapes
     config = get_config('lookback_rnn')
     encoder = config.make_encoder()
     rng = np.random.default_rng(0)

@@ -67,15 +67,16 @@ class Bundle:
 
     def step_model(self, encoder=None):
         """The config's NumPy StepModel built on this bundle's weights."""
-        from musekit.models.base import get_model
         encoder = encoder or self.make_encoder()
-        spec = get_model(self.config.model['name'])
+        family = self.config.make_model()
         try:
-            return spec.step_model(self.weights, encoder.input_size, encoder.num_classes,
-                                   self.config.hparams)
+            return family.step_model(self.weights, encoder, self.config.hparams)
+        except MusekitError as e:
+            raise MusekitError('bundle %s does not fit its model %r: %s' % (
+                self.path or '<memory>', family.name, e)) from None
         except (KeyError, ValueError, TypeError) as e:
             raise MusekitError('bundle %s does not fit its model %r: %s' % (
-                self.path or '<memory>', spec.name, str(e).strip("'"))) from None
+                self.path or '<memory>', family.name, str(e).strip("'"))) from None
 
 
 def write_bundle(path, config_dict, weights, provenance=None):
@@ -189,21 +190,20 @@ def _parse(data, path):
             raise MusekitError('bundle %s holds weight %r twice' % (path, tensor.name))
         weights[tensor.name] = _tensor_array(tensor, path)
     bundle = Bundle(version, config, weights, provenance, path)
-    _check_buildable(bundle)
+    check_buildable(bundle)
     return bundle
 
 
-def _check_buildable(bundle):
-    """Builds the bundle's encoder and extractor once and finds its model, so a bundle whose
-    config musekit cannot use fails at load time with one line (`step_model` checks the
-    weights)."""
-    from musekit.models.base import get_model
+def check_buildable(bundle):
+    """Builds the bundle's encoder, extractor and model family once and finds its piece
+    type, so a bundle whose config musekit cannot use fails at load time with one line
+    (`step_model` checks the weights)."""
+    from musekit.pieces.base import get_piece_type
     try:
         config = bundle.config
-        config.steps_per_quarter
         config.make_extractor()
-        config.make_encoder()
-        get_model(config.model['name'])
+        get_piece_type(config.make_encoder().piece_type)
+        config.make_model()
     except MusekitError as e:
         raise MusekitError('bundle %s: %s' % (bundle.path, e)) from None
     except (KeyError, ValueError, TypeError, AttributeError, ZeroDivisionError) as e:

@@ -1,8 +1,8 @@
-"""Named configs: encoder + model + hparams + data settings, loaded from JSON data files.
+"""Named configs: encoder + model family + hparams + data settings, from JSON data files.
 
 Configs are immutable values: `with_hparams` returns a new one, so nothing shares a
 mutable config. Built-in configs are the JSON files packaged as `musekit.configs`; a
-plugin adds its own with `CONFIGS.register(name, dict_or_path)`.
+plugin adds its own with `CONFIGS.register(name, X)`, X a dict, JSON text or a .json path.
 """
 import dataclasses
 import json
@@ -14,8 +14,6 @@ from importlib import resources
 from musekit.errors import MusekitError
 from musekit.registry import Registry
 
-CONFIGS = Registry('config')
-_builtins_loaded = False
 
 
 def _freeze(value):
@@ -42,7 +40,7 @@ class Config:
     encoder: types.MappingProxyType      # {'name': ..., 'params': {...}}
     model: types.MappingProxyType        # {'name': ...}
     hparams: types.MappingProxyType      # model + training hyperparameters, one namespace
-    data: types.MappingProxyType         # {'extractor': ..., 'params': {...}}
+    data: types.MappingProxyType         # {'extractor': ..., 'params': {...}, 'split': {...}}
 
     @classmethod
     def from_dict(cls, d):
@@ -73,15 +71,6 @@ class Config:
             hparams[key] = _coerce(key, value, hparams[key])
         return dataclasses.replace(self, hparams=_freeze(hparams))
 
-    @property
-    def steps_per_quarter(self):
-        """Time steps per quarter note of the data (the extractor's; 4 by default)."""
-        value = self.data.get('params', {}).get('steps_per_quarter', 4)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise MusekitError('config %r: steps_per_quarter must be a positive integer, '
-                               'got %r' % (self.name, value))
-        return value
-
     def make_encoder(self):
         from musekit.encoders.base import get_encoder
         return get_encoder(self.encoder['name'], _thaw(self.encoder.get('params', {})))
@@ -89,6 +78,21 @@ class Config:
     def make_extractor(self):
         from musekit.extractors.base import get_extractor
         return get_extractor(self.data['extractor'], _thaw(self.data.get('params', {})))
+
+    def make_model(self):
+        """The config's model family (musekit.models.base.ModelFamily)."""
+        from musekit.models.base import get_model
+        return get_model(self.model['name'])
+
+    def make_split(self):
+        """The train/eval split the dataset job applies (data.split; a hash split of
+        eval_ratio 0.1 by default)."""
+        from musekit.registry import SPLITS
+        spec = _thaw(self.data.get('split', {'name': 'hash'}))
+        if not isinstance(spec, dict) or not isinstance(spec.get('name'), str):
+            raise MusekitError('config %r: data.split must be an object with a "name"'
+                               % self.name)
+        return SPLITS.create(spec['name'], spec.get('params', {}))
 
 
 def _check_shape(d):
@@ -155,36 +159,36 @@ def _parse_value(raw, text):
         raise MusekitError('malformed value %r in --hparams %r' % (raw, text)) from None
 
 
-def _load_builtins():
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    _builtins_loaded = True
+def _register_builtins():
     for entry in sorted(resources.files('musekit.configs').iterdir(), key=lambda e: e.name):
         if entry.name.endswith('.json'):
-            name = entry.name[:-len('.json')]
-            if name not in CONFIGS._items:
-                CONFIGS.register(name, entry.read_text())
+            CONFIGS.register(entry.name[:-len('.json')], entry.read_text())
+
+
+CONFIGS = Registry('config', builtins=_register_builtins)
 
 
 def config_names():
-    _load_builtins()
     return CONFIGS.names()
 
 
 def get_config(name_or_path, hparams=None):
     """The config called `name_or_path` (or read from a .json path), with hparam overrides."""
-    _load_builtins()
     if name_or_path.endswith('.json') and os.path.isfile(name_or_path):
         with open(name_or_path) as f:
             raw = f.read()
     else:
         raw = CONFIGS.get(name_or_path)
+        if isinstance(raw, str) and raw.endswith('.json') and os.path.isfile(raw):
+            with open(raw) as f:        # a plugin registered the path of its JSON file
+                raw = f.read()
     try:
         d = json.loads(raw) if isinstance(raw, str) else dict(raw)
     except ValueError as e:
         raise MusekitError('config %r is not valid JSON: %s' % (name_or_path, e)) from None
     config = Config.from_dict(d)
-    config.make_encoder()        # an unknown encoder/extractor name fails here, clearly
+    config.make_encoder()        # an unknown plugin name or bad parameter fails here, clearly
     config.make_extractor()
+    config.make_model()
+    config.make_split()
     return config.with_hparams(hparams) if hparams else config

@@ -16,29 +16,10 @@ import musekit
 from musekit.config import Config
 from musekit.data import dataset
 from musekit.errors import MusekitError
-from musekit.models.base import get_model
 
 CONFIG_FILE = 'config.json'
 MAX_CHECKPOINTS = 5
-# Hparams that change the model's weights: a run cannot continue with different values.
-ARCHITECTURE_HPARAMS = ('rnn_layer_sizes', 'attn_length')
-
-
-def masked_loss_and_accuracy(logits, labels, lengths):
-    """(mean cross-entropy, accuracy) over the first `lengths[b]` steps of each row only."""
-    import tensorflow as tf
-    totals = masked_totals(logits, labels, lengths)
-    steps = tf.maximum(totals[2], 1.0)
-    return totals[0] / steps, totals[1] / steps
-
-
-def masked_totals(logits, labels, lengths):
-    """(summed cross-entropy, correct predictions, real steps) over the unpadded steps."""
-    import tensorflow as tf
-    mask = tf.sequence_mask(lengths, tf.shape(labels)[1], dtype=tf.float32)
-    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1), labels), tf.float32)
-    return tf.reduce_sum(ce * mask), tf.reduce_sum(correct * mask), tf.reduce_sum(mask)
+WEIGHTS_KEY = 'weights'     # checkpoints also track the weights under their stable names
 
 
 def write_scalar(name, value):
@@ -68,11 +49,16 @@ def load_run_config(run_dir):
 def _check_same_model(saved, config, run_dir):
     """Raises MusekitError if `config` builds other weights than the run's saved config."""
     old, new = saved.to_dict(), config.to_dict()
-    problems = ['%s %s vs %s' % (key, json.dumps(old[key]), json.dumps(new[key]))
-                for key in ('encoder', 'model') if old[key] != new[key]]
+    problems = []
+    if old['encoder'] != new['encoder']:
+        problems.append('encoder %s vs %s' % (json.dumps(old['encoder']),
+                                              json.dumps(new['encoder'])))
+    old_family, family = saved.make_model(), config.make_model()
+    if old_family.name != family.name:
+        problems.append('model %s vs %s' % (old_family.name, family.name))
     problems += ['%s=%s vs %s' % (key, json.dumps(old['hparams'].get(key)),
                                   json.dumps(new['hparams'].get(key)))
-                 for key in ARCHITECTURE_HPARAMS
+                 for key in family.architecture_hparams
                  if old['hparams'].get(key) != new['hparams'].get(key)]
     if problems:
         raise MusekitError('run directory %s holds a different model (%s); use a new '
@@ -87,8 +73,17 @@ def _write_atomically(path, text):
     os.replace(tmp, path)
 
 
+def _mask(labels, lengths):
+    import tensorflow as tf
+    return tf.sequence_mask(lengths, tf.shape(labels)[1], dtype=tf.float32)
+
+
 class Trainer:
-    """One config's model, optimizer and checkpoints in `run_dir`; restores on creation."""
+    """One config's model, optimizer and checkpoints in `run_dir`; restores on creation.
+
+    What is trained, on what loss, in which batches, is the config's model family's
+    choice (its `build`, `objective` and `batching`); this class only runs the loop.
+    """
 
     def __init__(self, config, run_dir, seed=0, log=None):
         import keras
@@ -100,25 +95,27 @@ class Trainer:
         saved = load_run_config(run_dir)
         if saved is not None:
             _check_same_model(saved, config, run_dir)
-        encoder = config.make_encoder()
-        self.input_size, self.num_classes = encoder.input_size, encoder.num_classes
-        self.spec = get_model(config.model['name'])
+        self.encoder = config.make_encoder()
+        self.family = config.make_model()
         hparams = dict(config.hparams)
         keras.utils.set_random_seed(seed)
-        self.model = self.spec.build(self.input_size, self.num_classes, hparams)
+        self.model = self.family.build(self.encoder, hparams)
+        self.objective = self.family.objective(self.encoder, hparams)
+        self.batching = self.family.batching(hparams)
         self.optimizer = keras.optimizers.Adam(
             learning_rate=float(hparams['learning_rate']),
             global_clipnorm=float(hparams['clip_norm']) if hparams.get('clip_norm') else None)
         self.optimizer.build(self.model.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
-        self.checkpoint = tf.train.Checkpoint(step=self.step, model=self.model,
-                                              optimizer=self.optimizer)
+        self.checkpoint = tf.train.Checkpoint(
+            step=self.step, model=self.model, optimizer=self.optimizer,
+            **{WEIGHTS_KEY: self.family.weight_variables(self.model)})
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(run_dir, 'train'), max_to_keep=MAX_CHECKPOINTS)
         self.restored_from = self._restore()
         self._train_step = self._eval_totals = None
         self._writers = {}
-        self.history = []       # one dict per summary: step, loss, accuracy, steps_per_second
+        self.history = []       # one dict per summary: step, the metrics, steps_per_second
 
     def _restore(self):
         path = self.manager.latest_checkpoint
@@ -137,26 +134,31 @@ class Trainer:
 
     def _signature(self):
         import tensorflow as tf
-        return [tf.TensorSpec([None, None, self.input_size], tf.float32),
-                tf.TensorSpec([None, None], tf.int64), tf.TensorSpec([None], tf.int32)]
+        inputs, labels = self.encoder.input_spec, self.encoder.label_spec
+        return [tf.TensorSpec([None, None, *inputs.shape], inputs.dtype),
+                tf.TensorSpec([None, None, *labels.shape], labels.dtype),
+                tf.TensorSpec([None], tf.int32)]
 
     def _build_functions(self):
         import tensorflow as tf
-        model, optimizer, step = self.model, self.optimizer, self.step
+        model, optimizer, step, objective = self.model, self.optimizer, self.step, self.objective
 
         @tf.function(input_signature=self._signature(), jit_compile=False)
         def train_step(inputs, labels, lengths):
             with tf.GradientTape() as tape:
-                logits = model(inputs, training=True)
-                loss, accuracy = masked_loss_and_accuracy(logits, labels, lengths)
-            grads = tape.gradient(loss, model.trainable_variables)
+                totals = objective.totals(model(inputs, training=True), labels,
+                                          _mask(labels, lengths))
+                means = {name: total / tf.maximum(count, 1.0)
+                         for name, (total, count) in totals.items()}
+            grads = tape.gradient(means['loss'], model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             step.assign_add(1)
-            return loss, accuracy
+            return means
 
         @tf.function(input_signature=self._signature(), jit_compile=False)
         def eval_totals(inputs, labels, lengths):
-            return masked_totals(model(inputs, training=False), labels, lengths)
+            return objective.totals(model(inputs, training=False), labels,
+                                    _mask(labels, lengths))
 
         self._train_step, self._eval_totals = train_step, eval_totals
 
@@ -170,7 +172,7 @@ class Trainer:
 
     def check_data(self, pattern):
         """Raises MusekitError unless the files of `pattern` fit this config's encoder."""
-        dataset.check_compatible(pattern, self.input_size, self.num_classes, self.config.name)
+        dataset.check_compatible(pattern, self.encoder, self.config.name)
 
     def save_config(self):
         os.makedirs(self.run_dir, exist_ok=True)
@@ -181,15 +183,20 @@ class Trainer:
         """Writes ckpt-STEP (data first, then the index that names it latest)."""
         return self.manager.save(checkpoint_number=self.global_step)
 
+    def _batches(self, pattern, training, seed=0, batching=None):
+        return dataset.make_dataset(pattern, self.encoder, int(self.config.hparams['batch_size']),
+                                    training=training, seed=seed,
+                                    batching=batching or self.batching)
+
     def train(self, pattern, num_training_steps, summary_frequency=10,
-              save_checkpoint_steps=100, eval_pattern=None, bucket_width=dataset.BUCKET_WIDTH,
-              progress=None):
+              save_checkpoint_steps=100, eval_pattern=None, batching=None, progress=None):
         """Trains until the global step reaches `num_training_steps` (0: until interrupted).
 
         Checkpoints every `save_checkpoint_steps` steps, at the end, and on Ctrl-C; when
-        `eval_pattern` is given, evaluates at every checkpoint. `progress(step, total, note)`
-        (e.g. a musekit.progress.ProgressBar) is called after every step. Returns the last
-        eval metrics (a dict) or None.
+        `eval_pattern` is given, evaluates at every checkpoint. `batching` overrides the
+        model family's batching policy. `progress(step, total, note)` (e.g. a
+        musekit.progress.ProgressBar) is called after every step. Returns the last eval
+        metrics (a dict) or None.
         """
         self.check_data(pattern)
         if eval_pattern:
@@ -205,29 +212,26 @@ class Trainer:
                                          if self.restored_from else 'starting',
                                          start, self.config.name))
         # a restarted run sees a new shuffle, not the first batches again
-        data = dataset.make_dataset(pattern, self.input_size,
-                                    int(self.config.hparams['batch_size']), training=True,
-                                    seed=self.seed + start, bucket_width=bucket_width)
+        data = self._batches(pattern, True, seed=self.seed + start, batching=batching)
         writer = self._writer('train')
         eval_metrics = None
-        window_loss = window_acc = 0.0
-        window_steps, window_start = 0, time.perf_counter()
+        window, window_steps, window_start = {}, 0, time.perf_counter()
         saved_at = start
         try:
             for inputs, labels, lengths in data:
-                loss, accuracy = self._train_step(inputs, labels, lengths)
-                window_loss += float(loss)
-                window_acc += float(accuracy)
+                means = self._train_step(inputs, labels, lengths)
+                for name, value in means.items():
+                    window[name] = window.get(name, 0.0) + float(value)
                 window_steps += 1
                 step = self.global_step
                 if progress:
-                    progress(step, num_training_steps, 'loss %.4f' % float(loss))
+                    progress(step, num_training_steps, 'loss %.4f' % float(means['loss']))
                 if step % summary_frequency == 0 or step == num_training_steps:
                     rate = window_steps / (time.perf_counter() - window_start)
-                    self._summarize(writer, step, window_loss / window_steps,
-                                    window_acc / window_steps, rate, num_training_steps)
-                    window_loss = window_acc = 0.0
-                    window_steps, window_start = 0, time.perf_counter()
+                    self._summarize(writer, step, {name: total / window_steps
+                                                   for name, total in window.items()},
+                                    rate, num_training_steps)
+                    window, window_steps, window_start = {}, 0, time.perf_counter()
                 done = bool(num_training_steps) and step >= num_training_steps
                 if done or (save_checkpoint_steps and step % save_checkpoint_steps == 0):
                     self.save_checkpoint()
@@ -245,46 +249,40 @@ class Trainer:
             writer.flush()
         return eval_metrics
 
-    def _summarize(self, writer, step, loss, accuracy, rate, total):
-        self.history.append({'step': step, 'loss': loss, 'accuracy': accuracy,
-                             'steps_per_second': rate})
+    def _summarize(self, writer, step, metrics, rate, total):
+        self.history.append({'step': step, **metrics, 'steps_per_second': rate})
         with writer.as_default(step=step):
-            write_scalar('loss', loss)
-            write_scalar('accuracy', accuracy)
+            for name, value in metrics.items():
+                write_scalar(name, value)
             write_scalar('learning_rate', float(self.optimizer.learning_rate.numpy()))
             write_scalar('steps_per_second', rate)
-        self.log('step %d%s  loss %.4f  accuracy %.4f  %.2f steps/s'
-                 % (step, '/%d' % total if total else '', loss, accuracy, rate))
+        self.log('step %d%s  %s  %.2f steps/s' % (step, '/%d' % total if total else '',
+                                                  _format(metrics), rate))
 
-    def evaluate(self, pattern, bucket_width=dataset.BUCKET_WIDTH):
-        """{'loss', 'accuracy', 'perplexity', 'steps', 'global_step'} over every record once.
-
-        The figures are per real (unpadded) step; they also go to run_dir/eval summaries.
-        """
+    def evaluate(self, pattern, batching=None):
+        """Every metric of the family's objective over every record once, plus 'steps' (real
+        steps counted by the loss) and 'global_step'; they also go to run_dir/eval."""
         self.check_data(pattern)
         if self._eval_totals is None:
             self._build_functions()
-        data = dataset.make_dataset(pattern, self.input_size,
-                                    int(self.config.hparams['batch_size']), training=False,
-                                    bucket_width=bucket_width)
-        totals = np.zeros(3)
-        for inputs, labels, lengths in data:
-            totals += [float(t) for t in self._eval_totals(inputs, labels, lengths)]
-        ce, correct, steps = (float(v) for v in totals)
-        if not steps:
+        sums, counts = {}, {}
+        for inputs, labels, lengths in self._batches(pattern, False, batching=batching):
+            for name, (total, count) in self._eval_totals(inputs, labels, lengths).items():
+                sums[name] = sums.get(name, 0.0) + float(total)
+                counts[name] = counts.get(name, 0.0) + float(count)
+        if not counts.get('loss'):
             raise MusekitError('the files matching %r hold no steps to evaluate' % pattern)
-        loss = ce / steps
-        metrics = {'loss': loss, 'accuracy': correct / steps,
-                   'perplexity': math.exp(min(loss, 700.0)), 'steps': int(steps),
-                   'global_step': self.global_step}
+        metrics = {name: sums[name] / counts[name] if counts[name] else 0.0 for name in sums}
+        metrics.update(self.objective.derived(metrics))
         writer = self._writer('eval')
         with writer.as_default(step=self.global_step):
-            for key in ('loss', 'accuracy', 'perplexity'):
-                write_scalar(key, metrics[key])
+            for name, value in metrics.items():
+                write_scalar(name, value)
         writer.flush()
-        self.log('eval at step %d: loss %.4f  accuracy %.4f  perplexity %.3f  (%d steps)'
-                 % (self.global_step, loss, metrics['accuracy'], metrics['perplexity'],
-                    int(steps)))
+        metrics.update(steps=int(counts['loss']), global_step=self.global_step)
+        self.log('eval at step %d: %s  (%d steps)' % (self.global_step, _format(
+            {k: v for k, v in metrics.items() if k not in ('steps', 'global_step')}),
+            metrics['steps']))
         return metrics
 
     def bundle_parts(self, dataset_pattern=None, eval_metrics=None):
@@ -301,7 +299,48 @@ class Trainer:
         if description:
             provenance['dataset_description'] = description
         if eval_metrics:
-            provenance['eval'] = {k: eval_metrics[k] for k in ('loss', 'accuracy',
-                                                                'perplexity', 'steps')}
-        weights = self.spec.export_weights(self.model)
+            provenance['eval'] = {k: v for k, v in eval_metrics.items() if k != 'global_step'}
+        weights = self.family.export_weights(self.model)
         return self.config.to_dict(), {k: np.asarray(v) for k, v in weights.items()}, provenance
+
+
+def _format(metrics):
+    return '  '.join('%s %.4f' % (name, value) for name, value in metrics.items())
+
+
+def _unescape_checkpoint_name(text):
+    """A dict key as TensorFlow's object graph escapes it ('/' -> '.S', '.' -> '..') back."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == '.' and i + 1 < len(text):
+            out.append('/' if text[i + 1] == 'S' else text[i + 1])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return ''.join(out)
+
+
+def checkpoint_weights(run_dir):
+    """({stable name: np.ndarray}, checkpoint path, global step) of a run directory's latest
+    checkpoint, read as data: no model, optimizer or Trainer is built (TensorFlow is
+    imported to read the checkpoint format)."""
+    import tensorflow as tf
+    path = tf.train.latest_checkpoint(os.path.join(run_dir, 'train'))
+    if path is None:
+        raise MusekitError('run directory %s has no checkpoint yet' % run_dir)
+    try:
+        reader = tf.train.load_checkpoint(path)
+        keys = reader.get_variable_to_shape_map()
+    except (tf.errors.OpError, ValueError) as e:
+        raise MusekitError('cannot read checkpoint %s: %s' % (path, e)) from None
+    prefix, suffix = WEIGHTS_KEY + '/', '/.ATTRIBUTES/VARIABLE_VALUE'
+    weights = {_unescape_checkpoint_name(key[len(prefix):-len(suffix)]):
+               np.asarray(reader.get_tensor(key), np.float32)
+               for key in keys if key.startswith(prefix) and key.endswith(suffix)}
+    if not weights:
+        raise MusekitError('checkpoint %s predates musekit 0.2 and holds no exported weights: '
+                           'train the run one more step (musekit_train) to re-save it' % path)
+    step_key = 'step/.ATTRIBUTES/VARIABLE_VALUE'
+    step = int(reader.get_tensor(step_key)) if step_key in keys else None
+    return weights, path, step

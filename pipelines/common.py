@@ -1,5 +1,4 @@
 """Pieces every musekit Beam job shares: flags, sharded deterministic output, counters."""
-import hashlib
 import os
 import sys
 import warnings
@@ -11,6 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from musekit.cli import common as cli_common
 from musekit.data import tfrecord
+from musekit.data.splits import stable_fraction  # noqa: F401  (shard assignment)
 from musekit.errors import MusekitError
 
 NAMESPACE = 'musekit'
@@ -35,11 +35,6 @@ def freeze_loaded_modules():
     from musekit.cli.launch import gc_paused
     with gc_paused():
         import note_seq  # noqa: F401  (its import-time objects join the frozen heap)
-
-
-def stable_fraction(key):
-    """A number in [0, 1) fixed by `key` alone (sha256), used for splits and sharding."""
-    return int.from_bytes(hashlib.sha256(key.encode('utf-8')).digest()[:8], 'big') / 2.0**64
 
 
 def shard_paths(prefix, num_shards, suffix):
@@ -86,22 +81,23 @@ def delete_files(paths):
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, prefix, num_shards, suffix, as_text, expand):
+    def __init__(self, prefix, num_shards, suffix, as_text, to_records):
         self._paths = shard_paths(prefix, num_shards, suffix)
         self._as_text = as_text
-        self._expand = expand
+        self._to_records = to_records
 
     def setup(self):
-        if hasattr(self._expand, 'setup'):
-            self._expand.setup()
+        if hasattr(self._to_records, 'setup'):
+            self._to_records.setup()
 
     def process(self, item):
         index, keyed = item
         pairs = sorted(kv for kv in keyed if kv is not None)
-        if self._expand is None:
+        if self._to_records is None:
             records = (value for _, value in pairs)
         else:
-            records = (record for key, value in pairs for record in self._expand(key, value))
+            records = (record for key, value in pairs
+                       for record in self._to_records(key, value))
         path = self._paths[index]
         # hidden, so an input glob over the output folder never picks up a partial shard
         folder, name = FileSystems.split(path)
@@ -123,17 +119,17 @@ class WriteShards(beam.PTransform):
 
     A pair's shard is a hash of its key and each shard is written in key order, so the
     output depends only on the data, never on worker timing. Values are the records
-    (bytes for TFRecords or, with `as_text`, lines of text), or, with `expand` (a picklable
-    callable (key, value) -> records, with an optional `setup()`), what the shard writer
-    turns into records. Expanding in the writer keeps the shuffle small when one input
-    becomes many large records, and gives every worker whole shards to encode.
+    (bytes for TFRecords or, with `as_text`, lines of text), or, with `to_records` (a
+    picklable callable (key, value) -> records, with an optional `setup()`), what the
+    shard writer turns into records. Encoding in the writer keeps the shuffle small when
+    one input becomes many large records, and gives every worker whole shards to encode.
     Every shard is written, empty ones too.
     """
 
-    def __init__(self, prefix, num_shards, suffix='.tfrecord', as_text=False, expand=None):
+    def __init__(self, prefix, num_shards, suffix='.tfrecord', as_text=False, to_records=None):
         super().__init__()
         self._prefix, self._num_shards = prefix, num_shards
-        self._suffix, self._as_text, self._expand = suffix, as_text, expand
+        self._suffix, self._as_text, self._to_records = suffix, as_text, to_records
 
     def expand(self, keyed_records):
         n = self._num_shards
@@ -144,7 +140,7 @@ class WriteShards(beam.PTransform):
         return ((assigned, every_shard) | 'Flatten' >> beam.Flatten()
                 | 'GroupByShard' >> beam.GroupByKey()
                 | 'WriteShard' >> beam.ParDo(_WriteShard(self._prefix, n, self._suffix,
-                                                         self._as_text, self._expand)))
+                                                         self._as_text, self._to_records)))
 
 
 def make_flags():

@@ -1,9 +1,11 @@
-"""musekit_create_dataset: NoteSequences -> train/eval SequenceExample TFRecords for a config.
+"""musekit_create_dataset: source records -> train/eval SequenceExample TFRecords for a config.
 
     musekit_create_dataset --config=lookback_rnn --input='/tmp/ns/bach*' --output_dir=/tmp/ds
 
-The split is a stable hash of each NoteSequence id; transposition augmentation touches the
-training split only; every dropped piece or melody is counted by reason.
+The config chooses the split (a stable hash of each record id by default), the extractor
+(what a record becomes, which sequences it yields, how it is transposed, and the output
+names) and the encoder. Augmentation touches the training part only; every dropped
+record or sequence is counted by reason.
 """
 import hashlib
 import json
@@ -25,14 +27,6 @@ from musekit.data.example import make_sequence_example
 from musekit.errors import MusekitError
 from musekit.pipelines import common, convert
 
-SPLITS = ('training', 'eval')
-
-
-def split_of(sequence_id, eval_ratio):
-    """'eval' for a stable `eval_ratio` fraction of ids, else 'training'."""
-    return 'eval' if common.stable_fraction(sequence_id) < eval_ratio else 'training'
-
-
 def parse_transpose_range(text):
     """'-3,3' -> [-3, ..., 3] (semitones, inclusive); '' -> [0]."""
     if not text:
@@ -48,13 +42,15 @@ def parse_transpose_range(text):
 
 
 class EncodePiece:
-    """(id, NoteSequence bytes) -> SequenceExample bytes, one per melody, in a fixed order.
+    """(id, record bytes) -> SequenceExample bytes, one per extracted sequence, in a fixed
+    order.
 
-    Runs the config's extractor (quantize, extract) and encoder, transposing first when
-    `transpositions` has more than [0]. A melody identical to one already written for the
-    same piece (an instrument doubling a voice, or a transposition that the config's key
-    normalisation undid) is dropped. Every drop is counted by reason. Called by the shard
-    writer (see `common.WriteShards`), so only the compact NoteSequences are shuffled.
+    Runs the config's extractor (decode, prepare, augment by each of `transpositions`,
+    extract) and encoder. A sequence equal to one already written for the same record (by
+    the extractor's `fingerprint`: an instrument doubling a voice, or a transposition that
+    the config's key normalisation undid) is dropped. Every drop is counted by reason.
+    Called by the shard writer (see `common.WriteShards`), so only the compact source
+    records are shuffled.
     """
 
     def __init__(self, config_dict, split, transpositions):
@@ -70,39 +66,39 @@ class EncodePiece:
         self._encoder = config.make_encoder()
         self._extractor = config.make_extractor()
 
-    def __call__(self, seq_id, data):
-        from note_seq import music_pb2, sequences_lib
-        ns = music_pb2.NoteSequence.FromString(data)
+    def __call__(self, record_id, data):
+        extractor, encoder = self._extractor, self._encoder
+        output_name = extractor.output_name
         common.counter('%s_sequences' % self._split).inc()
-        melodies_counter = common.counter('%s_melodies' % self._split)
-        quantized, stats = self._extractor.prepare(ns)
+        written = common.counter('%s_%s' % (self._split, output_name))
+        pieces, stats = extractor.prepare(extractor.decode(data))
         seen = set()
-        for q in quantized:
+        for prepared in pieces:
             for amount in self._transpositions:
-                piece = q
-                if amount:
-                    piece, _ = sequences_lib.transpose_note_sequence(q, amount)
-                melodies, more = self._extractor.extract(piece, self._encoder)
+                sequences, more = extractor.extract(extractor.augment(prepared, amount),
+                                                    encoder)
                 stats.update(more)
-                for events in melodies:
-                    if tuple(events) in seen:
-                        stats['melodies_dropped_duplicate_in_piece'] += 1
-                        continue
-                    seen.add(tuple(events))
-                    inputs, labels = self._encoder.encode(events)
-                    melodies_counter.inc()
+                for events in sequences:
+                    key = extractor.fingerprint(events)
+                    if key is not None:
+                        if key in seen:
+                            stats['%s_dropped_duplicate_in_piece' % output_name] += 1
+                            continue
+                        seen.add(key)
+                    inputs, labels = encoder.encode(events)
+                    written.inc()
                     yield make_sequence_example(inputs, labels)
         for reason, n in stats.items():
             common.counter(reason).inc(n)
 
 
-def read_note_sequences(pipeline, input_spec, output_dir):
+def read_note_sequences(pipeline, input_spec, output_dir, output_prefixes):
     """(id, NoteSequence bytes) from NoteSequence TFRecords (a glob, or a folder holding
     .tfrecord files and no music) or straight from music files (a folder, music file or
     glob of them, or music21:NAME); returns (pcollection, description)."""
     records = _record_files(input_spec)
     if records:
-        _check_not_own_output(records, output_dir)
+        _check_not_own_output(records, output_dir, output_prefixes)
         pcoll = (pipeline
                  | 'ListRecordFiles' >> beam.Create(records)
                  | 'ReadRecords' >> beam.ParDo(ReadNoteSequences()))
@@ -129,9 +125,9 @@ def _record_files(input_spec):
     return None if any(sources.is_supported(p) for p in matches) else matches
 
 
-def _check_not_own_output(matches, output_dir):
+def _check_not_own_output(matches, output_dir, prefixes):
     """Refuses an --input glob that matches the shards this job is about to replace."""
-    own = re.compile(r'(%s)_melodies-\d{5}-of-\d{5}\.tfrecord$' % '|'.join(SPLITS))
+    own = re.compile(r'(%s)-\d{5}-of-\d{5}\.tfrecord$' % '|'.join(map(re.escape, prefixes)))
     folder = os.path.abspath(output_dir)
     for path in matches:
         if '://' not in path and os.path.dirname(os.path.abspath(path)) == folder \
@@ -161,20 +157,34 @@ class ReadNoteSequences(beam.DoFn):
                     path, e)
 
 
-def build_pipeline(pipeline, config, input_spec, output_dir, eval_ratio=0.1,
-                   transpositions=(0,), num_shards=2):
-    """Adds the dataset job to `pipeline`; returns a description of the input."""
-    sequences, description = read_note_sequences(pipeline, input_spec, output_dir)
+def output_prefixes(config, split):
+    """{part: file name prefix} of the shards the job writes, e.g. training_melodies."""
+    output_name = config.make_extractor().output_name
+    return {part: '%s_%s' % (part, output_name) for part in split.names}
+
+
+def build_pipeline(pipeline, config, input_spec, output_dir, split=None, transpositions=(0,),
+                   num_shards=2):
+    """Adds the dataset job to `pipeline`; returns a description of the input.
+
+    `split` defaults to the config's; transpositions apply to its first (training) part.
+    """
+    split = split or config.make_split()
+    config.make_extractor().check_augmentation(transpositions)
+    prefixes = output_prefixes(config, split)
+    records, description = read_note_sequences(pipeline, input_spec, output_dir,
+                                               prefixes.values())
     cli_common.check_folder(output_dir, '--output_dir')
-    parts = sequences | 'Split' >> beam.Partition(
-        lambda kv, n: SPLITS.index(split_of(kv[0], eval_ratio)), len(SPLITS))
+    names = split.names
+    parts = records | 'Split' >> beam.Partition(
+        lambda kv, n: names.index(split.assign(kv[0], kv[1])), len(names))
     config_dict = config.to_dict()
-    for split, part in zip(SPLITS, parts):
-        shifts = list(transpositions) if split == 'training' else [0]
-        prefix = '%s/%s_melodies' % (output_dir.rstrip('/'), split)
+    for index, (name, part) in enumerate(zip(names, parts)):
+        shifts = list(transpositions) if index == 0 else [0]
+        prefix = '%s/%s' % (output_dir.rstrip('/'), prefixes[name])
         common.remove_stale_shards(prefix, '.tfrecord')
-        part | 'Write_%s' % split >> common.WriteShards(
-            prefix, num_shards, expand=EncodePiece(config_dict, split, shifts))
+        part | 'Write_%s' % name >> common.WriteShards(
+            prefix, num_shards, to_records=EncodePiece(config_dict, name, shifts))
     return description
 
 
@@ -185,10 +195,12 @@ def define_flags(fv):
     flags.DEFINE_string('input', None, 'NoteSequence TFRecords (a glob, e.g. '
                         "'/tmp/ns/bach*'), or a folder / file of music, or music21:bach.",
                         flag_values=fv)
-    flags.DEFINE_string('output_dir', None, 'Where training_melodies-*.tfrecord and '
-                        'eval_melodies-*.tfrecord are written.', flag_values=fv)
-    flags.DEFINE_float('eval_ratio', 0.1, 'Fraction of pieces (by id hash) for the eval '
-                       'split.', lower_bound=0.0, upper_bound=1.0, flag_values=fv)
+    flags.DEFINE_string('output_dir', None, 'Where the shards are written, one set per '
+                        'part of the split: training_melodies-*.tfrecord and '
+                        'eval_melodies-*.tfrecord for the melody configs.', flag_values=fv)
+    flags.DEFINE_float('eval_ratio', None, 'Fraction of pieces (by id hash) for the eval '
+                       "split (default: the config's, 0.1 for the built-in configs).",
+                       lower_bound=0.0, upper_bound=1.0, flag_values=fv)
     flags.DEFINE_string('transpose_range', '', 'Training-split transposition augmentation, '
                         "semitones LOW,HIGH inclusive (e.g. '-3,3'); empty for none. "
                         'Configs that transpose melodies to C undo most of it; such duplicates are dropped.',
@@ -204,28 +216,30 @@ def main(argv):
     options = common.parse_args(fv, argv, 'musekit_create_dataset',
                                 required=('config', 'input', 'output_dir'))
     config = get_config(fv.config)
+    split = config.make_split().with_options(eval_ratio=fv.eval_ratio)
     transpositions = parse_transpose_range(fv.transpose_range)
     start = time.time()
     pipeline = beam.Pipeline(options=options)
-    description = build_pipeline(pipeline, config, fv.input, fv.output_dir, fv.eval_ratio,
+    description = build_pipeline(pipeline, config, fv.input, fv.output_dir, split,
                                  transpositions, fv.num_shards)
     print('musekit_create_dataset: config %s, reading %s' % (config.name, description),
           flush=True)
     result = pipeline.run()
     result.wait_until_finish()
-    print('musekit_create_dataset: done in %.1f s; wrote %s/{training,eval}_melodies-*'
-          '.tfrecord' % (time.time() - start, fv.output_dir.rstrip('/')))
+    prefixes = output_prefixes(config, split)
+    print('musekit_create_dataset: done in %.1f s; wrote %s/{%s}-*.tfrecord' % (
+        time.time() - start, fv.output_dir.rstrip('/'), ','.join(prefixes.values())))
     counts = common.print_counters(result)
-    if not counts.get('training_sequences') and not counts.get('eval_sequences'):
+    if not any(counts.get('%s_sequences' % name) for name in split.names):
         raise MusekitError('read no NoteSequences from %s (for NoteSequence TFRecords give '
                            "their glob, e.g. '/tmp/ns/bach*')" % fv.input)
-    write_description(fv.output_dir, config, fv.input, fv.eval_ratio, fv.transpose_range,
-                      counts)
-    print('musekit_create_dataset: %d training and %d eval melodies' % (
-        counts.get('training_melodies', 0), counts.get('eval_melodies', 0)))
+    write_description(fv.output_dir, config, fv.input, split, fv.transpose_range, counts)
+    print('musekit_create_dataset: %s %s' % (' and '.join(
+        '%d %s' % (counts.get(prefix, 0), part) for part, prefix in prefixes.items()),
+        config.make_extractor().output_name))
 
 
-def write_description(output_dir, config, input_spec, eval_ratio, transpose_range, counts):
+def write_description(output_dir, config, input_spec, split, transpose_range, counts):
     """Writes DIR/dataset.json: how the data was made and what was kept or dropped.
 
     Training copies it into a bundle's provenance, so a bundle says what it learned from.
@@ -233,9 +247,8 @@ def write_description(output_dir, config, input_spec, eval_ratio, transpose_rang
     """
     from musekit import __version__
     description = {'config': config.name, 'encoder': config.to_dict()['encoder'],
-                   'input': input_spec, 'eval_ratio': eval_ratio,
-                   'transpose_range': transpose_range or None, 'counters': counts,
-                   'musekit_version': __version__}
+                   'input': input_spec, 'transpose_range': transpose_range or None,
+                   'counters': counts, 'musekit_version': __version__, **split.describe()}
     path = '%s/%s' % (output_dir.rstrip('/'), DESCRIPTION_FILE)
     with FileSystems.create(path) as f:
         f.write((json.dumps(description, indent=2, sort_keys=True) + '\n').encode('utf-8'))

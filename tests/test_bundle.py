@@ -186,7 +186,7 @@ def _with(config_dict, section, value, key=None):
     ('encoder', None, 'one_hot', 'encoder must be a JSON object, not str'),
     ('data', None, [], 'data must be a JSON object, not list'),
     ('encoder', 'params', [1], 'encoder params must be a JSON object'),
-    ('model', 'name', 'no_such_model', "unknown model 'no_such_model'"),
+    ('model', 'name', 'no_such_model', "unknown model family 'no_such_model'"),
     ('encoder', 'name', 'no_such_encoder', "unknown encoder 'no_such_encoder'"),
     ('encoder', 'params', {'min_note': 'x'}, "min_note must be an integer, got 'x'"),
     ('encoder', 'params', {'no_such_param': 1}, 'bad parameters for encoder'),

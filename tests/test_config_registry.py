@@ -1,6 +1,7 @@
 """Registry lookups, named configs as data, and --hparams overrides."""
 import json
 
+import numpy as np
 import pytest
 
 from musekit import config as config_lib
@@ -103,3 +104,78 @@ def test_config_from_a_json_file(tmp_path):
     path.write_text(json.dumps(d))
     with pytest.raises(MusekitError, match='bogus'):
         config_lib.get_config(str(path))
+
+
+def test_a_registry_checks_the_base_class_and_names_the_plugin():
+    import abc
+
+    class Base(abc.ABC):
+        name = None
+
+        @abc.abstractmethod
+        def run(self):
+            """Abstract."""
+
+    reg = Registry('gadget', base=Base)
+
+    class Good(Base):
+        def __init__(self, size=1, colour='red'):
+            self.size, self.colour = size, colour
+
+        def run(self):
+            return self.size
+
+    class Half(Base):
+        pass
+
+    assert reg.register('good')(Good) is Good and Good.name == 'good'
+    with pytest.raises(TypeError, match="gadget 'int' must be a subclass of"):
+        reg.register('int', int)
+    with pytest.raises(TypeError, match='leaves abstract methods unimplemented: run'):
+        reg.register('half', Half)
+    assert reg.names() == ['good']
+    made = reg.create('good', {'size': 3})
+    assert (made.size, made.colour) == (3, 'red')
+    with pytest.raises(MusekitError, match="bad parameters for gadget 'good': unknown sise; "
+                                           'it takes size, colour'):
+        reg.create('good', {'sise': 3})
+    reg.alias('old_good', 'good')
+    assert reg.get('old_good') is Good and 'old_good' in reg and reg.names() == ['good']
+    with pytest.raises(ValueError, match='registered twice'):
+        reg.alias('good', 'good')
+
+
+def test_the_built_in_registries_hold_their_plugin_kinds():
+    from musekit.encoders.base import Encoder
+    from musekit.extractors.base import Extractor
+    from musekit.models.base import ModelFamily
+    from musekit.pieces.base import PieceType
+    from musekit.registry import MODELS, PIECES, SPLITS
+    assert all(issubclass(ENCODERS.get(n), Encoder) for n in ENCODERS.names())
+    assert all(issubclass(EXTRACTORS.get(n), Extractor) for n in EXTRACTORS.names())
+    assert 'events_rnn' in MODELS.names() and issubclass(MODELS.get('rnn'), ModelFamily)
+    assert 'melody' in PIECES.names() and issubclass(PIECES.get('melody'), PieceType)
+    assert 'hash' in SPLITS.names()
+    with pytest.raises(TypeError, match='must be a subclass of musekit.encoders.base.Encoder'):
+        ENCODERS.register('not_an_encoder', dict)
+
+
+def test_every_melody_encoder_declares_its_step_specs():
+    for name, sizes in EXPECTED_SIZES.items():
+        encoder = config_lib.get_config(name).make_encoder()
+        assert encoder.piece_type == 'melody'
+        assert encoder.input_spec.dtype == 'float32' and encoder.input_spec.shape == (sizes[0],)
+        assert (encoder.label_spec.dtype, encoder.label_spec.shape, encoder.label_spec.depth) \
+            == ('int64', (), sizes[1])
+        inputs, labels = encoder.encode([60, -2, 62, -1, 64])
+        assert inputs.shape == (4, *encoder.input_spec.shape) and inputs.dtype == np.float32
+        assert labels.shape == (4, *encoder.label_spec.shape) and labels.dtype == np.int64
+
+
+def test_a_config_from_a_registered_json_path(tmp_path):
+    d = json.loads(json.dumps(config_lib.get_config('basic_rnn').to_dict()))
+    d['name'] = 'from_a_path'
+    path = tmp_path / 'from_a_path.json'
+    path.write_text(json.dumps(d))
+    config_lib.CONFIGS.register('from_a_path', str(path))
+    assert config_lib.get_config('from_a_path').name == 'from_a_path'

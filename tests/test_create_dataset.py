@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from musekit.data import example, sources, tfrecord
+from musekit.errors import MusekitError
 from musekit.pipelines import convert, create_dataset
 
 CHORALES = ['bwv10.7.mxl', 'bwv101.7.mxl', 'bwv102.7.mxl', 'bwv103.6.mxl', 'bwv104.6.mxl',
@@ -81,13 +82,41 @@ def test_split_is_deterministic_and_byte_identical(note_sequences, tmp_path):
 
 
 def test_split_follows_the_id_hash():
+    from musekit.data.splits import HashSplit
+
+    def split_of(record_id, ratio):
+        return HashSplit(ratio).assign(record_id, b'')
     ids = ['/id/musicxml/bach/%d' % i for i in range(20000)]
-    frac = np.mean([create_dataset.split_of(i, 0.1) == 'eval' for i in ids])
+    frac = np.mean([split_of(i, 0.1) == 'eval' for i in ids])
     assert 0.09 < frac < 0.11
-    assert all(create_dataset.split_of(i, 0.0) == 'training' for i in ids[:100])
-    assert all(create_dataset.split_of(i, 1.0) == 'eval' for i in ids[:100])
-    assert [create_dataset.split_of(i, 0.5) for i in ids[:50]] == \
-        [create_dataset.split_of(i, 0.5) for i in ids[:50]]
+    assert all(split_of(i, 0.0) == 'training' for i in ids[:100])
+    assert all(split_of(i, 1.0) == 'eval' for i in ids[:100])
+    assert [split_of(i, 0.5) for i in ids[:50]] == [split_of(i, 0.5) for i in ids[:50]]
+    # sha256 of the id: fixed across processes and Python versions
+    assert [split_of('/id/midi/x/%d' % i, 0.5) for i in range(8)] == \
+        [split_of('/id/midi/x/%d' % i, 0.5) for i in range(8)]
+
+
+def test_the_split_comes_from_the_config(tmp_path):
+    from musekit.config import get_config
+    from musekit.data.splits import HashSplit
+    config = get_config('basic_rnn').to_dict()
+    assert isinstance(get_config('basic_rnn').make_split(), HashSplit)
+    config['data']['split'] = {'name': 'hash', 'params': {'eval_ratio': 0.25}}
+    path = tmp_path / 'quarter.json'
+    path.write_text(json.dumps(config))
+    split = get_config(str(path)).make_split()
+    assert split.eval_ratio == 0.25 and split.with_options(eval_ratio=None) is split
+    assert split.with_options(eval_ratio=0.5).eval_ratio == 0.5
+    for bad, message in (({'name': 'nope'}, "unknown split 'nope'; known: hash"),
+                         ({'name': 'hash', 'params': {'ratio': 1}},
+                          "bad parameters for split 'hash': unknown ratio"),
+                         ({'name': 'hash', 'params': {'eval_ratio': 2}}, 'eval_ratio must be'),
+                         ('hash', 'data.split must be an object')):
+        config['data']['split'] = bad
+        path.write_text(json.dumps(config))
+        with pytest.raises(MusekitError, match=message):
+            get_config(str(path))
 
 
 def test_transposition_augments_the_training_split_only(chorale_dir, tmp_path):

@@ -1,10 +1,7 @@
-"""Generation: batched sampling, beam search, MIDI/WAV/PNG output and musekit_generate."""
+"""Generation: batched sampling, beam search, the melody piece type and musekit_generate."""
 import os
-import struct
 import subprocess
 import sys
-import wave
-import zlib
 
 import numpy as np
 import pytest
@@ -13,11 +10,11 @@ from musekit.bundle import write_bundle
 from musekit.cli import generate as cli
 from musekit.config import get_config
 from musekit.errors import MusekitError
-from musekit.generation import (beam_search, generate, melody_notes, read_primer_midi,
-                                render_wav, sample, to_note_sequence, write_midi,
-                                write_piano_roll)
+from musekit.generation import beam_search, generate, sample
 from musekit.generation.sampling import log_softmax
-from musekit.models.base import ModelSpec, StepModel, register
+from musekit.models.base import ModelFamily, StepModel, register
+from musekit.output.midi import write_midi
+from musekit.pieces.melody import melody_notes, read_primer_midi, to_note_sequence
 from musekit.registry import MODELS
 
 FAKE_MODEL = 'test_elman'
@@ -40,17 +37,18 @@ class ElmanStep(StepModel):
         return h @ self.w['v'] + self.w['c'], (h,)
 
 
-class Elman(ModelSpec):
-    def build(self, input_size, num_classes, hparams):
+class Elman(ModelFamily):
+    def build(self, encoder, hparams):
         raise AssertionError('generation must not build a Keras model')
 
-    def export_weights(self, keras_model):
+    def objective(self, encoder, hparams):
+        raise AssertionError('generation must not train')
+
+    def weight_variables(self, keras_model):
         raise AssertionError('not a Keras model')
 
-    import_weights = export_weights
-
-    def step_model(self, weights, input_size, num_classes, hparams):
-        if weights['w'].shape != (input_size, weights['u'].shape[0]):
+    def step_model(self, weights, encoder, hparams):
+        if weights['w'].shape != (encoder.input_spec.size, weights['u'].shape[0]):
             raise ValueError('w has shape %s' % (weights['w'].shape,))
         return ElmanStep(weights)
 
@@ -201,7 +199,7 @@ def test_beam_search_finds_likelier_melodies_than_sampling():
     assert again.events == beam.events
 
 
-# --- MIDI, WAV, PNG ---------------------------------------------------------------------
+# --- the melody piece type --------------------------------------------------------------
 
 MELODY = [60, -2, -2, 62, -1, -2, 64, 64, -2, -1, 67, -2, -2, -2, 72, -2, -2, -1, -2, -2]
 
@@ -210,7 +208,7 @@ MELODY = [60, -2, -2, 62, -1, -2, 64, 64, -2, -1, 67, -2, -2, -2, 72, -2, -2, -1
 def test_midi_matches_note_seq_melody_to_sequence(tmp_path, qpm):
     import mido
     import note_seq
-    path = write_midi(str(tmp_path / 'm.mid'), MELODY, qpm=qpm)
+    path = write_midi(str(tmp_path / 'm.mid'), melody_notes(MELODY), len(MELODY), qpm=qpm)
     got = note_seq.midi_file_to_note_sequence(path)
     expected = to_note_sequence(MELODY, qpm=qpm)
     assert [(n.pitch, n.velocity) for n in got.notes] == \
@@ -227,73 +225,10 @@ def test_midi_matches_note_seq_melody_to_sequence(tmp_path, qpm):
     assert sum(m.time for m in midi.tracks[0]) == len(MELODY) * midi.ticks_per_beat // 4
 
 
-@pytest.mark.parametrize('steps_per_quarter', [2, 3, 4, 8])
-def test_midi_is_in_four_four_whatever_the_steps_per_quarter(tmp_path, steps_per_quarter):
-    import mido
-    path = write_midi(str(tmp_path / 'm.mid'), MELODY, steps_per_quarter=steps_per_quarter)
-    [signature] = [m for m in mido.MidiFile(path).tracks[0] if m.type == 'time_signature']
-    assert (signature.numerator, signature.denominator) == (4, 4)
-
-
-def test_wav_has_the_melodys_duration_and_sound(tmp_path):
-    path = str(tmp_path / 'm.wav')
-    assert render_wav(path, MELODY, qpm=120, use_fluidsynth=False) == 'builtin'
-    with wave.open(path) as f:
-        assert (f.getnchannels(), f.getsampwidth()) == (1, 2)
-        assert f.getnframes() / f.getframerate() == pytest.approx(len(MELODY) * 0.125)
-        samples = np.frombuffer(f.readframes(f.getnframes()), '<i2').astype(np.float64)
-    assert np.sqrt(np.mean(samples ** 2)) > 1000
-    assert np.abs(samples).max() < 32767
-    rest = samples[int(18 * 0.125 * 22050) + 10:]     # the last two steps are silent
-    assert np.all(rest == 0)
-
-
-def test_wav_through_fluidsynth_when_installed(tmp_path, monkeypatch):
-    fake = tmp_path / 'bin' / 'fluidsynth'
-    fake.parent.mkdir()
-    fake.write_text('#!%s\nimport sys, shutil\nargs = sys.argv[1:]\n'
-                    'open(args[args.index("-F") + 1], "wb").write(b"RIFF" + repr(args).encode())\n'
-                    % sys.executable)
-    fake.chmod(0o755)
-    (tmp_path / 'gm.sf2').write_bytes(b'sf2')
-    monkeypatch.setenv('PATH', '%s%s%s' % (fake.parent, os.pathsep, os.environ['PATH']))
-    monkeypatch.setenv('MUSEKIT_SOUNDFONT', str(tmp_path / 'gm.sf2'))
-    path = str(tmp_path / 'm.wav')
-    assert render_wav(path, MELODY, qpm=100) == 'fluidsynth'
-    args = open(path, 'rb').read()
-    assert args.startswith(b'RIFF') and b'gm.sf2' in args and b'melody.mid' in args
-
-
-def _png_chunks(data):
-    assert data[:8] == b'\x89PNG\r\n\x1a\n'
-    pos, chunks = 8, []
-    while pos < len(data):
-        (length,) = struct.unpack('>I', data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
-        (crc,) = struct.unpack('>I', data[pos + 8 + length:pos + 12 + length])
-        assert zlib.crc32(kind + body) & 0xFFFFFFFF == crc
-        chunks.append((kind, body))
-        pos += 12 + length
-    return chunks
-
-
-def test_piano_roll_png(tmp_path):
-    path = write_piano_roll(str(tmp_path / 'm.png'), MELODY, primer_length=4)
-    chunks = _png_chunks(open(path, 'rb').read())
-    assert [k for k, _ in chunks] == [b'IHDR', b'IDAT', b'IEND']
-    width, height, depth, colour, _, _, _ = struct.unpack('>IIBBBBB', chunks[0][1])
-    assert (width, height, depth, colour) == (len(MELODY) * 6, 24 * 5, 8, 2)
-    raw = np.frombuffer(zlib.decompress(chunks[1][1]), np.uint8).reshape(height, -1)
-    assert np.all(raw[:, 0] == 0)
-    pixels = raw[:, 1:].reshape(height, width, 3)
-    colours = {tuple(p) for p in pixels.reshape(-1, 3)}
-    assert (230, 126, 34) in colours and (41, 98, 255) in colours   # primer and generated
-
-
 def test_primer_midi_keeps_its_own_pitches(tmp_path):
     _, encoder = setup()
     high = [96, -2, 98, -1, 100, -2, -2, 91]             # above lookback_rnn's [48, 84)
-    path = write_midi(str(tmp_path / 'p.mid'), high)
+    path = write_midi(str(tmp_path / 'p.mid'), melody_notes(high), len(high))
     events = read_primer_midi(path, encoder)
     assert [e for e in events if e >= 0] == [96, 98, 100, 91]   # generation squashes them
     bad = tmp_path / 'bad.mid'
@@ -343,7 +278,8 @@ def test_cli_default_primer_and_primer_midi(tmp_path, capsys):
     assert status == 0, err
     seq = note_seq.midi_file_to_note_sequence(str(tmp_path / 'melody_01.mid'))
     assert seq.notes[0].pitch == 60 and seq.notes[0].start_time == 0
-    primer = write_midi(str(tmp_path / 'primer.mid'), [72, -2, 74, -2, 76, -1])
+    primer = write_midi(str(tmp_path / 'primer.mid'), melody_notes([72, -2, 74, -2, 76, -1]),
+                        6)
     status, _, err = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % tmp_path,
                              '--num_outputs=1', '--num_steps=20', '--primer_midi=' + primer)
     assert status == 0, err
@@ -452,8 +388,8 @@ def test_real_rnn_bundle_generates_keras_logits_without_tensorflow(tmp_path, nam
     config = get_config(name).with_hparams({'rnn_layer_sizes': [8],
                                             'attn_length': attn_length})
     encoder = config.make_encoder()
-    spec = get_model('rnn')
-    keras_model = spec.build(encoder.input_size, encoder.num_classes, config.hparams)
+    spec = get_model('events_rnn')
+    keras_model = spec.build(encoder, config.hparams)
     path = str(tmp_path / 'tiny.musekit')
     write_bundle(path, config.to_dict(), spec.export_weights(keras_model),
                  {'dataset': 'none', 'steps': 0})

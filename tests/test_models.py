@@ -1,18 +1,23 @@
-"""The 'rnn' model: Keras and NumPy step twins agree, causality, weight export/import."""
+"""The events RNN: Keras and NumPy step twins agree, causality, weight export/import."""
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
 
+from musekit.encoders.base import StepSpec
 from musekit.errors import MusekitError
 from musekit.models.base import get_model
-from musekit.models.rnn import weight_shapes
+from musekit.models.events_rnn import weight_shapes
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 INPUT_SIZE, NUM_CLASSES, STEPS = 7, 5, 16
+# what the family reads of an encoder: its name and step specs
+ENC = types.SimpleNamespace(name='sized', input_spec=StepSpec('float32', (INPUT_SIZE,)),
+                            label_spec=StepSpec('int64', (), depth=NUM_CLASSES))
 VARIANTS = {
     'basic': {'rnn_layer_sizes': [8, 8], 'dropout_rate': 0.5, 'attn_length': 0},
     'attention': {'rnn_layer_sizes': [8, 6], 'dropout_rate': 0.5, 'attn_length': 5},
@@ -22,7 +27,7 @@ VARIANTS = {
 
 @pytest.fixture(scope='module')
 def spec():
-    return get_model('rnn')
+    return get_model('events_rnn')
 
 
 @pytest.fixture(scope='module', params=sorted(VARIANTS))
@@ -30,7 +35,7 @@ def built(request, spec):
     import keras
     keras.utils.set_random_seed(1)
     hparams = VARIANTS[request.param]
-    return hparams, spec.build(INPUT_SIZE, NUM_CLASSES, hparams)
+    return hparams, spec.build(ENC, hparams)
 
 
 def _inputs(batch=3, steps=STEPS, seed=0):
@@ -50,7 +55,7 @@ def test_numpy_step_model_matches_keras(spec, built):
     hparams, model = built
     inputs = _inputs()
     expected = model(inputs, training=False).numpy()
-    step_model = spec.step_model(spec.export_weights(model), INPUT_SIZE, NUM_CLASSES, hparams)
+    step_model = spec.step_model(spec.export_weights(model), ENC, hparams)
     got = _step_logits(step_model, inputs)
     assert got.dtype == np.float32 and got.shape == (3, STEPS, NUM_CLASSES)
     np.testing.assert_allclose(got, expected, atol=1e-4)
@@ -74,7 +79,7 @@ def test_export_import_round_trip(spec, built):
     assert set(weights) == set(weight_shapes(INPUT_SIZE, NUM_CLASSES, hparams))
     assert all(w.dtype == np.float32 for w in weights.values())
     keras.utils.set_random_seed(2)
-    fresh = spec.build(INPUT_SIZE, NUM_CLASSES, hparams)
+    fresh = spec.build(ENC, hparams)
     inputs = _inputs()
     assert not np.allclose(fresh(inputs).numpy(), model(inputs).numpy())
     spec.import_weights(fresh, weights)
@@ -88,12 +93,12 @@ def test_import_rejects_wrong_names_and_shapes(spec, built):
     with pytest.raises(MusekitError, match=r'logits/bias has shape \(6,\).*\(5,\)'):
         spec.import_weights(model, bad)
     with pytest.raises(MusekitError, match=r'logits/bias has shape'):
-        spec.step_model(bad, INPUT_SIZE, NUM_CLASSES, hparams)
+        spec.step_model(bad, ENC, hparams)
     missing = {k: v for k, v in weights.items() if k != 'lstm_0/kernel'}
     with pytest.raises(MusekitError, match='missing lstm_0/kernel'):
         spec.import_weights(model, missing)
     with pytest.raises(MusekitError, match='unexpected extra'):
-        spec.step_model(dict(weights, extra=np.zeros(1)), INPUT_SIZE, NUM_CLASSES, hparams)
+        spec.step_model(dict(weights, extra=np.zeros(1)), ENC, hparams)
 
 
 def test_step_keeps_given_state_and_select_reorders_rows(spec):
@@ -101,7 +106,7 @@ def test_step_keeps_given_state_and_select_reorders_rows(spec):
     rng = np.random.default_rng(3)
     weights = {k: rng.normal(scale=0.5, size=s).astype(np.float32)
                for k, s in weight_shapes(INPUT_SIZE, NUM_CLASSES, hparams).items()}
-    step_model = spec.step_model(weights, INPUT_SIZE, NUM_CLASSES, hparams)
+    step_model = spec.step_model(weights, ENC, hparams)
     inputs = _inputs(batch=4, steps=9, seed=4)
     state = step_model.initial_state(4)
     for t in range(8):
@@ -120,17 +125,21 @@ def test_bad_hparams(spec):
                              ({'rnn_layer_sizes': [8], 'attn_length': -1}, 'attn_length'),
                              ({'rnn_layer_sizes': [8], 'dropout_rate': 1.0}, 'dropout_rate')):
         with pytest.raises(MusekitError, match=message):
-            spec.build(INPUT_SIZE, NUM_CLASSES, hparams)
+            spec.build(ENC, hparams)
 
 
 def test_step_model_never_imports_tensorflow():
     code = (
         'import sys, numpy as np\n'
         'from musekit.models.base import get_model\n'
-        'from musekit.models.rnn import weight_shapes\n'
+        'from musekit.models.events_rnn import weight_shapes\n'
+        'from musekit.encoders.base import StepSpec\n'
+        'import types\n'
+        "e = types.SimpleNamespace(name='e', input_spec=StepSpec('float32', (5,)), "
+        "label_spec=StepSpec('int64', (), depth=3))\n"
         "hp = {'rnn_layer_sizes': [8, 8], 'attn_length': 4}\n"
         'w = {k: np.ones(s, np.float32) for k, s in weight_shapes(5, 3, hp).items()}\n'
-        "m = get_model('rnn').step_model(w, 5, 3, hp)\n"
+        "m = get_model('events_rnn').step_model(w, e, hp)\n"
         's = m.initial_state(2)\n'
         'for _ in range(6):\n'
         '    logits, s = m.step(np.ones((2, 5), np.float32), s)\n'
@@ -138,3 +147,15 @@ def test_step_model_never_imports_tensorflow():
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
         'assert not bad, bad\n')
     subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def test_the_old_name_rnn_finds_the_events_rnn_and_other_encodings_are_refused(spec):
+    assert type(get_model('rnn')) is type(spec) and spec.name == 'events_rnn'
+    multi_hot = types.SimpleNamespace(name='keys', input_spec=StepSpec('float32', (88,)),
+                                      label_spec=StepSpec('int64', (88,), depth=2))
+    with pytest.raises(MusekitError, match="needs one class id per step; encoder 'keys'"):
+        spec.build(multi_hot, VARIANTS['basic'])
+    samples = types.SimpleNamespace(name='mu', input_spec=StepSpec('int64', (), depth=256),
+                                    label_spec=StepSpec('int64', (), depth=256))
+    with pytest.raises(MusekitError, match='needs float input rows'):
+        spec.step_model({}, samples, VARIANTS['basic'])

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from musekit.generation.squash import major_key, squash_melody, transpose_melody
+from musekit.pieces.melody import major_key, squash_melody, transpose_melody
 
 D_MAJOR_SCALE = [62, 64, 66, 67, 69, 71, 73, 74]
 

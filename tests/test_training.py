@@ -8,12 +8,15 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 
 import numpy as np
 import pytest
 
 from musekit.config import get_config
 from musekit.data import dataset, example, tfrecord
+from musekit.data.batching import Bucketed, RandomCrops
+from musekit.encoders.base import StepSpec
 from musekit.errors import MusekitError
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -54,21 +57,29 @@ def make_trainer(run_dir, config=None, lines=None):
                    log=(lines.append if lines is not None else lambda line: None))
 
 
-def test_masked_loss_ignores_padding():
+def basic_encoder():
+    return get_config('basic_rnn').make_encoder()
+
+
+def test_categorical_objective_ignores_padding():
     import tensorflow as tf
-    from musekit.training import masked_loss_and_accuracy
+    from musekit.models.objectives import CategoricalCrossEntropy
     logits = tf.constant([[[2.0, 0.0], [0.0, 0.0], [10.0, -10.0]]])
     labels = tf.constant([[0, 1, 1]], tf.int64)
-    loss, accuracy = masked_loss_and_accuracy(logits, labels, tf.constant([2]))
-    assert float(loss) == pytest.approx((math.log(1 + math.exp(-2)) + math.log(2)) / 2, 1e-6)
-    assert float(accuracy) == pytest.approx(0.5)
+    mask = tf.constant([[1.0, 1.0, 0.0]])
+    totals = CategoricalCrossEntropy().totals(logits, labels, mask)
+    loss, steps = (float(t) for t in totals['loss'])
+    assert steps == 2 and float(totals['accuracy'][1]) == 2
+    assert loss == pytest.approx(math.log(1 + math.exp(-2)) + math.log(2), 1e-6)
+    assert float(totals['accuracy'][0]) == 1.0
+    assert CategoricalCrossEntropy().derived({'loss': 0.5}) == {'perplexity': math.exp(0.5)}
 
 
 def test_eval_batches_pad_to_their_longest_sequence_only(data):
     train, _ = data
     seen = 0
-    for inputs, labels, lengths in dataset.make_dataset(train, WIDTH, 4, training=False,
-                                                        bucket_width=8):
+    for inputs, labels, lengths in dataset.make_dataset(train, basic_encoder(), 4,
+                                                        training=False, batching=Bucketed(8)):
         lengths = lengths.numpy()
         assert inputs.shape[1] == labels.shape[1] == lengths.max()
         assert lengths.max() - lengths.min() < 8
@@ -81,20 +92,61 @@ def test_eval_batches_pad_to_their_longest_sequence_only(data):
 
 def test_training_input_is_shuffled_and_repeats(data):
     train, _ = data
-    batches = list(dataset.make_dataset(train, WIDTH, 4, training=True, seed=3).take(12))
+    encoder = basic_encoder()
+    batches = list(dataset.make_dataset(train, encoder, 4, training=True, seed=3).take(12))
     assert sum(len(b[2]) for b in batches) == 48
-    again = list(dataset.make_dataset(train, WIDTH, 4, training=True, seed=3).take(12))
+    again = list(dataset.make_dataset(train, encoder, 4, training=True, seed=3).take(12))
     assert all(np.array_equal(a[2], b[2]) for a, b in zip(batches, again))
+
+
+def test_random_crops_are_windows_of_their_sequences(data):
+    train, _ = data
+    encoder = basic_encoder()
+    whole = {}
+    for inputs, labels, lengths in dataset.make_dataset(train, encoder, 4, training=False,
+                                                        batching=Bucketed(0)):
+        for row, n in enumerate(lengths.numpy()):
+            whole[labels[row, :n].numpy().tobytes()] = labels[row, :n].numpy()
+    starts = set()
+    batches = dataset.make_dataset(train, encoder, 4, training=True, seed=5,
+                                   batching=RandomCrops(6)).take(10)
+    for inputs, labels, lengths in batches:
+        assert inputs.shape[1] == labels.shape[1] == 6       # every toy sequence has >= 5
+        for row, n in enumerate(lengths.numpy()):
+            crop = labels[row, :n].numpy()
+            assert n == 6 or any(len(s) == n for s in whole.values())
+            matches = [s for s in whole.values() for i in range(len(s) - n + 1)
+                       if np.array_equal(s[i:i + n], crop)]
+            assert matches, crop                  # the crop is a window of one sequence
+            # inputs and labels are cut at the same place: label = (input event + 1) % 5
+            events = np.argmax(inputs[row, :n].numpy(), axis=-1)
+            assert np.array_equal((events + 1) % 5, crop)
+            starts.add(crop.tobytes())
+    assert len(starts) > 20                       # crops start at many places
+    with pytest.raises(ValueError, match='positive integer'):
+        RandomCrops(0)
 
 
 def test_data_problems_are_clear(data, tmp_path):
     train, _ = data
     with pytest.raises(MusekitError, match='no files match'):
         dataset.list_files(str(tmp_path / 'nothing-*'))
+    lookback = get_config('lookback_rnn').make_encoder()
     with pytest.raises(MusekitError, match='inputs 38 wide but config lookback_rnn encodes 121'):
-        dataset.check_compatible(train, 121, 40, 'lookback_rnn')
+        dataset.check_compatible(train, lookback, 'lookback_rnn')
+    three = types.SimpleNamespace(input_spec=StepSpec('float32', (WIDTH,)),
+                                  label_spec=StepSpec('int64', (), depth=3))
     with pytest.raises(MusekitError, match='label 4 but config x has 3 classes'):
-        dataset.check_compatible(train, WIDTH, 3, 'x')
+        dataset.check_compatible(train, three, 'x')
+    keys = types.SimpleNamespace(input_spec=StepSpec('float32', (WIDTH,)),
+                                 label_spec=StepSpec('int64', (88,), depth=2))
+    with pytest.raises(MusekitError, match='has 1 labels per step; config k needs int64 '
+                                           r'\[88\] in \[0, 2\)'):
+        dataset.check_compatible(train, keys, 'k')
+    samples = types.SimpleNamespace(input_spec=StepSpec('int64', (WIDTH,), depth=2),
+                                    label_spec=StepSpec('int64', (), depth=5))
+    with pytest.raises(MusekitError, match='has float32 inputs but config s encodes int64'):
+        dataset.check_compatible(train, samples, 's')
     (tmp_path / 'empty.tfrecord').write_bytes(b'')
     with pytest.raises(MusekitError, match='hold no records'):
         dataset.peek(str(tmp_path / 'empty.tfrecord'))
@@ -193,6 +245,16 @@ def test_bundle_parts_round_trip(data, resumed_run, tmp_path):
     for t in range(12):
         logits, state = step_model.step(inputs[:, t], state)
         np.testing.assert_allclose(logits, expected[:, t], atol=1e-4)
+
+
+def test_a_run_saved_under_the_old_model_name_resumes(resumed_run, tmp_path):
+    run_dir = resumed_run[0]
+    path = run_dir / 'config.json'
+    saved = json.loads(path.read_text())
+    assert saved['model']['name'] == 'events_rnn'
+    saved['model']['name'] = 'rnn'                    # as musekit 0.1 wrote it
+    path.write_text(json.dumps(saved))
+    assert make_trainer(run_dir).global_step == 10
 
 
 def test_other_architecture_in_same_run_dir_is_refused(resumed_run):
@@ -312,3 +374,10 @@ def test_kill_9_during_training_leaves_a_restorable_checkpoint(data, tmp_path):
         trainer = make_trainer(run_dir)
         assert trainer.restored_from is not None
         assert trainer.restored_from.endswith('ckpt-%d' % trainer.global_step)
+
+
+def test_checkpoint_weight_names_unescape_as_tensorflow_escapes_them():
+    from musekit.training import _unescape_checkpoint_name
+    assert _unescape_checkpoint_name('lstm_0.Skernel') == 'lstm_0/kernel'
+    assert _unescape_checkpoint_name('logits..bias') == 'logits.bias'
+    assert _unescape_checkpoint_name('a..Sb.S.S') == 'a.Sb//'

@@ -1,17 +1,16 @@
 """tf.data input for training and evaluation: SequenceExample TFRecords -> padded batches.
 
-Batches hold sequences of similar length (bucketed by length) padded only to the longest
-one in the batch, as ``(inputs [B, T, D] float32, labels [B, T] int64, lengths [B] int32)``.
+Parsing follows the encoder's declared step specs (dtype and per-step shape of inputs and
+labels); the model family's Batching policy cuts the batches. Each batch is
+``(inputs [B, T, ...], labels [B, T, ...], lengths [B] int32)``, padded past each length.
 """
 import json
 import os
 
 from musekit.data import example, tfrecord
+from musekit.data.batching import BUCKET_WIDTH, Bucketed  # noqa: F401  (re-exported)
 from musekit.errors import MusekitError
 
-# Bucket boundaries every BUCKET_WIDTH steps: batches pad at most this much per sequence.
-BUCKET_WIDTH = 32
-MAX_BUCKETED_LENGTH = 4096
 SHUFFLE_BUFFER = 512
 DESCRIPTION_FILE = 'dataset.json'      # written by musekit_create_dataset
 
@@ -31,7 +30,7 @@ def list_files(pattern):
 
 
 def peek(pattern):
-    """(input width, labels of the first record) of the first non-empty file of `pattern`.
+    """(inputs [T, D], labels [T] or [T, K]) of the first record of `pattern`'s files.
 
     Read without TensorFlow's parser, so the caller can compare the data with its config
     before building any graph.
@@ -47,24 +46,31 @@ def peek(pattern):
                 if inputs.ndim != 2:
                     raise MusekitError('%s: SequenceExample without an inputs feature list'
                                        % path)
-                return inputs.shape[1], labels
+                return inputs, labels
     raise MusekitError('the files matching %r hold no records' % pattern)
 
 
-def check_compatible(pattern, input_size, num_classes, config_name):
-    """Raises MusekitError if the data of `pattern` was not made for this encoder size."""
-    width, labels = peek(pattern)
-    if width != input_size:
-        raise MusekitError(
-            'the data in %r has inputs %d wide but config %s encodes %d: it was made for '
-            'another config (run musekit_create_dataset --config=%s)'
-            % (pattern, width, config_name, input_size, config_name))
-    if labels.ndim != 1:
-        raise MusekitError('the data in %r has %s labels per step; config %s needs one class '
-                           'per step' % (pattern, labels.shape[1:], config_name))
-    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+def check_compatible(pattern, encoder, config_name):
+    """Raises MusekitError if the data of `pattern` was not made for this encoder."""
+    inputs, labels = peek(pattern)
+    input_spec, label_spec = encoder.input_spec, encoder.label_spec
+    remake = 'it was made for another config (run musekit_create_dataset --config=%s)' % (
+        config_name)
+    if inputs.shape[1] != input_spec.size:
+        raise MusekitError('the data in %r has inputs %d wide but config %s encodes %d: %s'
+                           % (pattern, inputs.shape[1], config_name, input_spec.size, remake))
+    if (inputs.dtype.kind == 'f') != (input_spec.dtype == 'float32') and len(inputs):
+        raise MusekitError('the data in %r has %s inputs but config %s encodes %s: %s' % (
+            pattern, inputs.dtype.name, config_name, input_spec.dtype, remake))
+    per_step = 1 if labels.ndim == 1 else labels.shape[1]
+    if per_step != label_spec.size:
+        raise MusekitError('the data in %r has %d labels per step; config %s needs %s'
+                           % (pattern, per_step, config_name, label_spec.describe()))
+    depth = label_spec.depth
+    if depth and labels.size and (labels.min() < 0 or labels.max() >= depth):
+        bad = labels.max() if labels.max() >= depth else labels.min()
         raise MusekitError('the data in %r has label %d but config %s has %d classes'
-                           % (pattern, labels.max(), config_name, num_classes))
+                           % (pattern, bad, config_name, depth))
 
 
 def read_description(pattern):
@@ -80,10 +86,17 @@ def read_description(pattern):
     return description if isinstance(description, dict) else None
 
 
-def _parser(input_size):
+def _tf_dtype(spec):
     import tensorflow as tf
-    features = {'inputs': tf.io.FixedLenSequenceFeature([input_size], tf.float32),
-                'labels': tf.io.FixedLenSequenceFeature([], tf.int64)}
+    return tf.float32 if spec.dtype == 'float32' else tf.int64
+
+
+def _parser(input_spec, label_spec):
+    import tensorflow as tf
+    features = {'inputs': tf.io.FixedLenSequenceFeature(list(input_spec.shape),
+                                                        _tf_dtype(input_spec)),
+                'labels': tf.io.FixedLenSequenceFeature(list(label_spec.shape),
+                                                        _tf_dtype(label_spec))}
 
     def parse(serialized):
         _, seq = tf.io.parse_single_sequence_example(serialized, sequence_features=features)
@@ -91,13 +104,12 @@ def _parser(input_size):
     return parse
 
 
-def make_dataset(pattern, input_size, batch_size, training, seed=0,
-                 bucket_width=BUCKET_WIDTH):
+def make_dataset(pattern, encoder, batch_size, training, seed=0, batching=None):
     """A tf.data.Dataset of (inputs, labels, lengths) batches from the files of `pattern`.
 
     Training: files and records shuffled with `seed`, repeated forever. Evaluation
-    (`training=False`): every record once, in file order. `bucket_width=0` turns bucketing
-    off (each batch still pads to its own longest sequence).
+    (`training=False`): every record once, in file order. `batching` (a
+    musekit.data.batching policy, bucketed whole sequences by default) cuts the batches.
     """
     import tensorflow as tf
     files = list_files(pattern)
@@ -108,13 +120,9 @@ def make_dataset(pattern, input_size, batch_size, training, seed=0,
         ds = ds.repeat().shuffle(SHUFFLE_BUFFER, seed=seed)
     else:
         ds = tf.data.TFRecordDataset(files)
-    ds = ds.map(_parser(input_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    padded_shapes = ([None, input_size], [None], [])
-    if bucket_width:
-        boundaries = list(range(bucket_width + 1, MAX_BUCKETED_LENGTH, bucket_width))
-        ds = ds.bucket_by_sequence_length(
-            lambda inputs, labels, length: length, boundaries,
-            [batch_size] * (len(boundaries) + 1), padded_shapes=padded_shapes)
-    else:
-        ds = ds.padded_batch(batch_size, padded_shapes=padded_shapes)
+    input_spec, label_spec = encoder.input_spec, encoder.label_spec
+    ds = ds.map(_parser(input_spec, label_spec), num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True)
+    padded_shapes = ([None, *input_spec.shape], [None, *label_spec.shape], [])
+    ds = (batching or Bucketed()).batch(ds, batch_size, padded_shapes, training, seed)
     return ds.prefetch(tf.data.AUTOTUNE)

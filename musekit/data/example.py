@@ -93,31 +93,51 @@ def _float_rows(inputs):
     return np.concatenate([np.broadcast_to(prefix, (t, len(prefix))), body], axis=1).tobytes()
 
 
-def make_sequence_example(inputs, labels):
-    """Serialized SequenceExample with feature lists `inputs` (floats) and `labels` (int64).
+def _steps(values, dtype, what):
+    """`values` as [T, numbers per step]: [T] becomes [T, 1], [T, a, b] becomes [T, a*b]."""
+    array = np.asarray(values, dtype=dtype)
+    if array.ndim == 0:
+        raise ValueError('%s must have a time axis, got a scalar' % what)
+    if array.ndim == 1:
+        return array[:, None]
+    return array.reshape(len(array), int(np.prod(array.shape[1:])))
 
-    `labels` is [T] (one class per step) or [T, K] (multi-hot or several ids per step).
-    The bytes are written directly (numpy, not one message per step): they equal the
-    protobuf library's deterministic serialization of the same message.
-    """
-    inputs = np.asarray(inputs, dtype=np.float32)
-    labels = np.asarray(labels, dtype=np.int64)
-    if labels.ndim == 1:
-        labels = labels[:, None]
-    if inputs.ndim != 2 or labels.ndim != 2 or len(inputs) != len(labels):
-        raise ValueError('inputs %s and labels %s must be [T, D] and [T] or [T, K]'
-                         % (inputs.shape, labels.shape))
-    input_list = _float_rows(inputs) if inputs.shape[1] else _feature_list(
-        0x12, [b''] * len(inputs))
-    if labels.shape[1] == 1 and len(labels) and 0 <= labels.min() and labels.max() < 128:
+
+def _int_rows(rows):
+    """A FeatureList of one Int64List per row."""
+    if rows.shape[1] == 1 and len(rows) and 0 <= rows.min() and rows.max() < 128:
         # one single-byte varint per step: every Feature is the same 7 bytes but the last
-        rows = np.empty((len(labels), 7), dtype=np.uint8)
-        rows[:, :6] = (0x0A, 0x05, 0x1A, 0x03, 0x0A, 0x01)
-        rows[:, 6] = labels[:, 0]
-        label_list = rows.tobytes()
+        out = np.empty((len(rows), 7), dtype=np.uint8)
+        out[:, :6] = (0x0A, 0x05, 0x1A, 0x03, 0x0A, 0x01)
+        out[:, 6] = rows[:, 0]
+        return out.tobytes()
+    return _feature_list(0x1A, [b''.join(_varint(int(v) & 0xFFFFFFFFFFFFFFFF)
+                                             for v in row) for row in rows.tolist()])
+
+
+def make_sequence_example(inputs, labels):
+    """Serialized SequenceExample with feature lists `inputs` and `labels`, one Feature per
+    time step.
+
+    `inputs` are floats (a FloatList per step) or integers (an Int64List per step);
+    `labels` are integers. Each is [T] (one number per step) or [T, ...] (flattened per
+    step). The bytes are written directly (numpy, not one message per step): they equal
+    the protobuf library's deterministic serialization of the same message.
+    """
+    raw_inputs = np.asarray(inputs)
+    integer_inputs = raw_inputs.dtype.kind in 'iub'
+    inputs = _steps(raw_inputs, np.int64 if integer_inputs else np.float32, 'inputs')
+    labels = _steps(labels, np.int64, 'labels')
+    if len(inputs) != len(labels):
+        raise ValueError('inputs %s and labels %s must have the same number of steps'
+                         % (inputs.shape, labels.shape))
+    if integer_inputs:
+        input_list = _int_rows(inputs)
+    elif inputs.shape[1]:
+        input_list = _float_rows(inputs)
     else:
-        label_list = _feature_list(0x1A, [b''.join(_varint(int(v) & 0xFFFFFFFFFFFFFFFF)
-                                                   for v in row) for row in labels.tolist()])
+        input_list = _feature_list(0x12, [b''] * len(inputs))
+    label_list = _int_rows(labels)
     feature_lists = b''.join(
         _length_delimited(0x0A, _length_delimited(0x0A, key) + _length_delimited(0x12, body))
         for key, body in ((b'inputs', input_list), (b'labels', label_list)))
@@ -126,25 +146,30 @@ def make_sequence_example(inputs, labels):
 
 def make_sequence_example_with_protobuf(inputs, labels):
     """The same bytes through the protobuf library (slower; the reference in tests)."""
-    inputs = np.asarray(inputs, dtype=np.float32)
-    labels = np.asarray(labels, dtype=np.int64)
-    if labels.ndim == 1:
-        labels = labels[:, None]
+    raw_inputs = np.asarray(inputs)
+    integer_inputs = raw_inputs.dtype.kind in 'iub'
+    inputs = _steps(raw_inputs, np.int64 if integer_inputs else np.float32, 'inputs')
+    labels = _steps(labels, np.int64, 'labels')
     ex = SequenceExample()
     lists = ex.feature_lists.feature_list
     in_list, label_list = lists['inputs'].feature, lists['labels'].feature
     for row in inputs.tolist():
-        in_list.add().float_list.value.extend(row)
+        feature = in_list.add()
+        (feature.int64_list if integer_inputs else feature.float_list).value.extend(row)
     for row in labels.tolist():
         label_list.add().int64_list.value.extend(row)
     return ex.SerializeToString(deterministic=True)
 
 
 def parse_sequence_example(data):
-    """(inputs float32 [T, D], labels int64 [T] or [T, K]) from serialized bytes."""
+    """(inputs [T, D] float32 or int64, labels int64 [T] or [T, K]) from serialized bytes."""
     ex = SequenceExample.FromString(data)
     lists = ex.feature_lists.feature_list
-    inputs = np.array([f.float_list.value for f in lists['inputs'].feature], dtype=np.float32)
+    steps = lists['inputs'].feature
+    if steps and steps[0].WhichOneof('kind') == 'int64_list':
+        inputs = np.array([f.int64_list.value for f in steps], dtype=np.int64)
+    else:
+        inputs = np.array([f.float_list.value for f in steps], dtype=np.float32)
     labels = np.array([f.int64_list.value for f in lists['labels'].feature], dtype=np.int64)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]

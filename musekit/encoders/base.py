@@ -1,32 +1,72 @@
-"""The encoder contract every encoding (melody, piano roll, biaxial, audio) follows."""
+"""The encoder contract every encoding (melody, piano roll, biaxial, audio) follows.
+
+An encoder declares the dtype and per-step shape of its inputs and labels (`StepSpec`);
+the data files, the training batches and the model's input layer all follow that
+declaration, so a new encoding never touches shared code.
+"""
 import abc
+import dataclasses
+import math
 
-import numpy as np
-
+from musekit.errors import MusekitError
 from musekit.registry import ENCODERS
+
+DTYPES = ('float32', 'int64')
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSpec:
+    """One time step of a feature: its dtype and shape, and for integer features the
+    number of values each element takes (`depth`: a one-hot index, a class id, 2 for 0/1).
+
+    Melody inputs are ``StepSpec('float32', (121,))``; a class label is
+    ``StepSpec('int64', (), depth=40)``; 88 multi-hot keys ``StepSpec('int64', (88,), 2)``;
+    a mu-law sample input ``StepSpec('int64', (), depth=256)``.
+    """
+    dtype: str
+    shape: tuple = ()
+    depth: int = None
+
+    def __post_init__(self):
+        object.__setattr__(self, 'shape', tuple(int(d) for d in self.shape))
+        if self.dtype not in DTYPES:
+            raise ValueError('a StepSpec dtype is one of %s, not %r' % (DTYPES, self.dtype))
+        if any(d <= 0 for d in self.shape):
+            raise ValueError('a StepSpec shape has positive sizes, not %s' % (self.shape,))
+        if self.depth is not None and (self.dtype != 'int64' or self.depth < 1):
+            raise ValueError('depth is a positive count of an int64 feature\'s values')
+
+    @property
+    def size(self):
+        """Numbers per step, as stored in a SequenceExample (the shape flattened)."""
+        return math.prod(self.shape)
+
+    def describe(self):
+        text = '%s %s' % (self.dtype, list(self.shape))
+        return text + (' in [0, %d)' % self.depth if self.depth else '')
 
 
 class Encoder(abc.ABC):
-    """Turns an event sequence into (inputs, labels) and labels back into events.
+    """Turns an event sequence into (inputs, labels) and sampled labels back into events.
 
-    Inputs are float32 ``[T, input_size]``. Labels are int64: ``[T]`` class ids when
-    ``label_kind == 'categorical'``, ``[T, num_classes]`` 0/1 rows when ``'multi_hot'``.
     Step t's input describes events[:t+1]; its label is events[t+1], so a sequence of
-    n events gives n-1 training steps (Magenta's layout).
+    n events gives n-1 training steps (Magenta's layout). `encode` returns arrays
+    ``[n-1, *input_spec.shape]`` and ``[n-1, *label_spec.shape]``. `piece_type` names the
+    registered PieceType that reads primers and writes outputs for these events.
     """
 
-    name = None                 # set by register()
-    label_kind = 'categorical'
+    name = None                 # set by the registry
+    piece_type = None
 
     @property
     @abc.abstractmethod
-    def input_size(self):
-        """Width of one input row."""
+    def input_spec(self):
+        """StepSpec of one step's input."""
 
     @property
     @abc.abstractmethod
-    def num_classes(self):
-        """Number of label classes (width of the logits)."""
+    def label_spec(self):
+        """StepSpec of one step's label."""
 
     @abc.abstractmethod
     def params(self):
@@ -34,11 +74,11 @@ class Encoder(abc.ABC):
 
     @abc.abstractmethod
     def encode(self, events):
-        """Returns (inputs [n-1, input_size] float32, labels [n-1] int64) for n events."""
+        """(inputs, labels) arrays for n events, n-1 steps each (see the class doc)."""
 
     @abc.abstractmethod
-    def class_to_event(self, class_index, events):
-        """The event that label `class_index` stands for, after the history `events`."""
+    def label_to_event(self, label, events):
+        """The event that a sampled `label` stands for, after the history `events`."""
 
     @abc.abstractmethod
     def stepper(self, events):
@@ -52,7 +92,7 @@ class Encoder(abc.ABC):
         """Appends the events of `labels` to a copy of `primer` and returns the list."""
         events = list(primer)
         for label in labels:
-            events.append(self.class_to_event(int(label), events))
+            events.append(self.label_to_event(label, events))
         return events
 
     def to_dict(self):
@@ -60,14 +100,14 @@ class Encoder(abc.ABC):
 
 
 class Stepper(abc.ABC):
-    """Incremental encoding of a growing sequence: one input row per appended event.
+    """Incremental encoding of a growing sequence: one input per appended event.
 
     Costs O(1) (or O(window)) per step, never a re-encoding of the history.
     """
 
     @abc.abstractmethod
     def push(self, event):
-        """Appends `event` and returns the input row (float32 [input_size]) at its position."""
+        """Appends `event` and returns the input (one step, `input_spec`) at its position."""
 
     @abc.abstractmethod
     def copy(self):
@@ -81,21 +121,13 @@ class Stepper(abc.ABC):
 
 def register(name):
     """Class decorator: registers an Encoder subclass under `name`."""
-    def wrap(cls):
-        cls.name = name
-        return ENCODERS.register(name, cls)
-    return wrap
+    return ENCODERS.register(name)
 
 
 def get_encoder(name, params=None):
     """Builds the registered encoder `name` from its params dict."""
-    cls = ENCODERS.get(name)
     try:
-        return cls(**(params or {}))
-    except TypeError as e:
-        from musekit.errors import MusekitError
+        return ENCODERS.create(name, params)
+    except TypeError as e:      # a constructor that rejects a value's type
         raise MusekitError('bad parameters for encoder %r: %s' % (name, e)) from None
 
-
-def as_event_array(events):
-    return np.asarray(list(events), dtype=np.int64)

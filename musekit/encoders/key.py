@@ -6,13 +6,13 @@ an early no-event is labelled with the farthest lookback class.
 """
 import numpy as np
 
-from musekit.encoders.base import Encoder, register
+from musekit.encoders.base import register
 from musekit.encoders.lookback import (
     binary_counters, check_counter_bits, check_lookback_distances, lookback_event,
     lookback_labels, repeats)
 from musekit.encoders.melody import (
-    NO_EVENT, NOTE_OFF, NUM_SPECIAL_EVENTS, MelodyStepper, check_int, check_note_range,
-    empty_encoding, validate_events)
+    NO_EVENT, NOTE_OFF, NUM_SPECIAL_EVENTS, MelodyEncoder, MelodyStepper, check_int,
+    check_note_range, empty_encoding, validate_events)
 from musekit.errors import MusekitError
 
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
@@ -107,7 +107,7 @@ class _KeyStepper(MelodyStepper):
 
 
 @register('key_melody')
-class KeyMelodyEncoder(Encoder):
+class KeyMelodyEncoder(MelodyEncoder):
     """Magenta's KeyMelodyEncoderDecoder: pitch, attack, direction, repeats, meter and key.
 
     Input at position p (R = max_note - min_note, L lookbacks): [0, R) pitch of the sounding
@@ -144,9 +144,6 @@ class KeyMelodyEncoder(Encoder):
                 'lookback_distances': list(self.lookback_distances),
                 'binary_counter_bits': self.binary_counter_bits,
                 'steps_per_bar': self.steps_per_bar}
-
-    def validate_events(self, events):
-        validate_events(events, self.min_note, self.max_note)
 
     def encode(self, events):
         events = validate_events(events, self.min_note, self.max_note)

@@ -5,9 +5,9 @@ counters, repeat flags and the repeat-aware labels.
 """
 import numpy as np
 
-from musekit.encoders.base import Encoder, register
+from musekit.encoders.base import register
 from musekit.encoders.melody import (
-    NO_EVENT, NUM_SPECIAL_EVENTS, MelodyStepper, check_int, check_note_range,
+    NO_EVENT, NUM_SPECIAL_EVENTS, MelodyEncoder, MelodyStepper, check_int, check_note_range,
     class_to_melody_event, empty_encoding, event_to_class, events_to_classes, validate_events)
 from musekit.errors import MusekitError
 
@@ -98,7 +98,7 @@ class _LookbackStepper(MelodyStepper):
 
 
 @register('lookback_melody')
-class LookbackMelodyEncoder(Encoder):
+class LookbackMelodyEncoder(MelodyEncoder):
     """Magenta's LookbackEventSequenceEncoderDecoder over the one-hot melody encoding.
 
     Input at position p (C one-hot classes, L lookbacks): [0, C) the event at p; for each
@@ -132,9 +132,6 @@ class LookbackMelodyEncoder(Encoder):
         return {'min_note': self.min_note, 'max_note': self.max_note,
                 'lookback_distances': list(self.lookback_distances),
                 'binary_counter_bits': self.binary_counter_bits}
-
-    def validate_events(self, events):
-        validate_events(events, self.min_note, self.max_note)
 
     def encode(self, events):
         events = validate_events(events, self.min_note, self.max_note)

@@ -4,12 +4,13 @@ A melody is a list of ints, one per time step: -2 = no event (whatever sounds go
 -1 = note-off, 0..127 = note-on at that MIDI pitch. The helpers here (parameter checks,
 event <-> class mapping, event validation, the shared stepper) serve every melody encoder.
 """
+import abc
 import copy
 import numbers
 
 import numpy as np
 
-from musekit.encoders.base import Encoder, Stepper, register
+from musekit.encoders.base import Encoder, StepSpec, Stepper, register
 from musekit.errors import MusekitError
 
 NO_EVENT = -2
@@ -139,6 +140,45 @@ class MelodyStepper(Stepper):
         """Updates the running state after `event` was appended (no state by default)."""
 
 
+class MelodyEncoder(Encoder):
+    """Base of the melody encodings: float input rows, one class id per step, events
+    checked against the pitch range [min_note, max_note).
+
+    Subclasses give `input_size`, `num_classes` and `class_to_event`.
+    """
+
+    piece_type = 'melody'
+    min_note = max_note = None
+
+    @property
+    @abc.abstractmethod
+    def input_size(self):
+        """Width of one input row."""
+
+    @property
+    @abc.abstractmethod
+    def num_classes(self):
+        """Number of label classes (width of the logits)."""
+
+    @abc.abstractmethod
+    def class_to_event(self, class_index, events):
+        """The event that class `class_index` stands for, after the history `events`."""
+
+    @property
+    def input_spec(self):
+        return StepSpec('float32', (self.input_size,))
+
+    @property
+    def label_spec(self):
+        return StepSpec('int64', (), depth=self.num_classes)
+
+    def label_to_event(self, label, events):
+        return self.class_to_event(int(label), events)
+
+    def validate_events(self, events):
+        validate_events(events, self.min_note, self.max_note)
+
+
 class _OneHotStepper(MelodyStepper):
 
     def _row(self):
@@ -148,7 +188,7 @@ class _OneHotStepper(MelodyStepper):
 
 
 @register('one_hot_melody')
-class OneHotMelodyEncoder(Encoder):
+class OneHotMelodyEncoder(MelodyEncoder):
     """One-hot melody events: input t is the class of event t, label t the class of event t+1.
 
     Classes: 0 = no event, 1 = note-off, 2 + (pitch - min_note) for pitches in
@@ -168,9 +208,6 @@ class OneHotMelodyEncoder(Encoder):
 
     def params(self):
         return {'min_note': self.min_note, 'max_note': self.max_note}
-
-    def validate_events(self, events):
-        validate_events(events, self.min_note, self.max_note)
 
     def encode(self, events):
         events = validate_events(events, self.min_note, self.max_note)

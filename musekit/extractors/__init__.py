@@ -1,2 +1,2 @@
-"""Extractors: NoteSequence -> the event sequences an encoder reads. Each module registers
-its own (`melody` now; piano rolls and audio later)."""
+"""Extractors: a source record (a NoteSequence, audio, ...) -> the event sequences an encoder
+reads. Each module registers its own."""

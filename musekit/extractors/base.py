@@ -1,6 +1,7 @@
-"""The extractor contract: quantize a NoteSequence, then pull training sequences out of it.
+"""The extractor contract: decode a source record, prepare it (quantize, split), augment
+the training split, then pull training sequences out of it.
 
-Both steps return their drop statistics (reason -> count) rather than raising, so a batch
+Each step returns its drop statistics (reason -> count) rather than raising, so a batch
 job counts every drop by reason and goes on.
 """
 import abc
@@ -11,34 +12,54 @@ from musekit.registry import EXTRACTORS
 
 
 class Extractor(abc.ABC):
-    """Base class: `prepare` quantizes, `extract` yields event sequences for an encoder."""
+    """Base class of the extractors; the dataset job calls, per source record,
+    `decode` -> `prepare` -> `augment` (training split) -> `extract`."""
 
-    name = None
+    name = None                 # set by the registry
+    output_name = 'sequences'   # the job writes {split}_{output_name}-*.tfrecord
 
     @abc.abstractmethod
     def params(self):
         """Plain JSON-able dict that rebuilds this extractor."""
 
     @abc.abstractmethod
-    def prepare(self, sequence):
-        """(list of quantized NoteSequences, Counter of drops) for one NoteSequence."""
+    def decode(self, data):
+        """The source item (e.g. a NoteSequence) held in one record's bytes."""
 
     @abc.abstractmethod
-    def extract(self, quantized, encoder):
-        """(list of event sequences, Counter of drops and notes) for one quantized piece."""
+    def prepare(self, item):
+        """(list of pieces ready to extract from, Counter of drops) for one source item."""
+
+    @abc.abstractmethod
+    def extract(self, piece, encoder):
+        """(list of event sequences, Counter of drops) for one prepared piece."""
+
+    def check_augmentation(self, transpositions):
+        """Raises MusekitError unless this extractor can transpose by every amount given."""
+        if any(transpositions):
+            raise MusekitError('extractor %r cannot transpose its pieces (--transpose_range)'
+                               % self.name)
+
+    def augment(self, piece, transposition):
+        """`piece` transposed by `transposition` semitones (training-split augmentation)."""
+        if transposition:
+            raise MusekitError('extractor %r cannot transpose its pieces' % self.name)
+        return piece
+
+    def fingerprint(self, sequence):
+        """A hashable key equal for equal sequences, so the job writes a piece's duplicate
+        sequences once; None (the default) keeps every sequence."""
+        return None
 
 
 def register(name):
-    def wrap(cls):
-        cls.name = name
-        return EXTRACTORS.register(name, cls)
-    return wrap
+    """Class decorator: registers an Extractor subclass under `name`."""
+    return EXTRACTORS.register(name)
 
 
 def get_extractor(name, params=None):
-    cls = EXTRACTORS.get(name)
     try:
-        return cls(**(params or {}))
+        return EXTRACTORS.create(name, params)
     except TypeError as e:
         raise MusekitError('bad parameters for extractor %r: %s' % (name, e)) from None
 

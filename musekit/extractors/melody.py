@@ -29,11 +29,17 @@ def _note_seq():
 class MelodyExtractor(Extractor):
     """Magenta's MelodyExtractor defaults: min 7 bars, max 512 steps, gap 1 bar, 5 pitches."""
 
+    output_name = 'melodies'
+
     def __init__(self, steps_per_quarter=4, min_bars=7, max_steps=512, gap_bars=1.0,
                  min_unique_pitches=5, ignore_polyphonic_notes=False, transpose_to_key=0,
                  split_on_time_changes=True, fold_into_range=True):
-        if steps_per_quarter <= 0 or min_bars < 0 or gap_bars <= 0 or max_steps <= 0:
-            raise MusekitError('melody extractor: steps_per_quarter, gap_bars and max_steps '
+        if (isinstance(steps_per_quarter, bool) or not isinstance(steps_per_quarter, int)
+                or steps_per_quarter <= 0):
+            raise MusekitError('melody extractor: steps_per_quarter must be a positive '
+                               'integer, got %r' % (steps_per_quarter,))
+        if min_bars < 0 or gap_bars <= 0 or max_steps <= 0:
+            raise MusekitError('melody extractor: gap_bars and max_steps '
                                'must be positive and min_bars non-negative')
         if transpose_to_key is not None and not 0 <= transpose_to_key < 12:
             raise MusekitError('melody extractor: transpose_to_key must be 0..11 or null, '
@@ -57,6 +63,23 @@ class MelodyExtractor(Extractor):
                     transpose_to_key=self.transpose_to_key,
                     split_on_time_changes=self.split_on_time_changes,
                     fold_into_range=self.fold_into_range)
+
+    def decode(self, data):
+        from note_seq import music_pb2
+        return music_pb2.NoteSequence.FromString(data)
+
+    def augment(self, piece, transposition):
+        if not transposition:
+            return piece
+        _, _, sequences_lib, _ = _note_seq()
+        transposed, _ = sequences_lib.transpose_note_sequence(piece, transposition)
+        return transposed
+
+    def check_augmentation(self, transpositions):
+        pass
+
+    def fingerprint(self, sequence):
+        return tuple(sequence)
 
     def prepare(self, sequence):
         _, _, sequences_lib, quantize_errors = _note_seq()

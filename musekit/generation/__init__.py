@@ -1,12 +1,9 @@
-"""Melody generation from a bundle's NumPy step model: sampling, beam search, MIDI/WAV/PNG."""
+"""Generation from a bundle's NumPy step model: batched sampling and beam search, for any
+model family (pieces/ turns the events into files)."""
 from musekit.generation.beam_search import beam_search
-from musekit.generation.midi import melody_notes, read_primer_midi, to_note_sequence, write_midi
-from musekit.generation.plot import write_piano_roll
-from musekit.generation.render import render_wav
 from musekit.generation.sampling import Generated, check_args, sample
 
-__all__ = ['Generated', 'beam_search', 'generate', 'melody_notes', 'read_primer_midi',
-           'render_wav', 'sample', 'to_note_sequence', 'write_midi', 'write_piano_roll']
+__all__ = ['Generated', 'beam_search', 'generate', 'sample']
 
 
 def generate(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0, seed=None,

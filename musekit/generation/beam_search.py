@@ -8,6 +8,7 @@ so the others all take the same number. The best final candidate is returned.
 """
 import numpy as np
 
+from musekit.errors import MusekitError
 from musekit.generation.sampling import Batch, Generated, check_args
 
 
@@ -20,6 +21,9 @@ def beam_search(model, encoder, primer, num_steps, num_outputs=1, temperature=1.
     """
     primer = check_args(encoder, primer, num_steps, num_outputs, temperature, beam_size,
                         branch_factor, steps_per_iteration)
+    if not model.supports_beam_search:
+        raise MusekitError('this model samples without comparable likelihoods: beam search '
+                           '(--beam_size, --branch_factor) does not apply to it')
     total = num_steps - len(primer)
     if total == 0:
         return Generated([list(primer) for _ in range(num_outputs)], np.zeros(num_outputs),

@@ -1,7 +1,9 @@
 """Batched sampling: every output advances together, one model step per time step.
 
-The model sees each event once: the primer builds the RNN state (batch 1, then copied to
-every output), and each new step feeds only the newest event. The history is never re-run.
+The model sees each event once: the primer builds the state (batch 1, then copied to every
+output), and each new step feeds only the newest event. The history is never re-run. How
+one step's label is drawn is the step model's (`StepModel.step_and_sample`); what event a
+label stands for is the encoder's (`Encoder.label_to_event`).
 """
 import dataclasses
 
@@ -15,19 +17,18 @@ from musekit.errors import MusekitError
 class Generated:
     """Generated event sequences (primer included) and their log-likelihoods."""
     events: list              # num_outputs lists of events, each num_steps long
-    log_likelihood: np.ndarray  # [num_outputs]: sum of log p(sampled class) after the primer
+    log_likelihood: np.ndarray  # [num_outputs]: sum of log p(sampled label) after the primer
     primer_length: int
     candidates: np.ndarray = None  # beam search: [num_outputs, K] final candidates' scores
 
 
 def check_args(encoder, primer, num_steps, num_outputs=1, temperature=1.0, beam_size=1,
                branch_factor=1, steps_per_iteration=1):
-    """Validates generation arguments; returns the primer as a list of ints."""
+    """Validates generation arguments; returns the primer as a list."""
     primer = list(primer)
     if not primer:
         raise MusekitError('the primer needs at least one event')
     encoder.validate_events(primer)
-    primer = [int(e) for e in primer]
     check_int('num_outputs', num_outputs, 1)
     check_int('num_steps', num_steps, 1)
     if num_steps < len(primer):
@@ -65,6 +66,13 @@ def sample_classes(log_probs, rng):
     return np.minimum((cumulative <= u).sum(axis=1), log_probs.shape[1] - 1)
 
 
+def sample_categorical(logits, temperature, rng):
+    """(classes [B], their log-probabilities [B]) for logits [B, C] at `temperature`."""
+    log_probs = log_softmax(logits, temperature)
+    classes = sample_classes(log_probs, rng)
+    return classes, log_probs[np.arange(len(classes)), classes]
+
+
 class Batch:
     """Rows advancing together: one stepper, pending event and score per row, shared state."""
 
@@ -83,13 +91,12 @@ class Batch:
     def step(self, temperature, rng):
         """Feeds each row's pending event, samples the next one and adds its log-prob."""
         inputs = np.stack([s.push(e) for s, e in zip(self.steppers, self.pending)])
-        logits, self.state = self.model.step(inputs, self.state)
-        log_probs = log_softmax(logits, temperature)
-        classes = sample_classes(log_probs, rng)
-        self.log_likelihood = self.log_likelihood + log_probs[np.arange(len(classes)), classes]
-        class_to_event = self.encoder.class_to_event
-        self.pending = [class_to_event(int(c), s.events)
-                        for c, s in zip(classes.tolist(), self.steppers)]
+        labels, log_probs, self.state = self.model.step_and_sample(inputs, self.state,
+                                                                   temperature, rng)
+        self.log_likelihood = self.log_likelihood + log_probs
+        label_to_event = self.encoder.label_to_event
+        self.pending = [label_to_event(label, s.events)
+                        for label, s in zip(labels, self.steppers)]
 
     def select(self, indices):
         """A Batch of the rows `indices` (repeats allowed: repeated rows are copied)."""
@@ -106,7 +113,7 @@ class Batch:
 
 def sample(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0, seed=None,
            progress=None):
-    """`num_outputs` melodies of `num_steps` events (primer included), sampled in one batch.
+    """`num_outputs` sequences of `num_steps` events (primer included), sampled in one batch.
 
     Same seed, model and arguments give identical output. `progress(done, total)` is called
     after each step.

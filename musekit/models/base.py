@@ -1,37 +1,73 @@
-"""The model contract: a Keras builder for training, a NumPy step model for generation.
+"""The model-family contract: a Keras model and its loss for training, a NumPy step model
+for generation, and the batching its training wants.
 
 Generation never imports TensorFlow: it runs `step_model(weights, ...)` on the weights a
-bundle carries. Weights travel as a flat ``{name: np.ndarray}`` dict with stable names.
+bundle carries. Weights travel as a flat ``{name: np.ndarray}`` dict with stable names,
+which the family defines through `weight_variables`.
 """
 import abc
 
+import numpy as np
+
+from musekit.data.batching import Bucketed
+from musekit.errors import MusekitError
 from musekit.registry import MODELS
 
 
-class ModelSpec(abc.ABC):
-    """One registered model family (e.g. 'rnn'); methods are static-like, state-free."""
+class ModelFamily(abc.ABC):
+    """One registered model family (e.g. 'events_rnn'): stateless, its methods are pure.
 
-    name = None
+    `architecture_hparams` names the hparams that fix the weights' shapes, so a resumed
+    run refuses to change them.
+    """
+
+    name = None                 # set by the registry
+    architecture_hparams = ()
 
     @abc.abstractmethod
-    def build(self, input_size, num_classes, hparams):
-        """A keras.Model mapping inputs [B, T, input_size] to logits [B, T, num_classes]."""
+    def build(self, encoder, hparams):
+        """A keras.Model from inputs [B, T, *encoder.input_spec.shape] to the outputs its
+        objective reads (e.g. logits [B, T, classes])."""
 
     @abc.abstractmethod
+    def objective(self, encoder, hparams):
+        """The Objective (loss and metrics) that training minimises and reports."""
+
+    @abc.abstractmethod
+    def weight_variables(self, keras_model):
+        """{stable name: keras Variable} of every weight the step model needs."""
+
+    @abc.abstractmethod
+    def step_model(self, weights, encoder, hparams):
+        """A StepModel (NumPy) computing the same outputs one step at a time."""
+
+    def batching(self, hparams):
+        """How training batches are cut: whole sequences bucketed by length by default."""
+        return Bucketed()
+
     def export_weights(self, keras_model):
-        """{stable name: np.ndarray} of every weight the step model needs."""
+        """{stable name: float32 array} of the model's current weights."""
+        return {name: np.array(var.numpy(), dtype=np.float32)
+                for name, var in self.weight_variables(keras_model).items()}
 
-    @abc.abstractmethod
     def import_weights(self, keras_model, weights):
         """Loads an `export_weights` dict into a freshly built keras model."""
-
-    @abc.abstractmethod
-    def step_model(self, weights, input_size, num_classes, hparams):
-        """A StepModel (NumPy) computing the same logits one step at a time."""
+        variables = self.weight_variables(keras_model)
+        check_weights(weights, {n: tuple(v.shape) for n, v in variables.items()},
+                      '%s model' % self.name)
+        for name, var in variables.items():
+            var.assign(np.asarray(weights[name], dtype=np.float32))
 
 
 class StepModel(abc.ABC):
-    """Batch-first incremental inference: state in, logits and state out."""
+    """Batch-first incremental inference: state in, outputs and state out, plus how one
+    step's label is drawn from those outputs (a categorical class by default).
+
+    `supports_beam_search`: whether the log-probabilities it returns with each sampled
+    label make branches comparable, so generation may run beam search.
+    """
+
+    supports_beam_search = True
 
     @abc.abstractmethod
     def initial_state(self, batch_size):
@@ -39,20 +75,45 @@ class StepModel(abc.ABC):
 
     @abc.abstractmethod
     def step(self, inputs, state):
-        """(logits [B, num_classes] float32, new state) for inputs [B, input_size]."""
+        """(outputs [B, ...] e.g. logits, new state) for one step's inputs [B, ...]."""
 
     def select(self, state, indices):
         """The state of the batch rows `indices` (beam search reorders and copies rows)."""
         return tuple(s[indices] for s in state)
 
+    def sample(self, outputs, temperature, rng):
+        """(labels [B, ...], log-probabilities [B] of those labels) drawn from `outputs`."""
+        from musekit.generation.sampling import sample_categorical
+        return sample_categorical(outputs, temperature, rng)
+
+    def step_and_sample(self, inputs, state, temperature, rng):
+        """(labels, log-probabilities, new state): one generation step. A family whose step
+        itself samples (a note-by-note loop inside one time step) overrides this."""
+        outputs, state = self.step(inputs, state)
+        labels, log_probs = self.sample(outputs, temperature, rng)
+        return labels, log_probs, state
+
+
+def check_weights(weights, expected, what):
+    """Raises MusekitError unless `weights` has exactly the names and shapes of `expected`."""
+    missing = sorted(set(expected) - set(weights))
+    extra = sorted(set(weights) - set(expected))
+    if missing or extra:
+        raise MusekitError('weights do not fit the %s: %s' % (what, '; '.join(
+            part for part in ('missing ' + ', '.join(missing) if missing else '',
+                              'unexpected ' + ', '.join(extra) if extra else '') if part)))
+    for name, shape in expected.items():
+        got = tuple(np.shape(weights[name]))
+        if got != tuple(shape):
+            raise MusekitError('weight %s has shape %s but the %s needs %s'
+                               % (name, got, what, tuple(shape)))
+
 
 def register(name):
-    def wrap(cls):
-        cls.name = name
-        MODELS.register(name, cls)
-        return cls
-    return wrap
+    """Class decorator: registers a ModelFamily subclass under `name`."""
+    return MODELS.register(name)
 
 
 def get_model(name):
-    return MODELS.get(name)()
+    """The model family registered as `name` (an instance)."""
+    return MODELS.create(name)

@@ -1,6 +1,8 @@
-"""The melody RNN ('rnn'): stacked LSTMs, optional causal attention, a Dense layer to logits.
+"""The events RNN ('events_rnn', formerly 'rnn'): stacked LSTMs, optional causal attention,
+a Dense layer to the logits of the next event's class (Magenta's events_rnn_graph).
 
-One builder serves basic_rnn, mono_rnn, lookback_rnn and attention_rnn. Hparams:
+It models any encoder with float input rows and one class per step; the melody configs
+basic_rnn, mono_rnn, lookback_rnn and attention_rnn all use it. Hparams:
 ``rnn_layer_sizes`` (LSTM widths), ``dropout_rate`` (on each layer's output, training only)
 and ``attn_length`` (0: no attention).
 
@@ -26,14 +28,17 @@ or 2 U_0 for D_1 with attention; A = U_0; gates in Keras's order i, f, c, o):
 
 where W is the last layer's width U_last (2 U_0 for a single layer with attention).
 
-Only `build`, `export_weights` and `import_weights` import Keras; the step model is NumPy.
+Only `build` and `weight_variables` import Keras; the step model is NumPy.
 """
 import functools
 
 import numpy as np
 
 from musekit.errors import MusekitError
-from musekit.models.base import ModelSpec, StepModel, register
+from musekit.layers import lstm
+from musekit.models.base import ModelFamily, StepModel, check_weights, register
+from musekit.models.objectives import CategoricalCrossEntropy
+from musekit.registry import MODELS
 
 
 def _architecture(hparams):
@@ -58,9 +63,7 @@ def weight_shapes(input_size, num_classes, hparams):
     shapes = {}
     width = input_size
     for k, units in enumerate(sizes):
-        shapes['lstm_%d/kernel' % k] = (width, 4 * units)
-        shapes['lstm_%d/recurrent_kernel' % k] = (units, 4 * units)
-        shapes['lstm_%d/bias' % k] = (4 * units,)
+        shapes.update(lstm.weight_shapes('lstm_%d' % k, width, units))
         width = units
         if k == 0 and attn_length:
             shapes.update({'attention/key_kernel': (units, units),
@@ -72,24 +75,16 @@ def weight_shapes(input_size, num_classes, hparams):
     return shapes
 
 
-def _check(weights, expected, what):
-    """Raises MusekitError unless `weights` has exactly the names and shapes of `expected`."""
-    missing = sorted(set(expected) - set(weights))
-    extra = sorted(set(weights) - set(expected))
-    if missing or extra:
-        raise MusekitError('rnn weights do not fit the %s: %s' % (what, '; '.join(
-            part for part in ('missing ' + ', '.join(missing) if missing else '',
-                              'unexpected ' + ', '.join(extra) if extra else '') if part)))
-    for name, shape in expected.items():
-        got = tuple(np.shape(weights[name]))
-        if got != tuple(shape):
-            raise MusekitError('rnn weight %s has shape %s but the %s needs %s'
-                               % (name, got, what, tuple(shape)))
-
-
-def check_weights(weights, input_size, num_classes, hparams):
-    """Raises MusekitError unless `weights` has exactly the expected names and shapes."""
-    _check(weights, weight_shapes(input_size, num_classes, hparams), 'config')
+def _sizes(encoder):
+    """(input width, number of classes), refusing encoders this family cannot model."""
+    inputs, labels = encoder.input_spec, encoder.label_spec
+    if inputs.dtype != 'float32' or len(inputs.shape) != 1:
+        raise MusekitError('model events_rnn needs float input rows; encoder %r gives %s'
+                           % (encoder.name, inputs.describe()))
+    if labels.dtype != 'int64' or labels.shape != () or not labels.depth:
+        raise MusekitError('model events_rnn needs one class id per step; encoder %r gives %s'
+                           % (encoder.name, labels.describe()))
+    return inputs.shape[0], labels.depth
 
 
 @functools.cache
@@ -140,34 +135,36 @@ def _attention_layer_class():
     return CausalWindowAttention
 
 
-@register('rnn')
-class MelodyRNN(ModelSpec):
-    """Stacked LSTM melody model with optional windowed attention over the first layer."""
+@register('events_rnn')
+class EventsRNN(ModelFamily):
+    """Stacked LSTM over event classes, with optional windowed attention over the first
+    layer; softmax cross-entropy loss; bucketed whole sequences."""
 
-    def build(self, input_size, num_classes, hparams):
+    architecture_hparams = ('rnn_layer_sizes', 'attn_length')
+
+    def build(self, encoder, hparams):
         import keras
+        input_size, num_classes = _sizes(encoder)
         sizes, attn_length, dropout = _architecture(hparams)
         inputs = keras.Input(shape=(None, input_size), dtype='float32', name='inputs')
         h = inputs
         for k, units in enumerate(sizes):
-            h = keras.layers.LSTM(units, return_sequences=True, name='lstm_%d' % k)(h)
+            h = lstm.keras_layer(units, 'lstm_%d' % k)(h)
             if k == 0 and attn_length:
                 h = _attention_layer_class()(attn_length, name='attention')(h)
             if dropout:
                 h = keras.layers.Dropout(dropout, name='dropout_%d' % k)(h)
         logits = keras.layers.Dense(num_classes, name='logits')(h)
-        return keras.Model(inputs, logits, name='rnn')
+        return keras.Model(inputs, logits, name='events_rnn')
 
-    @staticmethod
-    def _variables(keras_model):
-        """{stable name: keras Variable} of the model's weights."""
+    def objective(self, encoder, hparams):
+        return CategoricalCrossEntropy()
+
+    def weight_variables(self, keras_model):
         out = {}
         for layer in keras_model.layers:
             if layer.name.startswith('lstm_'):
-                cell = layer.cell
-                out.update({layer.name + '/kernel': cell.kernel,
-                            layer.name + '/recurrent_kernel': cell.recurrent_kernel,
-                            layer.name + '/bias': cell.bias})
+                out.update(lstm.keras_variables(layer))
             elif layer.name == 'attention':
                 out.update({'attention/' + n: getattr(layer, n)
                             for n in ('key_kernel', 'query_kernel', 'query_bias', 'v')})
@@ -175,56 +172,28 @@ class MelodyRNN(ModelSpec):
                 out.update({'logits/kernel': layer.kernel, 'logits/bias': layer.bias})
         return out
 
-    def export_weights(self, keras_model):
-        return {name: np.array(var.numpy(), dtype=np.float32)
-                for name, var in self._variables(keras_model).items()}
-
-    def import_weights(self, keras_model, weights):
-        variables = self._variables(keras_model)
-        _check(weights, {name: var.shape for name, var in variables.items()}, 'model')
-        for name, var in variables.items():
-            var.assign(np.asarray(weights[name], dtype=np.float32))
-
-    def step_model(self, weights, input_size, num_classes, hparams):
-        check_weights(weights, input_size, num_classes, hparams)
+    def step_model(self, weights, encoder, hparams):
+        input_size, num_classes = _sizes(encoder)
+        check_weights(weights, weight_shapes(input_size, num_classes, hparams), 'config')
         return RNNStepModel(weights, hparams)
 
 
-# OpenBLAS multiplies blocks of up to 4 rows by a wide matrix several times faster per row
-# than 8 or more rows at once (about 13 us vs 45 us for 10 rows by [250, 512]).
-_ROWS = 4
-
-
-class _LSTMStep:
-    """One LSTM layer in NumPy: a single matmul of [x, h, 1] by [kernel; recurrent; bias].
-
-    The fused matrix's gate columns are reordered to (i, f, o, c) and the i, f, o columns
-    halved, so one tanh serves all gates: sigmoid(z) = 0.5 * tanh(z / 2) + 0.5.
-    """
-
-    def __init__(self, kernel, recurrent_kernel, bias):
-        units = recurrent_kernel.shape[0]
-        fused = np.concatenate([kernel, recurrent_kernel, bias[None, :]]).astype(np.float32)
-        i, f, c, o = np.split(fused, 4, axis=1)
-        self.matrix = np.ascontiguousarray(np.concatenate([0.5 * i, 0.5 * f, 0.5 * o, c], 1))
-        self.input_size = kernel.shape[0]
-        self.units = units
+MODELS.alias('rnn', 'events_rnn')     # the name in bundles and run directories made before 0.2
 
 
 class RNNStepModel(StepModel):
-    """The NumPy twin of `MelodyRNN.build`: the same logits, one step at a time.
+    """The NumPy twin of `EventsRNN.build`: the same logits, one step at a time.
 
     State: (h_0, c_0, ..., h_{n-1}, c_{n-1}) and with attention also (ring of the last L
     first-layer outputs [B, L, U], ring of their key projections [B, L, A], steps taken [B]).
-    `step` never modifies the arrays it is given. Scratch buffers are kept per batch size,
-    so use one instance per thread.
+    `step` never modifies the arrays it is given. The cells keep scratch buffers per batch
+    size, so use one instance per thread.
     """
 
     def __init__(self, weights, hparams):
         sizes, self.attn_length, _ = _architecture(hparams)
         w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
-        self.layers = [_LSTMStep(w['lstm_%d/kernel' % k], w['lstm_%d/recurrent_kernel' % k],
-                                 w['lstm_%d/bias' % k]) for k in range(len(sizes))]
+        self.layers = [lstm.from_weights(w, 'lstm_%d' % k) for k in range(len(sizes))]
         self.logits = np.concatenate([w['logits/kernel'], w['logits/bias'][None, :]])
         if self.attn_length:
             self.key_kernel = w['attention/key_kernel']
@@ -233,59 +202,38 @@ class RNNStepModel(StepModel):
             self.v = w['attention/v']
         self.input_size = self.layers[0].input_size
         self.num_classes = self.logits.shape[1]
-        self._scratch = {}
+        self._top = {}
 
     def initial_state(self, batch_size):
         state = []
         for layer in self.layers:
-            state += [np.zeros((batch_size, layer.units), np.float32)] * 2
+            state += layer.zero_state(batch_size)
         if self.attn_length:
             units = self.layers[0].units
             state += [np.zeros((batch_size, self.attn_length, units), np.float32),
                       np.zeros((batch_size, self.attn_length, units), np.float32),
                       np.zeros((batch_size,), np.int64)]
-        return tuple(np.array(s) for s in state)
+        return tuple(state)
 
-    def _buffers(self, batch):
-        """Per-layer [x, h, 1] rows and gate buffers for `batch` rows, made once."""
-        if batch not in self._scratch:
-            rows = []
-            for layer in self.layers:
-                xh = np.empty((batch, layer.matrix.shape[0]), np.float32)
-                xh[:, -1] = 1.0
-                rows.append((xh, np.empty((batch, 4 * layer.units), np.float32),
-                             np.empty((batch, layer.units), np.float32)))
+    def _top_rows(self, batch):
+        """The [x, 1] rows the logits layer multiplies, made once per batch size."""
+        if batch not in self._top:
             top = np.empty((batch, self.logits.shape[0]), np.float32)
             top[:, -1] = 1.0
-            self._scratch[batch] = rows, top
-        return self._scratch[batch]
+            self._top[batch] = top
+        return self._top[batch]
 
     def step(self, inputs, state):
-        inputs = np.asarray(inputs, dtype=np.float32)
-        batch = inputs.shape[0]
-        rows, top = self._buffers(batch)
+        x = np.asarray(inputs, dtype=np.float32)
         new_state = []
-        x = inputs
-        for k, (layer, (xh, z, tanh_c)) in enumerate(zip(self.layers, rows)):
-            h, c = state[2 * k], state[2 * k + 1]
-            width, units = x.shape[1], layer.units
-            xh[:, :width] = x
-            xh[:, width:-1] = h
-            for lo in range(0, batch, _ROWS):
-                np.matmul(xh[lo:lo + _ROWS], layer.matrix, out=z[lo:lo + _ROWS])
-            np.tanh(z, out=z)
-            sig = z[:, :3 * units]
-            sig *= 0.5
-            sig += 0.5
-            new_c = z[:, units:2 * units] * c
-            new_c += z[:, :units] * z[:, 3 * units:]
-            np.tanh(new_c, out=tanh_c)
-            new_h = np.multiply(z[:, 2 * units:3 * units], tanh_c)
-            new_state += [new_h, new_c]
-            x = new_h
+        for k, layer in enumerate(self.layers):
+            h, c = layer(x, state[2 * k], state[2 * k + 1])
+            new_state += [h, c]
+            x = h
             if k == 0 and self.attn_length:
-                context, attn_state = self._attend(new_h, state[2 * len(self.layers):])
-                x = np.concatenate([new_h, context], axis=1)
+                context, attn_state = self._attend(h, state[2 * len(self.layers):])
+                x = np.concatenate([h, context], axis=1)
+        top = self._top_rows(len(x))
         top[:, :-1] = x
         logits = top @ self.logits
         if self.attn_length:

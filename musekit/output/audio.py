@@ -1,16 +1,16 @@
-"""Melodies to WAV audio: FluidSynth with a General MIDI SoundFont when both are installed,
-else a small built-in synthesizer (additive harmonics, ADSR envelope, 16-bit mono PCM)."""
+"""Notes to WAV audio: FluidSynth with a General MIDI SoundFont when both are installed,
+else a small built-in synthesizer (additive harmonics, ADSR envelope); files through
+soundfile as 16-bit mono PCM."""
 import glob
 import os
 import shutil
 import subprocess
 import tempfile
-import wave
 
 import numpy as np
 
 from musekit.errors import MusekitError
-from musekit.generation.midi import melody_notes, seconds_per_step, write_midi
+from musekit.output.notes import seconds_per_step
 
 SAMPLE_RATE = 22050
 SOUNDFONT_GLOBS = ('/usr/share/sounds/sf2/*.sf2', '/usr/share/soundfonts/*.sf2',
@@ -32,20 +32,25 @@ def find_soundfont():
     return None
 
 
-def render_wav(path, events, qpm=120.0, steps_per_quarter=4, sample_rate=SAMPLE_RATE,
-               use_fluidsynth=True):
-    """Writes the melody as a WAV file; returns 'fluidsynth' or 'builtin' (what rendered it)."""
+def render_wav(path, notes, num_steps, qpm=120.0, steps_per_quarter=4,
+               sample_rate=SAMPLE_RATE, use_fluidsynth=True):
+    """Writes the notes as a WAV file; returns 'fluidsynth' or 'builtin' (what rendered it)."""
     fluidsynth, soundfont = shutil.which('fluidsynth'), find_soundfont()
     if use_fluidsynth and fluidsynth and soundfont:
-        _fluidsynth(fluidsynth, soundfont, path, events, qpm, steps_per_quarter, sample_rate)
+        _fluidsynth(fluidsynth, soundfont, path, notes, num_steps, qpm, steps_per_quarter,
+                    sample_rate)
         return 'fluidsynth'
-    write_wav(path, synthesize(events, qpm, steps_per_quarter, sample_rate), sample_rate)
+    write_wav(path, synthesize(notes, num_steps, qpm, steps_per_quarter, sample_rate),
+              sample_rate)
     return 'builtin'
 
 
-def _fluidsynth(binary, soundfont, path, events, qpm, steps_per_quarter, sample_rate):
+def _fluidsynth(binary, soundfont, path, notes, num_steps, qpm, steps_per_quarter,
+                sample_rate):
+    from musekit.output.midi import write_midi
     with tempfile.TemporaryDirectory(prefix='musekit_render_') as tmp:
-        midi = write_midi(os.path.join(tmp, 'melody.mid'), events, qpm, steps_per_quarter)
+        midi = write_midi(os.path.join(tmp, 'piece.mid'), notes, num_steps, qpm,
+                          steps_per_quarter)
         proc = subprocess.run([binary, '-ni', '-q', '-g', '1.0', '-r', str(sample_rate),
                                '-T', 'wav', '-F', os.path.abspath(path), soundfont, midi],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -54,16 +59,20 @@ def _fluidsynth(binary, soundfont, path, events, qpm, steps_per_quarter, sample_
             path, (proc.stderr.strip().splitlines() or ['exit %d' % proc.returncode])[-1]))
 
 
-def synthesize(events, qpm=120.0, steps_per_quarter=4, sample_rate=SAMPLE_RATE):
-    """float32 mono samples in [-1, 1], exactly len(events) steps long."""
+def synthesize(notes, num_steps, qpm=120.0, steps_per_quarter=4, sample_rate=SAMPLE_RATE):
+    """float32 mono samples in [-1, 1], exactly `num_steps` steps long; a mix of several
+    voices that would exceed full scale is scaled down to PEAK."""
     step = seconds_per_step(qpm, steps_per_quarter)
-    total = int(round(len(events) * step * sample_rate))
+    total = int(round(num_steps * step * sample_rate))
     out = np.zeros(total, np.float32)
-    for note in melody_notes(events):
+    for note in notes:
         start = int(round(note.start_step * step * sample_rate))
         end = min(total, int(round(note.end_step * step * sample_rate)))
         if end > start:
-            out[start:end] += _voice(note.pitch, end - start, sample_rate)
+            out[start:end] += _voice(note.pitch, end - start, sample_rate) * (note.velocity / 100)
+    loudest = float(np.abs(out).max()) if total else 0.0
+    if loudest > 1.0:
+        out *= PEAK / loudest
     return out
 
 
@@ -87,11 +96,8 @@ def _voice(pitch, length, sample_rate):
 
 
 def write_wav(path, samples, sample_rate=SAMPLE_RATE):
-    """Writes float samples in [-1, 1] as 16-bit mono PCM."""
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype('<i2')
-    with wave.open(path, 'wb') as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(sample_rate)
-        f.writeframes(pcm.tobytes())
+    """Writes float samples in [-1, 1] (clipped) as 16-bit mono PCM; returns `path`."""
+    import soundfile
+    soundfile.write(path, np.clip(np.asarray(samples, np.float32), -1.0, 1.0), sample_rate,
+                    subtype='PCM_16', format='WAV')
     return path

@@ -1,0 +1,60 @@
+"""Train/eval splits for the dataset job, chosen by a config's ``data.split``.
+
+A split names the parts it makes and assigns each source record to one of them from its
+id (and, for splits a source publishes, from the record itself). The job writes one set
+of shards per part; the first part is the one augmentation applies to.
+"""
+import abc
+import hashlib
+
+from musekit.errors import MusekitError
+from musekit.registry import SPLITS
+
+
+def stable_fraction(key):
+    """A number in [0, 1) fixed by `key` alone (sha256), used for splits and sharding."""
+    return int.from_bytes(hashlib.sha256(key.encode('utf-8')).digest()[:8], 'big') / 2.0**64
+
+
+class Split(abc.ABC):
+    """Assigns each record to one of `names`; `names[0]` is the training part."""
+
+    name = None                 # set by the registry
+    names = ('training', 'eval')
+
+    @abc.abstractmethod
+    def assign(self, record_id, data):
+        """The part (one of `names`) of the record `record_id` whose bytes are `data`."""
+
+    def with_options(self, **options):
+        """This split with the job's command-line options applied (None: not given); an
+        option it has no use for is a MusekitError."""
+        given = sorted(name for name, value in options.items() if value is not None)
+        if given:
+            raise MusekitError('split %r takes no --%s' % (self.name, given[0]))
+        return self
+
+    def describe(self):
+        """Its settings, for the dataset's description file."""
+        return {'split': self.name}
+
+
+@SPLITS.register('hash')
+class HashSplit(Split):
+    """'eval' for a stable `eval_ratio` fraction of record ids (sha256), else 'training'."""
+
+    def __init__(self, eval_ratio=0.1):
+        if isinstance(eval_ratio, bool) or not isinstance(eval_ratio, (int, float)) \
+                or not 0.0 <= eval_ratio <= 1.0:
+            raise MusekitError('eval_ratio must be a number in [0, 1], got %r' % (eval_ratio,))
+        self.eval_ratio = float(eval_ratio)
+
+    def assign(self, record_id, data=None):
+        return 'eval' if stable_fraction(record_id) < self.eval_ratio else 'training'
+
+    def with_options(self, eval_ratio=None, **options):
+        super().with_options(**options)
+        return self if eval_ratio is None else HashSplit(eval_ratio)
+
+    def describe(self):
+        return {'eval_ratio': self.eval_ratio}      # the default split: named by omission
