@@ -151,3 +151,4 @@ EXTRACTORS = Registry('extractor', 'musekit.extractors.base:Extractor', 'musekit
 MODELS = Registry('model family', 'musekit.models.base:ModelFamily', 'musekit.models')
 PIECES = Registry('piece type', 'musekit.pieces.base:PieceType', 'musekit.pieces')
 SPLITS = Registry('split', 'musekit.data.splits:Split', 'musekit.data.splits')
+READERS = Registry('reader', 'musekit.pipelines.readers:Reader', 'musekit.pipelines.readers')

@@ -7,25 +7,20 @@ The config chooses the split (a stable hash of each record id by default), the e
 names) and the encoder. Augmentation touches the training part only; every dropped
 record or sequence is counted by reason.
 """
-import hashlib
 import json
-import logging
-import os
-import re
 import sys
 import time
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from google.protobuf import message
 
 from musekit.cli import common as cli_common
 from musekit.config import get_config
-from musekit.data import sources, tfrecord
 from musekit.data.dataset import DESCRIPTION_FILE
 from musekit.data.example import make_sequence_example
 from musekit.errors import MusekitError
-from musekit.pipelines import common, convert
+from musekit.pipelines import common
+from musekit.registry import READERS
 
 def parse_transpose_range(text):
     """'-3,3' -> [-3, ..., 3] (semitones, inclusive); '' -> [0]."""
@@ -92,71 +87,6 @@ class EncodePiece:
             common.counter(reason).inc(n)
 
 
-def read_note_sequences(pipeline, input_spec, output_dir, output_prefixes):
-    """(id, NoteSequence bytes) from NoteSequence TFRecords (a glob, or a folder holding
-    .tfrecord files and no music) or straight from music files (a folder, music file or
-    glob of them, or music21:NAME); returns (pcollection, description)."""
-    records = _record_files(input_spec)
-    if records:
-        _check_not_own_output(records, output_dir, output_prefixes)
-        pcoll = (pipeline
-                 | 'ListRecordFiles' >> beam.Create(records)
-                 | 'ReadRecords' >> beam.ParDo(ReadNoteSequences()))
-        return pcoll, '%d NoteSequence TFRecord files' % len(records)
-    read = convert.ReadMusicFiles(input_spec)
-    parsed = pipeline | 'ReadMusic' >> read
-    return parsed.sequences, '%d music files' % read.num_files
-
-
-def _record_files(input_spec):
-    """The TFRecord files `input_spec` names, or None where it names music files."""
-    if input_spec.startswith(sources.MUSIC21_PREFIX):
-        return None
-    if os.path.isdir(input_spec):
-        paths = [s.path for s in sources.list_sources(input_spec)]
-        if any(sources.is_supported(p) for p in paths):
-            return None
-        return [p for p in paths if p.endswith(convert.SHARD_SUFFIX)] or None
-    matches = sorted(m.path for r in FileSystems.match([common.absolute(input_spec)])
-                     for m in r.metadata_list
-                     if not m.path.endswith(convert.DEAD_LETTER_SUFFIX))
-    if not matches:
-        raise MusekitError('no input files match %r' % input_spec)
-    return None if any(sources.is_supported(p) for p in matches) else matches
-
-
-def _check_not_own_output(matches, output_dir, prefixes):
-    """Refuses an --input glob that matches the shards this job is about to replace."""
-    own = re.compile(r'(%s)-\d{5}-of-\d{5}\.tfrecord$' % '|'.join(map(re.escape, prefixes)))
-    folder = os.path.abspath(output_dir)
-    for path in matches:
-        if '://' not in path and os.path.dirname(os.path.abspath(path)) == folder \
-                and own.match(os.path.basename(path)):
-            raise MusekitError('--input matches this job\'s own output %s; give the '
-                               'NoteSequence files (e.g. /tmp/ns/bach*)' % path)
-
-
-class ReadNoteSequences(beam.DoFn):
-    """TFRecord file path -> (id, NoteSequence bytes) per record. A corrupt or truncated
-    file keeps the records before the damage and is counted, never failing the job."""
-
-    def process(self, path):
-        from note_seq import music_pb2
-        with FileSystems.open(path) as f:
-            try:
-                for data in tfrecord.read_records(f, path):
-                    seq_id = music_pb2.NoteSequence.FromString(data).id
-                    if not seq_id:      # not from musekit_convert: name it by content
-                        common.counter('sequences_without_id').inc()
-                        seq_id = 'sha256:' + hashlib.sha256(data).hexdigest()
-                    yield seq_id, data
-            except (MusekitError, message.DecodeError) as e:
-                common.counter('record_files_damaged').inc()
-                logging.getLogger('musekit').error(
-                    '%s: not a file of NoteSequence records (%s); reading the next file',
-                    path, e)
-
-
 def output_prefixes(config, split):
     """{part: file name prefix} of the shards the job writes, e.g. training_melodies."""
     output_name = config.make_extractor().output_name
@@ -172,8 +102,8 @@ def build_pipeline(pipeline, config, input_spec, output_dir, split=None, transpo
     split = split or config.make_split()
     config.make_extractor().check_augmentation(transpositions)
     prefixes = output_prefixes(config, split)
-    records, description = read_note_sequences(pipeline, input_spec, output_dir,
-                                               prefixes.values())
+    reader = READERS.create(config.make_extractor().reader)
+    records, description = reader.read(pipeline, input_spec, output_dir, prefixes.values())
     cli_common.check_folder(output_dir, '--output_dir')
     names = split.names
     parts = records | 'Split' >> beam.Partition(
@@ -231,8 +161,9 @@ def main(argv):
         time.time() - start, fv.output_dir.rstrip('/'), ','.join(prefixes.values())))
     counts = common.print_counters(result)
     if not any(counts.get('%s_sequences' % name) for name in split.names):
-        raise MusekitError('read no NoteSequences from %s (for NoteSequence TFRecords give '
-                           "their glob, e.g. '/tmp/ns/bach*')" % fv.input)
+        reader = READERS.create(config.make_extractor().reader)
+        raise MusekitError('read no %s from %s%s' % (
+            reader.what, fv.input, ' (%s)' % reader.hint if reader.hint else ''))
     write_description(fv.output_dir, config, fv.input, split, fv.transpose_range, counts)
     print('musekit_create_dataset: %s %s' % (' and '.join(
         '%d %s' % (counts.get(prefix, 0), part) for part, prefix in prefixes.items()),

@@ -277,3 +277,92 @@ def test_sequences_without_an_id_are_split_by_their_content(note_sequences, tmp_
     assert printed_counter(printed, 'sequences_without_id') == len(records)
     assert printed_counter(printed, 'eval_sequences') > 0
     assert printed_counter(printed, 'training_sequences') > 0
+
+
+# --- a family whose records are not NoteSequences, with a published three-way split ------
+
+def _register_event_lines_family():
+    """A reader of lines 'PART/NAME<TAB>60 -2 62 ...', an extractor of their events and a
+    split that takes the part from the id, registered as a plugin would."""
+    from musekit.data.splits import Split
+    from musekit.extractors.base import Extractor, new_stats
+    from musekit.pipelines.readers import Reader
+    from musekit.registry import EXTRACTORS, READERS, SPLITS
+    if 'test_event_lines' in READERS:
+        return
+
+    @READERS.register('test_event_lines')
+    class LinesReader(Reader):
+        what = 'event lines'
+
+        def read(self, pipeline, input_spec, output_dir, output_prefixes):
+            import apache_beam as beam
+            with open(input_spec, 'rb') as f:
+                records = [tuple(line.rstrip(b'\n').split(b'\t')) for line in f if line.strip()]
+            return (pipeline | 'Lines' >> beam.Create([(i.decode(), d) for i, d in records]),
+                    '%d event lines' % len(records))
+
+    @EXTRACTORS.register('test_event_lines')
+    class LinesExtractor(Extractor):
+        output_name = 'lines'
+        reader = 'test_event_lines'
+
+        def params(self):
+            return {}
+
+        def decode(self, data):
+            return [int(v) for v in data.split()]
+
+        def prepare(self, item):
+            return [item], new_stats()
+
+        def check_augmentation(self, transpositions):
+            pass
+
+        def augment(self, piece, transposition):
+            return [e + transposition if e >= 0 else e for e in piece]
+
+        def extract(self, piece, encoder):
+            return [piece], new_stats()
+
+    @SPLITS.register('test_published')
+    class PublishedSplit(Split):
+        """The part is the id's first path component, as a benchmark publishes it."""
+        names = ('train', 'valid', 'test')
+
+        def assign(self, record_id, data):
+            return record_id.split('/')[0]
+
+
+def test_records_other_than_note_sequences_and_a_published_split(tmp_path, capsys):
+    from musekit.config import get_config
+    _register_event_lines_family()
+    lines = {'train/a': [60, -2, 62, 64], 'train/b': [67, -1, 65, -2, 64],
+             'valid/c': [60, 62, 64, 65], 'test/d': [72, 71, -2, 69]}
+    source = tmp_path / 'events.tsv'
+    source.write_text(''.join('%s\t%s\n' % (k, ' '.join(map(str, v))) for k, v in lines.items()))
+    config = get_config('basic_rnn').to_dict()
+    config['data'] = {'extractor': 'test_event_lines', 'split': {'name': 'test_published'}}
+    config_path = tmp_path / 'lines.json'
+    config_path.write_text(json.dumps(config))
+    out = str(tmp_path / 'ds')
+    run_job(['--config=%s' % config_path, '--input=%s' % source, '--output_dir=' + out,
+             '--transpose_range=0,1'])
+    assert '4 train and 1 valid and 1 test lines' in capsys.readouterr().out
+    encoder = get_config(str(config_path)).make_encoder()
+    for part, names in (('train', ['a', 'b']), ('valid', ['c']), ('test', ['d'])):
+        files = sorted(glob.glob(os.path.join(out, '%s_lines-*.tfrecord' % part)))
+        got = sorted(tuple(labels) for f in files for r in tfrecord.read_record_file(f)
+                     for _, labels in [example.parse_sequence_example(r)])
+        shifts = (0, 1) if part == 'train' else (0,)         # augmentation: first part only
+        want = sorted(tuple(encoder.encode([e + s if e >= 0 else e
+                                            for e in lines['%s/%s' % (part, n)]])[1])
+                      for n in names for s in shifts)
+        assert got == want, part
+    with open(os.path.join(out, 'dataset.json')) as f:
+        assert json.load(f)['split'] == 'test_published'
+    with pytest.raises(SystemExit) as e:
+        create_dataset.run(['musekit_create_dataset', '--config=%s' % config_path,
+                            '--input=%s' % source, '--output_dir=' + out, '--eval_ratio=0.2'])
+    assert e.value.code == 2
+    assert "split 'test_published' takes no --eval_ratio" in capsys.readouterr().err

@@ -76,7 +76,7 @@ def define_flags(fv):
 
 
 SYNOPSIS = ('%s (--bundle_file=FILE | --run_dir=DIR) --output_dir=DIR [flags]\n'
-            '  (flags marked [melody] apply to bundles whose pieces are melodies)' % PROGRAM)
+            '  (a flag marked [TYPE] fits only bundles whose piece type is TYPE)' % PROGRAM)
 
 
 def parse(argv):
@@ -134,7 +134,7 @@ def bundle_from_run_dir(run_dir, config_name=None):
 
 def main(argv):
     from musekit.bundle import load_bundle
-    from musekit.encoders.melody import check_int
+    from musekit.errors import check_int
     from musekit.generation import generate
     from musekit.pieces.base import get_piece_type
 

@@ -11,23 +11,11 @@ import numbers
 import numpy as np
 
 from musekit.encoders.base import Encoder, StepSpec, Stepper, register
-from musekit.errors import MusekitError
+from musekit.errors import MusekitError, check_int  # noqa: F401  (re-exported)
 
 NO_EVENT = -2
 NOTE_OFF = -1
 NUM_SPECIAL_EVENTS = 2
-
-
-def check_int(name, value, low=None, high=None):
-    """Returns `value` as an int; raises MusekitError unless it is an integer in [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise MusekitError('%s must be an integer, got %r' % (name, value))
-    value = int(value)
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = ('>= %d' % low if high is None else '<= %d' % high if low is None
-                  else 'in [%d, %d]' % (low, high))
-        raise MusekitError('%s must be %s, got %d' % (name, bounds, value))
-    return value
 
 
 def check_note_range(min_note, max_note):

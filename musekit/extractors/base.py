@@ -17,6 +17,7 @@ class Extractor(abc.ABC):
 
     name = None                 # set by the registry
     output_name = 'sequences'   # the job writes {split}_{output_name}-*.tfrecord
+    reader = 'note_sequences'   # the registered pipelines Reader that gives its records
 
     @abc.abstractmethod
     def params(self):

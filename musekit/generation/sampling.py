@@ -9,8 +9,7 @@ import dataclasses
 
 import numpy as np
 
-from musekit.encoders.melody import check_int
-from musekit.errors import MusekitError
+from musekit.errors import MusekitError, check_int
 
 
 @dataclasses.dataclass

@@ -2,6 +2,7 @@
 from a primer list or MIDI file, moved into the model's key and range as Magenta's melody
 models do, and written as MIDI (with WAV and a piano-roll PNG on request)."""
 import json
+import os
 
 from musekit.encoders.key import MAJOR_SCALE
 from musekit.encoders.melody import NOTE_OFF
@@ -192,5 +193,5 @@ class MelodyPiece(PieceType):
             paths.append(write_piano_roll(
                 stem + '.png', notes, len(events), primer_steps=primer_length,
                 steps_per_quarter=self.steps_per_quarter,
-                steps_per_bar=4 * self.steps_per_quarter))
+                steps_per_bar=4 * self.steps_per_quarter, title=os.path.basename(stem)))
         return paths, renderers
