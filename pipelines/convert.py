@@ -10,7 +10,7 @@ import apache_beam as beam
 
 from musekit.data import sources
 from musekit.errors import MusekitError
-from musekit.pipelines import common
+from musekit.pipelines import beam_job
 
 DEAD_LETTER_SUFFIX = '-dead_letter.tsv'
 SHARD_SUFFIX = '.tfrecord'
@@ -22,12 +22,12 @@ class ParseMusicFile(beam.DoFn):
     DEAD_LETTER = 'dead_letter'
 
     def __init__(self):
-        self._read = common.counter('files_read')
-        self._unsupported = common.counter('files_skipped_unsupported_extension')
-        self._converted = common.counter('sequences_converted')
+        self._read = beam_job.counter('files_read')
+        self._unsupported = beam_job.counter('files_skipped_unsupported_extension')
+        self._converted = beam_job.counter('sequences_converted')
 
     def setup(self):
-        common.freeze_loaded_modules()
+        beam_job.freeze_loaded_modules()
 
     def process(self, source):
         if not sources.is_supported(source.path):
@@ -37,7 +37,7 @@ class ParseMusicFile(beam.DoFn):
         try:
             sequences = sources.parse(source, sources.read_bounded(source.path))
         except sources.BadInput as e:
-            common.counter('files_failed_' + e.reason).inc()
+            beam_job.counter('files_failed_' + e.reason).inc()
             yield beam.pvalue.TaggedOutput(self.DEAD_LETTER, dead_letter_line(source, e))
             return
         for ns in sequences:
@@ -75,10 +75,10 @@ class ReadMusicFiles(beam.PTransform):
 def build_pipeline(pipeline, input_spec, output, num_shards):
     """Adds the convert job to `pipeline`; returns the number of input files listed."""
     read = ReadMusicFiles(input_spec)  # a bad --input fails before old output is removed
-    common.check_output_location(output, '--output')
-    common.remove_stale_shards(output, SHARD_SUFFIX)
+    beam_job.check_output_location(output, '--output')
+    beam_job.remove_stale_shards(output, SHARD_SUFFIX)
     parsed = pipeline | 'Read' >> read
-    parsed.sequences | 'WriteSequences' >> common.WriteShards(output, num_shards, SHARD_SUFFIX)
+    parsed.sequences | 'WriteSequences' >> beam_job.WriteShards(output, num_shards, SHARD_SUFFIX)
     (parsed[ParseMusicFile.DEAD_LETTER]
      | 'KeyDeadLetters' >> beam.Map(lambda line: (line, line))
      | 'WriteDeadLetters' >> _WriteDeadLetters(output + DEAD_LETTER_SUFFIX))
@@ -92,14 +92,14 @@ class _WriteDeadLetters(beam.PTransform):
 
     def expand(self, keyed_lines):
         return (keyed_lines
-                | 'Write' >> common.WriteShards(self._path + '.part', 1, '', as_text=True)
+                | 'Write' >> beam_job.WriteShards(self._path + '.part', 1, '', as_text=True)
                 | 'Rename' >> beam.Map(_rename_single, self._path))
 
 
 def _rename_single(written, final):
     from apache_beam.io.filesystems import FileSystems
     if FileSystems.exists(final):
-        common.delete_files([final])
+        beam_job.delete_files([final])
     FileSystems.rename([written], [final])
     return final
 
@@ -116,9 +116,9 @@ def define_flags(fv):
 
 
 def main(argv):
-    fv = common.make_flags()
+    fv = beam_job.make_flags()
     define_flags(fv)
-    options = common.parse_args(fv, argv, 'musekit_convert', required=('input', 'output'))
+    options = beam_job.parse_args(fv, argv, 'musekit_convert', required=('input', 'output'))
     start = time.time()
     pipeline = beam.Pipeline(options=options)
     n = build_pipeline(pipeline, fv.input, fv.output, fv.num_shards)
@@ -127,11 +127,11 @@ def main(argv):
     result.wait_until_finish()
     print('musekit_convert: done in %.1f s; wrote %s-*%s and %s%s' % (
         time.time() - start, fv.output, SHARD_SUFFIX, fv.output, DEAD_LETTER_SUFFIX))
-    common.print_counters(result)
+    beam_job.print_counters(result)
 
 
 def run(argv=None):
-    common.run_main(main, argv if argv is not None else sys.argv, 'musekit_convert')
+    beam_job.run_main(main, argv if argv is not None else sys.argv, 'musekit_convert')
 
 
 if __name__ == '__main__':

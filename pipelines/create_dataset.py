@@ -14,12 +14,12 @@ import time
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from musekit.cli import common as cli_common
+from musekit.cli import command
 from musekit.config import get_config
 from musekit.data.dataset import DESCRIPTION_FILE
 from musekit.data.example import make_sequence_example
 from musekit.errors import MusekitError
-from musekit.pipelines import common
+from musekit.pipelines import beam_job
 from musekit.registry import READERS
 
 def parse_transpose_range(text):
@@ -44,7 +44,7 @@ class EncodePiece:
     extract) and encoder. A sequence equal to one already written for the same record (by
     the extractor's `fingerprint`: an instrument doubling a voice, or a transposition that
     the config's key normalisation undid) is dropped. Every drop is counted by reason.
-    Called by the shard writer (see `common.WriteShards`), so only the compact source
+    Called by the shard writer (see `beam_job.WriteShards`), so only the compact source
     records are shuffled.
     """
 
@@ -56,7 +56,7 @@ class EncodePiece:
 
     def setup(self):
         from musekit.config import Config
-        common.freeze_loaded_modules()
+        beam_job.freeze_loaded_modules()
         config = Config.from_dict(self._config_dict)
         self._encoder = config.make_encoder()
         self._extractor = config.make_extractor()
@@ -64,8 +64,8 @@ class EncodePiece:
     def __call__(self, record_id, data):
         extractor, encoder = self._extractor, self._encoder
         output_name = extractor.output_name
-        common.counter('%s_sequences' % self._split).inc()
-        written = common.counter('%s_%s' % (self._split, output_name))
+        beam_job.counter('%s_sequences' % self._split).inc()
+        written = beam_job.counter('%s_%s' % (self._split, output_name))
         pieces, stats = extractor.prepare(extractor.decode(data))
         seen = set()
         for prepared in pieces:
@@ -84,7 +84,7 @@ class EncodePiece:
                     written.inc()
                     yield make_sequence_example(inputs, labels)
         for reason, n in stats.items():
-            common.counter(reason).inc(n)
+            beam_job.counter(reason).inc(n)
 
 
 def output_prefixes(config, split):
@@ -104,7 +104,7 @@ def build_pipeline(pipeline, config, input_spec, output_dir, split=None, transpo
     prefixes = output_prefixes(config, split)
     reader = READERS.create(config.make_extractor().reader)
     records, description = reader.read(pipeline, input_spec, output_dir, prefixes.values())
-    cli_common.check_folder(output_dir, '--output_dir')
+    command.check_folder(output_dir, '--output_dir')
     names = split.names
     parts = records | 'Split' >> beam.Partition(
         lambda kv, n: names.index(split.assign(kv[0], kv[1])), len(names))
@@ -112,8 +112,8 @@ def build_pipeline(pipeline, config, input_spec, output_dir, split=None, transpo
     for index, (name, part) in enumerate(zip(names, parts)):
         shifts = list(transpositions) if index == 0 else [0]
         prefix = '%s/%s' % (output_dir.rstrip('/'), prefixes[name])
-        common.remove_stale_shards(prefix, '.tfrecord')
-        part | 'Write_%s' % name >> common.WriteShards(
+        beam_job.remove_stale_shards(prefix, '.tfrecord')
+        part | 'Write_%s' % name >> beam_job.WriteShards(
             prefix, num_shards, to_records=EncodePiece(config_dict, name, shifts))
     return description
 
@@ -141,9 +141,9 @@ def define_flags(fv):
 
 
 def main(argv):
-    fv = common.make_flags()
+    fv = beam_job.make_flags()
     define_flags(fv)
-    options = common.parse_args(fv, argv, 'musekit_create_dataset',
+    options = beam_job.parse_args(fv, argv, 'musekit_create_dataset',
                                 required=('config', 'input', 'output_dir'))
     config = get_config(fv.config)
     split = config.make_split().with_options(eval_ratio=fv.eval_ratio)
@@ -159,7 +159,7 @@ def main(argv):
     prefixes = output_prefixes(config, split)
     print('musekit_create_dataset: done in %.1f s; wrote %s/{%s}-*.tfrecord' % (
         time.time() - start, fv.output_dir.rstrip('/'), ','.join(prefixes.values())))
-    counts = common.print_counters(result)
+    counts = beam_job.print_counters(result)
     if not any(counts.get('%s_sequences' % name) for name in split.names):
         reader = READERS.create(config.make_extractor().reader)
         raise MusekitError('read no %s from %s%s' % (
@@ -187,7 +187,7 @@ def write_description(output_dir, config, input_spec, split, transpose_range, co
 
 
 def run(argv=None):
-    common.run_main(main, argv if argv is not None else sys.argv, 'musekit_create_dataset')
+    beam_job.run_main(main, argv if argv is not None else sys.argv, 'musekit_create_dataset')
 
 
 if __name__ == '__main__':

@@ -16,7 +16,7 @@ from google.protobuf import message
 
 from musekit.data import sources, tfrecord
 from musekit.errors import MusekitError
-from musekit.pipelines import common, convert
+from musekit.pipelines import beam_job, convert
 from musekit.registry import READERS
 
 
@@ -65,7 +65,7 @@ def _record_files(input_spec):
         if any(sources.is_supported(p) for p in paths):
             return None
         return [p for p in paths if p.endswith(convert.SHARD_SUFFIX)] or None
-    matches = sorted(m.path for r in FileSystems.match([common.absolute(input_spec)])
+    matches = sorted(m.path for r in FileSystems.match([beam_job.absolute(input_spec)])
                      for m in r.metadata_list
                      if not m.path.endswith(convert.DEAD_LETTER_SUFFIX))
     if not matches:
@@ -95,11 +95,11 @@ class ReadNoteSequences(beam.DoFn):
                 for data in tfrecord.read_records(f, path):
                     seq_id = music_pb2.NoteSequence.FromString(data).id
                     if not seq_id:      # not from musekit_convert: name it by content
-                        common.counter('sequences_without_id').inc()
+                        beam_job.counter('sequences_without_id').inc()
                         seq_id = 'sha256:' + hashlib.sha256(data).hexdigest()
                     yield seq_id, data
             except (MusekitError, message.DecodeError) as e:
-                common.counter('record_files_damaged').inc()
+                beam_job.counter('record_files_damaged').inc()
                 logging.getLogger('musekit').error(
                     '%s: not a file of NoteSequence records (%s); reading the next file',
                     path, e)

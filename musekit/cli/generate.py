@@ -15,7 +15,7 @@ import time
 
 from absl import flags
 
-from musekit.cli import common
+from musekit.cli import command
 from musekit.errors import MusekitError
 from musekit.progress import ProgressBar
 
@@ -81,7 +81,7 @@ SYNOPSIS = ('%s (--bundle_file=FILE | --run_dir=DIR) --output_dir=DIR [flags]\n'
 
 def parse(argv):
     """The parsed flags, checked; --help prints usage and exits 0."""
-    fv = common.parse_flags(argv, define_flags, SYNOPSIS)
+    fv = command.parse_flags(argv, define_flags, SYNOPSIS)
     missing = ['--bundle_file (or --run_dir)'] if not (fv.bundle_file or fv.run_dir) else []
     missing += ['--output_dir'] if not fv.output_dir else []
     if missing:
@@ -122,8 +122,8 @@ def bundle_from_run_dir(run_dir, config_name=None):
         raise MusekitError('run directory %s has no config.json: name its --config' % run_dir)
     else:
         config = saved
-    with common.native_stderr_captured():
-        common.import_tensorflow_quietly()
+    with command.native_stderr_captured():
+        command.import_tensorflow_quietly()
         weights, path, step = checkpoint_weights(run_dir)
     provenance = {'run_dir': run_dir, 'checkpoint': os.path.basename(path),
                   'training_steps': step}
@@ -151,7 +151,7 @@ def main(argv):
     seed = (check_int('seed', fv.seed, 0) if fv.seed is not None
             else random.SystemRandom().randrange(2 ** 31))
     output_dir = fv.output_dir
-    common.check_folder(output_dir, '--output_dir')
+    command.check_folder(output_dir, '--output_dir')
 
     label = 'generating %d x %d steps' % (fv.num_outputs, fv.num_steps)
     result = generate(model, encoder, primer, fv.num_steps, fv.num_outputs, fv.temperature,
@@ -178,7 +178,7 @@ def main(argv):
 
 def run(argv=None):
     """Console entry point: user errors print one line on stderr and exit with status 2."""
-    common.run_main(main, argv, PROGRAM)
+    command.run_main(main, argv, PROGRAM)
 
 
 if __name__ == '__main__':

@@ -16,7 +16,7 @@ import os
 
 from absl import flags
 
-from musekit.cli import common
+from musekit.cli import command
 from musekit.errors import MusekitError
 from musekit.progress import ProgressBar
 
@@ -59,8 +59,8 @@ SYNOPSIS = ('%s --run_dir=DIR --sequence_example_file=GLOB [--config=NAME] [flag
 
 def parse(argv):
     """The parsed flags, checked; --help prints usage and exits 0."""
-    fv = common.parse_flags(argv, define_flags, SYNOPSIS)
-    common.require(fv, ('run_dir', 'sequence_example_file'))
+    fv = command.parse_flags(argv, define_flags, SYNOPSIS)
+    command.require(fv, ('run_dir', 'sequence_example_file'))
     if fv.save_generator_bundle and not fv.bundle_file:
         raise MusekitError('--save_generator_bundle needs --bundle_file')
     if fv.bundle_file and not fv.save_generator_bundle:
@@ -86,11 +86,11 @@ def resolve_config(fv):
 
 def main(argv):
     fv = parse(argv)
-    common.check_folder(fv.run_dir, '--run_dir')
+    command.check_folder(fv.run_dir, '--run_dir')
     if fv.eval and not os.path.isdir(os.path.join(fv.run_dir, 'train')):
         raise MusekitError('run directory %s has no checkpoints to evaluate' % fv.run_dir)
     config = resolve_config(fv)
-    common.import_tensorflow_quietly()
+    command.import_tensorflow_quietly()
     from musekit.training import Trainer
     bar = ProgressBar('training')
 
@@ -134,7 +134,7 @@ def save_bundle(trainer, fv, eval_metrics, log):
 
 def run(argv=None):
     """Console entry point: user errors print one line on stderr and exit with status 2."""
-    common.run_main(main, argv, PROGRAM)
+    command.run_main(main, argv, PROGRAM)
 
 
 if __name__ == '__main__':

@@ -8,9 +8,9 @@ from absl import flags
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from musekit.cli import common as cli_common
+from musekit.cli import command
 from musekit.data import tfrecord
-from musekit.data.splits import stable_fraction  # noqa: F401  (shard assignment)
+from musekit.data.splits import stable_fraction
 from musekit.errors import MusekitError
 
 NAMESPACE = 'musekit'
@@ -179,7 +179,7 @@ def parse_args(fv, argv, program, required=()):
 
 
 def _usage(fv, program):
-    return cli_common.usage(
+    return command.usage(
         fv, '%s [flags] [Beam pipeline options]' % program,
         footer=['Beam options pass through, e.g. --runner=FlinkRunner, '
                 '--direct_num_workers=2 --direct_running_mode=multi_processing.'])
@@ -204,4 +204,4 @@ def run_main(main, argv, program):
     """Runs `main(argv)`; user errors become one line on stderr and exit status 2."""
     import logging
     logging.getLogger('apache_beam').setLevel(logging.ERROR)
-    cli_common.run_main(main, argv, program)
+    command.run_main(main, argv, program)
