@@ -69,3 +69,55 @@ def test_direct_bytes_equal_protobufs_deterministic_serialization(steps, width,
     labels = rng.integers(0, high, (steps, label_width) if label_width > 1 else steps)
     assert (example.make_sequence_example(inputs, labels)
             == example.make_sequence_example_with_protobuf(inputs, labels))
+
+
+@pytest.mark.parametrize('inputs, labels', [
+    (np.array([3, 255, 0, 128, 7]), np.array([255, 0, 128, 7, 9])),          # sample indices
+    (np.arange(30, dtype=np.float32).reshape(5, 2, 3) / 7, np.ones((5, 2, 2), int)),
+    (np.array([[1, 2**40], [0, 5]]), np.array([[0, 1], [1, 0]]))])
+def test_integer_and_many_dimensional_steps(inputs, labels):
+    """Integer inputs become Int64Lists, [T, a, b] steps are stored flat; the direct bytes
+    equal protobuf's and read back flat ([T, a*b])."""
+    data = example.make_sequence_example(inputs, labels)
+    assert data == example.make_sequence_example_with_protobuf(inputs, labels)
+    got_inputs, got_labels = example.parse_sequence_example(data)
+    assert got_inputs.dtype == (np.int64 if inputs.dtype.kind == 'i' else np.float32)
+    np.testing.assert_array_equal(got_inputs, inputs.reshape(len(inputs), -1))
+    np.testing.assert_array_equal(got_labels.reshape(len(labels), -1),
+                                  labels.reshape(len(labels), -1))
+
+
+def test_batches_follow_the_encoders_step_specs(tmp_path):
+    """Parsing, padding and batching take dtype and per-step shape from the encoder: integer
+    sample inputs, and [notes, features] inputs with [notes, 2] labels."""
+    import types
+    pytest.importorskip('tensorflow')
+    from musekit.data import dataset
+    from musekit.data.batching import Bucketed
+    from musekit.encoders.base import StepSpec
+    rng = np.random.default_rng(1)
+    cases = {
+        'samples': (StepSpec('int64', (), depth=256), StepSpec('int64', (), depth=256),
+                    lambda n: (rng.integers(0, 256, n), rng.integers(0, 256, n))),
+        'notes': (StepSpec('float32', (4, 3)), StepSpec('int64', (4, 2), depth=2),
+                  lambda n: (rng.random((n, 4, 3)).astype(np.float32),
+                             rng.integers(0, 2, (n, 4, 2)))),
+    }
+    for name, (input_spec, label_spec, make) in cases.items():
+        pieces = [make(n) for n in (5, 9, 3)]
+        path = tmp_path / ('%s.tfrecord' % name)
+        with open(path, 'wb') as f:
+            tfrecord.write_records(f, [example.make_sequence_example(*p) for p in pieces])
+        encoder = types.SimpleNamespace(input_spec=input_spec, label_spec=label_spec)
+        dataset.check_compatible(str(path), encoder, name)
+        [(inputs, labels, lengths)] = list(dataset.make_dataset(
+            str(path), encoder, 3, training=False, batching=Bucketed(0)))
+        assert inputs.dtype.name == input_spec.dtype and labels.dtype.name == 'int64'
+        assert inputs.shape == (3, 9, *input_spec.shape)
+        assert labels.shape == (3, 9, *label_spec.shape)
+        assert list(lengths.numpy()) == [5, 9, 3]
+        for row, (want_inputs, want_labels) in enumerate(pieces):
+            n = len(want_inputs)
+            np.testing.assert_array_equal(inputs[row, :n].numpy(), want_inputs)
+            np.testing.assert_array_equal(labels[row, :n].numpy(), want_labels)
+            assert not inputs[row, n:].numpy().any()               # padding is zeros

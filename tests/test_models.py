@@ -159,3 +159,21 @@ def test_the_old_name_rnn_finds_the_events_rnn_and_other_encodings_are_refused(s
                                     label_spec=StepSpec('int64', (), depth=256))
     with pytest.raises(MusekitError, match='needs float input rows'):
         spec.step_model({}, samples, VARIANTS['basic'])
+
+
+def test_the_shared_numpy_lstm_cell_equals_keras_lstm():
+    import keras
+    from musekit.layers import lstm
+    keras.utils.set_random_seed(3)
+    layer = lstm.keras_layer(6, 'cell')
+    inputs = np.random.default_rng(5).normal(size=(2, 7, 4)).astype(np.float32)
+    expected = layer(inputs).numpy()
+    weights = {k: v.numpy() for k, v in lstm.keras_variables(layer).items()}
+    assert {k: v.shape for k, v in weights.items()} == lstm.weight_shapes('cell', 4, 6)
+    cell = lstm.from_weights(weights, 'cell')
+    h, c = cell.zero_state(2)
+    for t in range(7):
+        x = inputs[:, t].copy()
+        h, c = cell(x, h, c)
+        np.testing.assert_array_equal(x, inputs[:, t])             # inputs are kept
+        np.testing.assert_allclose(h, expected[:, t], atol=1e-5)

@@ -3,9 +3,10 @@
 A step is TICKS_PER_STEP ticks, so quantized notes land on exact ticks, and the track ends
 at the piece's last step even when the piece ends in silence.
 """
-from musekit.errors import MusekitError
+from musekit.errors import MusekitError, check_int
 
 TICKS_PER_STEP = 120
+MAX_STEPS_PER_QUARTER = 0x7FFF // TICKS_PER_STEP    # ticks per beat is a 15-bit field
 # A MIDI tempo is microseconds per quarter note in 3 bytes: nothing slower than this fits.
 MIN_QPM = 60_000_000 / 0xFFFFFF
 MAX_QPM = 10000
@@ -21,11 +22,13 @@ def check_qpm(qpm):
     return float(qpm)
 
 
-def _check_note(note, num_steps):
+def _check_note(note):
+    for name in ('pitch', 'velocity', 'start_step', 'end_step'):
+        check_int('note ' + name.replace('_', ' '), getattr(note, name))
     if not 0 <= note.pitch <= 127:
-        raise MusekitError('note pitch %r is outside MIDI 0..127' % (note.pitch,))
+        raise MusekitError('note pitch %d is outside MIDI 0..127' % note.pitch)
     if not 1 <= note.velocity <= 127:
-        raise MusekitError('note velocity %r is outside MIDI 1..127' % (note.velocity,))
+        raise MusekitError('note velocity %d is outside MIDI 1..127' % note.velocity)
     if not 0 <= note.start_step < note.end_step:
         raise MusekitError('a note needs 0 <= start step < end step, got %d..%d'
                            % (note.start_step, note.end_step))
@@ -35,9 +38,13 @@ def midi_file(notes, num_steps, qpm=120.0, steps_per_quarter=4, program=0):
     """A mido.MidiFile (type 0) of `notes` in 4/4 at `qpm`, `num_steps` steps long at least."""
     import mido
     qpm = check_qpm(qpm)
+    num_steps = check_int('num_steps', num_steps, 0)
+    steps_per_quarter = check_int('steps_per_quarter', steps_per_quarter, 1,
+                                  MAX_STEPS_PER_QUARTER)
+    program = check_int('MIDI program', program, 0, 127)
     timed = []          # (tick, order, message): note-offs sort before note-ons at one tick
     for note in notes:
-        _check_note(note, num_steps)
+        _check_note(note)
         timed.append((note.start_step * TICKS_PER_STEP, 1,
                       mido.Message('note_on', note=note.pitch, velocity=note.velocity)))
         timed.append((note.end_step * TICKS_PER_STEP, 0,
@@ -47,7 +54,7 @@ def midi_file(notes, num_steps, qpm=120.0, steps_per_quarter=4, program=0):
         mido.MetaMessage('set_tempo', tempo=round(60_000_000 / qpm), time=0),
         mido.MetaMessage('time_signature', numerator=4, denominator=4, clocks_per_click=24,
                          notated_32nd_notes_per_beat=8, time=0),
-        mido.Message('program_change', program=program & 0x7F, time=0)])
+        mido.Message('program_change', program=program, time=0)])
     tick = 0
     for at, _, message in timed:
         track.append(message.copy(time=at - tick))

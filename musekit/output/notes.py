@@ -4,6 +4,7 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class Note:
+    """One note: MIDI pitch and velocity, sounding from start_step up to (not at) end_step."""
     pitch: int
     start_step: int
     end_step: int
@@ -11,4 +12,5 @@ class Note:
 
 
 def seconds_per_step(qpm, steps_per_quarter):
+    """Length of one quantized step at `qpm` quarter notes per minute."""
     return 60.0 / qpm / steps_per_quarter

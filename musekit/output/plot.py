@@ -21,7 +21,8 @@ def _pitch_span(notes):
     if high - low + 1 < MIN_PITCHES:
         low -= (MIN_PITCHES - (high - low + 1)) // 2
         high = low + MIN_PITCHES - 1
-    return max(0, low), min(127, high)
+    shift = max(0, -low) - max(0, high - 127)     # slide the window back inside MIDI
+    return max(0, low + shift), min(127, high + shift)
 
 
 def piano_roll_figure(notes, num_steps, primer_steps=0, steps_per_quarter=4,
@@ -30,6 +31,7 @@ def piano_roll_figure(notes, num_steps, primer_steps=0, steps_per_quarter=4,
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
+    notes = list(notes)
     steps = max(1, num_steps)
     width = min(MAX_WIDTH, max(MIN_WIDTH, INCHES_PER_STEP * steps))
     figure = Figure(figsize=(width, HEIGHT))

@@ -41,7 +41,8 @@ class PieceType(abc.ABC):
     @abc.abstractmethod
     def primer(self, options):
         """The primer events the options ask for (or the default primer), at their own
-        pitches; raises MusekitError on a bad one."""
+        pitches. Called before anything is generated or written, so it also checks the
+        other options (a bad one is a MusekitError)."""
 
     def to_model(self, primer):
         """(primer moved into what the model was trained on, what `from_model` needs to move
