@@ -29,6 +29,10 @@ setup(
         'protobuf>=5,<7',
         'numpy>=1.26,<3',
         'music21>=9.1',
+        # the output writers' libraries (note-seq brings them too; musekit imports them)
+        'mido>=1.3',
+        'soundfile>=0.12',
+        'matplotlib>=3.7',
     ],
     extras_require={'test': ['pytest>=8', 'scipy>=1.11']},
     entry_points={
