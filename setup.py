@@ -40,6 +40,7 @@ setup(
             'musekit_convert=musekit.cli.launch:convert',
             'musekit_create_dataset=musekit.cli.launch:create_dataset',
             'musekit_generate=musekit.cli.launch:generate',
+            'musekit_import=musekit.cli.launch:import_magenta',
             'musekit_train=musekit.cli.launch:train',
         ],
     },

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import secrets
-import warnings
 
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
@@ -152,6 +151,9 @@ def load_bundle(path):
 
 def _parse(data, path):
     if not data.startswith(MAGIC):
+        from musekit.magenta.bundle import parse_generator_bundle
+        if data and parse_generator_bundle(data) is not None:
+            return _from_magenta(data, path)
         raise MusekitError(_foreign_file_message(data, path))
     header_end = data.find(b'\n', len(MAGIC), len(MAGIC) + _MAX_HEADER)
     match = _HEADER.fullmatch(data, len(MAGIC), header_end + 1) if header_end > 0 else None
@@ -230,25 +232,23 @@ def _tensor_array(tensor, path):
     return np.frombuffer(tensor.data, dtype).astype(tensor.dtype).reshape(shape)
 
 
+def _from_magenta(data, path):
+    """A Magenta .mag bundle converted in memory (musekit.magenta.bundle)."""
+    from musekit.config import Config
+    from musekit.magenta.bundle import convert
+    config, weights, provenance = convert(data, path)
+    bundle = Bundle(FORMAT_VERSION, Config.from_dict(config), weights, provenance, path)
+    check_buildable(bundle)
+    return bundle
+
+
 def _foreign_file_message(data, path):
     if not data:
         return 'bundle %s is an empty file, not a musekit bundle' % path
     if MAGIC.startswith(data):
         return 'bundle %s is truncated (it ends inside the musekit header)' % path
-    if _is_magenta_bundle(data):
-        return ('%s is a Magenta .mag bundle, not a musekit bundle: musekit cannot read '
-                'Magenta bundles yet' % path)
+    if path.lower().endswith('.mag'):
+        return ('%s is not a readable Magenta bundle: it does not parse as a GeneratorBundle '
+                '(truncated or altered?)' % path)
     return '%s is not a musekit bundle (it does not start with %s)' % (
         path, MAGIC.strip().decode())
-
-
-def _is_magenta_bundle(data):
-    """True if `data` parses as a note_seq GeneratorBundle that names its generator."""
-    try:
-        with warnings.catch_warnings():   # note_seq's audio deps warn about ffmpeg
-            warnings.simplefilter('ignore')
-            from note_seq.protobuf import generator_pb2
-        bundle = generator_pb2.GeneratorBundle.FromString(data)
-    except Exception:  # noqa: BLE001 - any parse failure means "not a Magenta bundle"
-        return False
-    return bool(bundle.generator_details.id)

@@ -106,8 +106,8 @@ def test_a_magenta_bundle_is_recognised(tmp_path):
     path = tmp_path / 'lookback_rnn.mag'
     path.write_bytes(mag.SerializeToString())
     assert _error(str(path)) == (
-        '%s is a Magenta .mag bundle, not a musekit bundle: musekit cannot read Magenta '
-        'bundles yet' % path)
+        '%s is not a readable TensorFlow checkpoint: not a TensorFlow V1 checkpoint (no '
+        'table footer)' % path)
 
 
 def test_truncation_anywhere_is_caught(bundle_path):

@@ -45,3 +45,7 @@ def train():
 
 def generate():
     _launch('musekit.cli.generate')
+
+
+def import_magenta():
+    _launch('musekit.cli.import_magenta')

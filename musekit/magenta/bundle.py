@@ -1,0 +1,169 @@
+"""Magenta `.mag` generator bundles as musekit Bundles: the generator id picks musekit's
+config of the same name, the TF1 checkpoint's weights are renamed and re-laid into
+musekit's models, and the MetaGraphDef gives the attention length. Nothing is executed."""
+import hashlib
+import os
+
+import numpy as np
+from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
+
+from musekit.errors import MusekitError
+from musekit.magenta.checkpoint import read_checkpoint, read_metagraph
+
+SUPPORTED = ('basic_rnn', 'mono_rnn', 'lookback_rnn', 'attention_rnn')
+DEFAULT_ATTN_LENGTH = 40            # Magenta's attention_rnn default
+FORGET_BIAS = 1.0                   # TF1's BasicLSTMCell adds this at run time
+CELL = 'rnn/multi_rnn_cell/cell_%d/'
+_F = descriptor_pb2.FieldDescriptorProto
+WRAPPER = CELL % 0 + 'attention_cell_wrapper/'
+
+
+def _generator_bundle_class():
+    """Magenta's GeneratorBundle message (note_seq's generator.proto, the fields a bundle
+    uses), in a private descriptor pool: importing note_seq would cost a second."""
+    fd = descriptor_pb2.FileDescriptorProto(name='musekit/magenta_generator.proto',
+                                            package='magenta', syntax='proto3')
+    details = fd.message_type.add(name='GeneratorDetails')
+    details.field.add(name='id', number=1, type=_F.TYPE_STRING, label=_F.LABEL_OPTIONAL)
+    details.field.add(name='description', number=2, type=_F.TYPE_STRING,
+                      label=_F.LABEL_OPTIONAL)
+    bundle = fd.message_type.add(name='GeneratorBundle')
+    bundle.nested_type.add(name='BundleDetails').field.add(
+        name='description', number=1, type=_F.TYPE_STRING, label=_F.LABEL_OPTIONAL)
+    for name, number, ftype, label, type_name in (
+            ('generator_details', 1, _F.TYPE_MESSAGE, _F.LABEL_OPTIONAL,
+             '.magenta.GeneratorDetails'),
+            ('checkpoint_file', 2, _F.TYPE_BYTES, _F.LABEL_REPEATED, None),
+            ('metagraph_file', 3, _F.TYPE_BYTES, _F.LABEL_OPTIONAL, None),
+            ('bundle_details', 4, _F.TYPE_MESSAGE, _F.LABEL_OPTIONAL,
+             '.magenta.GeneratorBundle.BundleDetails')):
+        field = bundle.field.add(name=name, number=number, type=ftype, label=label)
+        if type_name:
+            field.type_name = type_name
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fd)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName('magenta.GeneratorBundle'))
+
+
+GeneratorBundle = _generator_bundle_class()
+
+
+def parse_generator_bundle(data):
+    """The Magenta GeneratorBundle in `data`, or None when `data` is not one."""
+    try:
+        bundle = GeneratorBundle.FromString(data)
+    except (message.DecodeError, ValueError, UnicodeDecodeError):
+        return None
+    return bundle if bundle.generator_details.id else None
+
+
+def _keras_lstm(kernel, bias, input_size):
+    """TF1 BasicLSTMCell weights (gates i, j, f, o; forget bias added at run time) as
+    musekit's LSTM weights (Keras's gates i, f, c, o; bias stored whole)."""
+    i, j, f, o = np.split(kernel, 4, axis=1)
+    bi, bj, bf, bo = np.split(bias, 4)
+    full = np.concatenate([i, f, j, o], axis=1)
+    return {'kernel': full[:input_size], 'recurrent_kernel': full[input_size:],
+            'bias': np.concatenate([bi, bf + FORGET_BIAS, bj, bo])}
+
+
+def _layers(variables, input_size, attention):
+    """[(prefix in the checkpoint, units)] of the LSTM stack, in order."""
+    layers, k = [], 0
+    while True:
+        prefix = (WRAPPER if attention and k == 0 else CELL % k) + 'basic_lstm_cell/'
+        if prefix + 'bias' not in variables:
+            break
+        layers.append((prefix, variables[prefix + 'bias'].shape[0] // 4))
+        k += 1
+    if not layers:
+        raise ValueError('no LSTM cells under rnn/multi_rnn_cell/')
+    return layers
+
+
+def _attn_length(metagraph, attn_size):
+    """The attention length read from the graph's initial attention state, else None."""
+    if not metagraph:
+        return None
+    constants, inputs, collections = read_metagraph(metagraph)
+    for name in collections.get('initial_state', []):
+        node = name.split(':')[0]
+        if 'AttentionCellWrapperZeroState' not in node or not inputs.get(node):
+            continue
+        shape = [constants.get(i) for i in inputs.get(inputs[node][0], [])]
+        sizes = [int(v.ravel()[0]) for v in shape[1:2] if v is not None and v.size == 1]
+        if sizes and sizes[0] > attn_size and sizes[0] % attn_size == 0:
+            return sizes[0] // attn_size
+    return None
+
+
+def convert(data, path):
+    """(config dict, weights, provenance) of a musekit bundle for the Magenta bundle whose
+    bytes are `data` (read from `path`)."""
+    from musekit.config import get_config
+    from musekit.models.events_rnn import weight_shapes as rnn_shapes
+    from musekit.models.magenta_attention import weight_shapes as attention_shapes
+    from musekit.models.base import check_weights
+    generator_bundle = parse_generator_bundle(data)
+    if generator_bundle is None:
+        raise MusekitError('%s is not a Magenta bundle (.mag)' % path)
+    generator = generator_bundle.generator_details.id
+    if generator not in SUPPORTED:
+        raise MusekitError('%s is a Magenta %r bundle; musekit reads Magenta bundles of %s'
+                           % (path, generator, ', '.join(SUPPORTED)))
+    if len(generator_bundle.checkpoint_file) != 1:
+        raise MusekitError('%s holds %d checkpoint files; a Magenta bundle holds one'
+                           % (path, len(generator_bundle.checkpoint_file)))
+    variables = read_checkpoint(generator_bundle.checkpoint_file[0], path)
+    attention = generator == 'attention_rnn'
+    length = None
+    config = get_config(generator)
+    encoder = config.make_encoder()
+    input_size = encoder.input_spec.size
+    try:
+        layers = _layers(variables, input_size, attention)
+        weights, width = {}, input_size
+        for k, (prefix, units) in enumerate(layers):
+            lstm = _keras_lstm(variables[prefix + 'kernel'], variables[prefix + 'bias'], width)
+            weights.update({'lstm_%d/%s' % (k, n): v for n, v in lstm.items()})
+            width = units
+        weights['logits/kernel'] = variables['fully_connected/weights']
+        weights['logits/bias'] = variables['fully_connected/biases']
+        hparams = {'rnn_layer_sizes': [units for _, units in layers], 'attn_length': 0}
+        if attention:
+            units = layers[0][1]
+            weights.update({
+                'attention/input_kernel': variables[WRAPPER + 'kernel'],
+                'attention/input_bias': variables[WRAPPER + 'bias'],
+                'attention/query_kernel': variables[WRAPPER + 'attention/kernel'],
+                'attention/query_bias': variables[WRAPPER + 'attention/bias'],
+                'attention/key_kernel': variables[WRAPPER + 'attention/attn_w'].reshape(
+                    units, -1),
+                'attention/v': variables[WRAPPER + 'attention/attn_v'],
+                'attention/output_kernel': variables[WRAPPER + 'attn_output_projection/kernel'],
+                'attention/output_bias': variables[WRAPPER + 'attn_output_projection/bias']})
+            length = _attn_length(generator_bundle.metagraph_file, units)
+            hparams['attn_length'] = length or DEFAULT_ATTN_LENGTH
+            shapes = attention_shapes(input_size, encoder.label_spec.depth, hparams)
+        else:
+            shapes = rnn_shapes(input_size, encoder.label_spec.depth, hparams)
+    except KeyError as e:
+        raise MusekitError('%s lacks the %s variable %s' % (path, generator, e)) from None
+    except ValueError as e:
+        raise MusekitError('%s: %s' % (path, e)) from None
+    weights = {k: np.ascontiguousarray(v, np.float32) for k, v in weights.items()}
+    try:
+        check_weights(weights, shapes, '%s %s model' % (generator, encoder.name))
+    except MusekitError as e:
+        raise MusekitError('%s does not fit Magenta\'s %s: %s' % (path, generator, e)) from None
+    config = config.with_hparams(hparams).to_dict()
+    if attention:
+        config['model'] = {'name': 'magenta_attention_rnn'}
+    provenance = {
+        'magenta_bundle': os.path.basename(path),
+        'magenta_bundle_sha256': hashlib.sha256(data).hexdigest(),
+        'generator_id': generator,
+        'generator_description': generator_bundle.generator_details.description,
+        'bundle_description': generator_bundle.bundle_details.description,
+        'attn_length_from': ('metagraph' if length else 'default') if attention else None}
+    return config, weights, {k: v for k, v in provenance.items() if v is not None}
