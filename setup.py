@@ -15,11 +15,13 @@ setup(
     long_description=(HERE / 'README.md').read_text(),
     long_description_content_type='text/markdown',
     python_requires='>=3.10,<3.13',
-    # configs/ and pipelines/ live at the top of the repository but install inside musekit.
+    # configs/, pipelines/ and bundles/ live at the top of the repository but install inside
+    # musekit.
     packages=(find_packages(include=['musekit', 'musekit.*'])
-              + ['musekit.configs', 'musekit.pipelines']),
-    package_dir={'musekit.configs': 'configs', 'musekit.pipelines': 'pipelines'},
-    package_data={'musekit.configs': ['*.json']},
+              + ['musekit.configs', 'musekit.pipelines', 'musekit.bundles']),
+    package_dir={'musekit.configs': 'configs', 'musekit.pipelines': 'pipelines',
+                 'musekit.bundles': 'bundles'},
+    package_data={'musekit.configs': ['*.json'], 'musekit.bundles': ['*.musekit']},
     install_requires=[
         'tensorflow>=2.18,<2.23',
         'note-seq>=0.0.5,<0.1',

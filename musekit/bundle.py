@@ -134,14 +134,39 @@ def _json_value(value):
                        % (value, type(value).__name__))
 
 
+SHIPPED_SUFFIX = '.musekit'
+
+
+def shipped_bundles():
+    """{name: path} of the bundles installed with musekit (package musekit.bundles)."""
+    from importlib import resources
+    try:
+        folder = resources.files('musekit.bundles')
+    except ModuleNotFoundError:
+        return {}
+    return {entry.name[:-len(SHIPPED_SUFFIX)]: str(entry) for entry in folder.iterdir()
+            if entry.name.endswith(SHIPPED_SUFFIX)}
+
+
+def resolve_bundle_path(name_or_path):
+    """A bundle file path: `name_or_path` itself when it exists, else the shipped bundle of
+    that name (e.g. 'lookback_rnn'), else `name_or_path` unchanged."""
+    if os.path.exists(name_or_path) or os.sep in name_or_path:
+        return name_or_path
+    return shipped_bundles().get(name_or_path, name_or_path)
+
+
 def load_bundle(path):
-    """Reads and checks a bundle; any problem raises one clear MusekitError line."""
-    path = os.fspath(path)
+    """Reads and checks a bundle (a file path, or the name of a bundle shipped with
+    musekit); any problem raises one clear MusekitError line."""
+    path = resolve_bundle_path(os.fspath(path))
     try:
         with open(path, 'rb') as f:
             data = f.read()
     except FileNotFoundError:
-        raise MusekitError('no such bundle file: %s' % path) from None
+        names = sorted(shipped_bundles())
+        raise MusekitError('no such bundle file: %s%s' % (
+            path, ' (shipped bundles: %s)' % ', '.join(names) if names else '')) from None
     except IsADirectoryError:
         raise MusekitError('bundle %s is a directory, not a bundle file' % path) from None
     except OSError as e:

@@ -89,3 +89,16 @@ def test_readme_generate_command_writes_128_step_melodies(tmp_path):
         # a melody: one note at a time
         assert all(a.quantized_end_step <= b.quantized_start_step
                    for a, b in zip(notes, notes[1:]))
+
+
+def test_a_shipped_bundle_loads_by_name_and_a_path_wins(tmp_path, monkeypatch):
+    from musekit.bundle import load_bundle, shipped_bundles
+    from musekit.errors import MusekitError
+    assert set(shipped_bundles()) == {'basic_rnn', 'lookback_rnn', 'attention_rnn'}
+    assert load_bundle('attention_rnn').config.name == 'attention_rnn'
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'lookback_rnn').write_bytes(b'not a bundle')
+    with pytest.raises(MusekitError, match='lookback_rnn is not a musekit bundle'):
+        load_bundle('lookback_rnn')
+    with pytest.raises(MusekitError, match=r'no such bundle file: ./basic_rnn \(shipped'):
+        load_bundle('./basic_rnn')             # a path, not a name

@@ -26,8 +26,10 @@ _DEFINE = {'string': flags.DEFINE_string, 'integer': flags.DEFINE_integer,
 
 def define_common_flags(fv):
     """The flags every piece type takes."""
-    flags.DEFINE_string('bundle_file', None, 'The musekit bundle to generate with.',
-                        flag_values=fv)
+    from musekit.bundle import shipped_bundles
+    flags.DEFINE_string('bundle_file', None, 'The bundle to generate with: a musekit bundle '
+                        "file, a Magenta .mag file, or a shipped bundle's name (%s)."
+                        % ', '.join(sorted(shipped_bundles())), flag_values=fv)
     flags.DEFINE_string('run_dir', None, "Instead of --bundle_file: a musekit_train run "
                         "directory; uses its latest checkpoint (loads TensorFlow, slower).",
                         flag_values=fv)
