@@ -221,3 +221,59 @@ def test_import_bad_input_is_one_line(tmp_path, capsys, argv, message):
         import_magenta.run(['musekit_import'] + argv)
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count('\n') == 1 and message in err
+
+
+def _tf1_reference_logits(variables, inputs, layers):
+    """Magenta's graph for a plain LSTM stack, written out from TF1's BasicLSTMCell: gates
+    i, j, f, o; c' = c sigmoid(f + 1) + sigmoid(i) tanh(j); h' = tanh(c') sigmoid(o)."""
+    def sigmoid(x):
+        return 1 / (1 + np.exp(-x))
+    states = [(np.zeros(128), np.zeros(128)) for _ in range(layers)]
+    out = []
+    for x in inputs:
+        for k in range(layers):
+            c, h = states[k]
+            prefix = 'rnn/multi_rnn_cell/cell_%d/basic_lstm_cell/' % k
+            z = np.concatenate([x, h]) @ variables[prefix + 'kernel'] + variables[prefix + 'bias']
+            i, j, f, o = np.split(z, 4)
+            c = c * sigmoid(f + 1.0) + sigmoid(i) * np.tanh(j)
+            h = np.tanh(c) * sigmoid(o)
+            states[k] = (c, h)
+            x = h
+        out.append(x @ variables['fully_connected/weights'] + variables['fully_connected/biases'])
+    return np.array(out)
+
+
+@pytest.mark.parametrize('generator, input_size, classes', [('lookback_rnn', 121, 40),
+                                                            ('mono_rnn', 130, 130)])
+def test_the_other_melody_generators_map_onto_their_encoders(monkeypatch, generator,
+                                                             input_size, classes):
+    from musekit.magenta import bundle as magenta_bundle
+    rng = np.random.default_rng(4)
+    variables = {
+        'rnn/multi_rnn_cell/cell_0/basic_lstm_cell/kernel': (input_size + 128, 512),
+        'rnn/multi_rnn_cell/cell_0/basic_lstm_cell/bias': (512,),
+        'rnn/multi_rnn_cell/cell_1/basic_lstm_cell/kernel': (256, 512),
+        'rnn/multi_rnn_cell/cell_1/basic_lstm_cell/bias': (512,),
+        'fully_connected/weights': (128, classes), 'fully_connected/biases': (classes,)}
+    variables = {k: (0.3 * rng.standard_normal(s)).astype(np.float32)
+                 for k, s in variables.items()}
+    monkeypatch.setattr(magenta_bundle, 'read_checkpoint', lambda data, name: variables)
+    source = generator_bundle('basic_rnn_chorales150')
+    source.generator_details.id = generator
+    config, weights, provenance = magenta_bundle.convert(source.SerializeToString(), 'x.mag')
+    assert config['name'] == generator and provenance['generator_id'] == generator
+    from musekit.bundle import Bundle
+    from musekit.config import Config
+    bundle = Bundle(1, Config.from_dict(config), weights, provenance)
+    encoder = bundle.make_encoder()
+    assert (encoder.input_spec.size, encoder.label_spec.depth) == (input_size, classes)
+    events = [60, -2, 62, -2, 64, 65, -1, 67, -2, -2, 72] * 4
+    inputs = encoder.encode(events)[0]
+    model, got = bundle.step_model(encoder), []
+    state = model.initial_state(1)
+    for row in inputs:
+        logits, state = model.step(row[None], state)
+        got.append(logits[0])
+    np.testing.assert_allclose(np.array(got), _tf1_reference_logits(variables, inputs, 2),
+                               atol=1e-4)
