@@ -1,7 +1,7 @@
 """musekit: Magenta-style music generation on today's Python and TensorFlow."""
 import warnings
 
-__version__ = '0.1.0'
+__version__ = '0.2.0'
 
 # note_seq imports pydub, which warns on import when ffmpeg is missing; musekit never
 # decodes compressed audio through pydub, so the warning only confuses users.

@@ -89,9 +89,10 @@ class Config:
         eval_ratio 0.1 by default)."""
         from musekit.registry import SPLITS
         spec = _thaw(self.data.get('split', {'name': 'hash'}))
-        if not isinstance(spec, dict) or not isinstance(spec.get('name'), str):
-            raise MusekitError('config %r: data.split must be an object with a "name"'
-                               % self.name)
+        if not isinstance(spec, dict) or not isinstance(spec.get('name'), str) \
+                or not isinstance(spec.get('params', {}), dict):
+            raise MusekitError('config %r: data.split must be an object with a "name" and '
+                               'optional "params" object' % self.name)
         return SPLITS.create(spec['name'], spec.get('params', {}))
 
 
@@ -187,8 +188,11 @@ def get_config(name_or_path, hparams=None):
     except ValueError as e:
         raise MusekitError('config %r is not valid JSON: %s' % (name_or_path, e)) from None
     config = Config.from_dict(d)
-    config.make_encoder()        # an unknown plugin name or bad parameter fails here, clearly
-    config.make_extractor()
+    from musekit.encoders.base import check_contract
+    check_contract(config.make_encoder())   # unknown plugins, bad parameters: one clear line
+    if config.make_extractor().output_name == 'sequences':
+        raise MusekitError("config %r: an extractor's output_name cannot be 'sequences' (the "
+                           "dataset job counts records read as SPLIT_sequences)" % config.name)
     config.make_model()
     config.make_split()
     return config.with_hparams(hparams) if hparams else config

@@ -123,6 +123,9 @@ class Registry:
         """An instance of the plugin `name` built from `params` (a dict of its constructor's
         keyword arguments); unknown or missing parameters are one MusekitError line."""
         cls = self.get(name)
+        if not isinstance(params or {}, dict):
+            raise MusekitError('bad parameters for %s %r: a JSON object of name: value, not %r'
+                               % (self.kind, name, params))
         params = dict(params or {})
         signature = inspect.signature(cls)
         accepts_any = any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())

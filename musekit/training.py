@@ -5,7 +5,6 @@ A run directory holds ``config.json`` (the config and hparams the run uses),
 Restarting with the same run directory restores the latest checkpoint and continues.
 """
 import json
-import math
 import os
 import sys
 import time
@@ -308,39 +307,43 @@ def _format(metrics):
     return '  '.join('%s %.4f' % (name, value) for name, value in metrics.items())
 
 
-def _unescape_checkpoint_name(text):
-    """A dict key as TensorFlow's object graph escapes it ('/' -> '.S', '.' -> '..') back."""
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == '.' and i + 1 < len(text):
-            out.append('/' if text[i + 1] == 'S' else text[i + 1])
-            i += 2
-        else:
-            out.append(text[i])
-            i += 1
-    return ''.join(out)
-
-
-def checkpoint_weights(run_dir):
+def checkpoint_weights(run_dir, config):
     """({stable name: np.ndarray}, checkpoint path, global step) of a run directory's latest
-    checkpoint, read as data: no model, optimizer or Trainer is built (TensorFlow is
-    imported to read the checkpoint format)."""
+    checkpoint. The weights are found by their stable names in the checkpoint's object graph
+    and read as data, with no model, optimizer or Trainer built; checkpoints written before
+    the names were tracked (musekit 0.1) are restored into a freshly built model instead."""
     import tensorflow as tf
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
     path = tf.train.latest_checkpoint(os.path.join(run_dir, 'train'))
     if path is None:
         raise MusekitError('run directory %s has no checkpoint yet' % run_dir)
     try:
         reader = tf.train.load_checkpoint(path)
-        keys = reader.get_variable_to_shape_map()
-    except (tf.errors.OpError, ValueError) as e:
-        raise MusekitError('cannot read checkpoint %s: %s' % (path, e)) from None
-    prefix, suffix = WEIGHTS_KEY + '/', '/.ATTRIBUTES/VARIABLE_VALUE'
-    weights = {_unescape_checkpoint_name(key[len(prefix):-len(suffix)]):
-               np.asarray(reader.get_tensor(key), np.float32)
-               for key in keys if key.startswith(prefix) and key.endswith(suffix)}
-    if not weights:
-        raise MusekitError('checkpoint %s predates musekit 0.2 and holds no exported weights: '
-                           'train the run one more step (musekit_train) to re-save it' % path)
-    step_key = 'step/.ATTRIBUTES/VARIABLE_VALUE'
-    step = int(reader.get_tensor(step_key)) if step_key in keys else None
+        graph = trackable_object_graph_pb2.TrackableObjectGraph.FromString(
+            reader.get_tensor('_CHECKPOINTABLE_OBJECT_GRAPH'))
+        root = graph.nodes[0]
+        children = {c.local_name: c.node_id for c in root.children}
+        weights = {}
+        if WEIGHTS_KEY in children:
+            for child in graph.nodes[children[WEIGHTS_KEY]].children:
+                [attribute] = graph.nodes[child.node_id].attributes
+                weights[child.local_name] = np.asarray(
+                    reader.get_tensor(attribute.checkpoint_key), np.float32)
+        else:
+            weights = _restored_weights(config, path)
+        step_node = graph.nodes[children['step']] if 'step' in children else None
+        step = (int(reader.get_tensor(step_node.attributes[0].checkpoint_key))
+                if step_node is not None and step_node.attributes else None)
+    except (tf.errors.OpError, ValueError, KeyError, IndexError) as e:
+        raise MusekitError('cannot read checkpoint %s: %s' % (
+            path, str(e).splitlines()[0] if str(e) else type(e).__name__)) from None
     return weights, path, step
+
+
+def _restored_weights(config, path):
+    """The stable-name weights of an older checkpoint, restored into a built model."""
+    import tensorflow as tf
+    family, encoder = config.make_model(), config.make_encoder()
+    model = family.build(encoder, dict(config.hparams))
+    tf.train.Checkpoint(model=model).restore(path).expect_partial()
+    return family.export_weights(model)

@@ -12,6 +12,7 @@ import sys
 import time
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from musekit.cli import command
@@ -81,6 +82,7 @@ class EncodePiece:
                             continue
                         seen.add(key)
                     inputs, labels = encoder.encode(events)
+                    inputs = np.asarray(inputs, encoder.input_spec.dtype)   # as declared
                     written.inc()
                     yield make_sequence_example(inputs, labels)
         for reason, n in stats.items():
@@ -122,19 +124,19 @@ def define_flags(fv):
     from absl import flags
     flags.DEFINE_string('config', None, 'Name of the config (e.g. lookback_rnn) or path '
                         'of a config .json file.', flag_values=fv)
-    flags.DEFINE_string('input', None, 'NoteSequence TFRecords (a glob, e.g. '
-                        "'/tmp/ns/bach*'), or a folder / file of music, or music21:bach.",
-                        flag_values=fv)
+    flags.DEFINE_string('input', None, "What the config's reader takes; for the built-in "
+                        "configs NoteSequence TFRecords (a glob, e.g. '/tmp/ns/bach*'), or a "
+                        'folder / file of music, or music21:bach.', flag_values=fv)
     flags.DEFINE_string('output_dir', None, 'Where the shards are written, one set per '
                         'part of the split: training_melodies-*.tfrecord and '
                         'eval_melodies-*.tfrecord for the melody configs.', flag_values=fv)
     flags.DEFINE_float('eval_ratio', None, 'Fraction of pieces (by id hash) for the eval '
                        "split (default: the config's, 0.1 for the built-in configs).",
                        lower_bound=0.0, upper_bound=1.0, flag_values=fv)
-    flags.DEFINE_string('transpose_range', '', 'Training-split transposition augmentation, '
+    flags.DEFINE_string('transpose_range', '', 'Training-part transposition augmentation, '
                         "semitones LOW,HIGH inclusive (e.g. '-3,3'); empty for none. "
-                        'Configs that transpose melodies to C undo most of it; such duplicates are dropped.',
-                        flag_values=fv)
+                        'Configs that transpose melodies to C undo most of it; such '
+                        'duplicates are dropped.', flag_values=fv)
     flags.DEFINE_integer('num_shards', 2, 'Shards per split.', lower_bound=1, flag_values=fv)
     flags.DEFINE_string('hparams', '', 'Config overrides (unused by the data job; accepted '
                         'so one command line can serve both jobs).', flag_values=fv)

@@ -179,3 +179,38 @@ def test_a_config_from_a_registered_json_path(tmp_path):
     path.write_text(json.dumps(d))
     config_lib.CONFIGS.register('from_a_path', str(path))
     assert config_lib.get_config('from_a_path').name == 'from_a_path'
+
+
+def test_configs_that_break_the_contracts_fail_in_one_line(tmp_path, monkeypatch):
+    from musekit.encoders.base import StepSpec
+    from musekit.encoders.melody import OneHotMelodyEncoder
+    base = config_lib.get_config('basic_rnn').to_dict()
+    path = tmp_path / 'c.json'
+
+    def error_of(changes):
+        d = json.loads(json.dumps(base))
+        for section, value in changes.items():
+            d['data' if section == 'split' else section].update(
+                {'split': value} if section == 'split' else value)
+        path.write_text(json.dumps(d))
+        with pytest.raises(MusekitError) as e:
+            config_lib.get_config(str(path))
+        return str(e.value)
+    assert 'data.split must be an object' in error_of({'split': {'name': 'hash',
+                                                                 'params': [0.2]}})
+    with pytest.raises(MusekitError, match='a JSON object of name: value'):
+        ENCODERS.create('one_hot_melody', [48, 84])
+    monkeypatch.setattr(OneHotMelodyEncoder, 'piece_type', 'no_such_piece')
+    assert "encoder 'one_hot_melody' names piece type 'no_such_piece'; known: " \
+        in error_of({})
+    monkeypatch.setattr(OneHotMelodyEncoder, 'piece_type', 'melody')
+    monkeypatch.setattr(OneHotMelodyEncoder, 'label_spec',
+                        property(lambda self: StepSpec('float32', (2,))))
+    assert "declares float32 labels; labels are int64" in error_of({})
+
+
+def test_an_extractor_may_not_name_its_output_like_the_read_counter(monkeypatch):
+    from musekit.extractors.melody import MelodyExtractor
+    monkeypatch.setattr(MelodyExtractor, 'output_name', 'sequences')
+    with pytest.raises(MusekitError, match="output_name cannot be 'sequences'"):
+        config_lib.get_config('basic_rnn')

@@ -126,7 +126,7 @@ def bundle_from_run_dir(run_dir, config_name=None):
         config = saved
     with command.native_stderr_captured():
         command.import_tensorflow_quietly()
-        weights, path, step = checkpoint_weights(run_dir)
+        weights, path, step = checkpoint_weights(run_dir, config)
     provenance = {'run_dir': run_dir, 'checkpoint': os.path.basename(path),
                   'training_steps': step}
     bundle = Bundle(FORMAT_VERSION, config, weights, provenance, run_dir)

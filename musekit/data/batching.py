@@ -5,6 +5,8 @@ out is the same padded to its longest member, with ``lengths [B]``.
 """
 import abc
 
+from musekit.errors import MusekitError
+
 # Bucket boundaries every BUCKET_WIDTH steps: batches pad at most this much per sequence.
 BUCKET_WIDTH = 32
 MAX_BUCKETED_LENGTH = 4096
@@ -43,7 +45,7 @@ class RandomCrops(Batching):
 
     def __init__(self, length):
         if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-            raise ValueError('a crop length is a positive integer, not %r' % (length,))
+            raise MusekitError('a crop length is a positive integer, not %r' % (length,))
         self.length = length
 
     def batch(self, ds, batch_size, padded_shapes, training, seed=0):

@@ -8,7 +8,7 @@ import json
 import os
 
 from musekit.data import example, tfrecord
-from musekit.data.batching import BUCKET_WIDTH, Bucketed  # noqa: F401  (re-exported)
+from musekit.data.batching import Bucketed
 from musekit.errors import MusekitError
 
 SHUFFLE_BUFFER = 512

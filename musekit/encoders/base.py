@@ -119,6 +119,18 @@ class Stepper(abc.ABC):
         """The events pushed so far (a list; do not modify)."""
 
 
+def check_contract(encoder):
+    """Raises MusekitError where an encoder breaks what the rest of musekit relies on:
+    integer labels, and a registered piece type for generation."""
+    from musekit.registry import PIECES
+    if encoder.label_spec.dtype != 'int64':
+        raise MusekitError('encoder %r declares %s labels; labels are int64 (class ids, 0/1 '
+                           'keys)' % (encoder.name, encoder.label_spec.dtype))
+    if not isinstance(encoder.piece_type, str) or encoder.piece_type not in PIECES:
+        raise MusekitError('encoder %r names piece type %r; known: %s'
+                           % (encoder.name, encoder.piece_type, ', '.join(PIECES.names())))
+
+
 def register(name):
     """Class decorator: registers an Encoder subclass under `name`."""
     return ENCODERS.register(name)

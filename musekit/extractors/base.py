@@ -16,7 +16,7 @@ class Extractor(abc.ABC):
     `decode` -> `prepare` -> `augment` (training split) -> `extract`."""
 
     name = None                 # set by the registry
-    output_name = 'sequences'   # the job writes {split}_{output_name}-*.tfrecord
+    output_name = 'examples'    # the job writes {split}_{output_name}-*.tfrecord
     reader = 'note_sequences'   # the registered pipelines Reader that gives its records
 
     @abc.abstractmethod
