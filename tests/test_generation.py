@@ -380,6 +380,7 @@ def test_cli_process_never_imports_tensorflow(tmp_path):
 
 # --- the real 'rnn' model ---------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name, attn_length', [('lookback_rnn', 0), ('attention_rnn', 4)])
 def test_real_rnn_bundle_generates_keras_logits_without_tensorflow(tmp_path, name,
                                                                    attn_length):

@@ -93,6 +93,7 @@ def test_each_outputs_beams_descend_from_that_outputs_rows_only():
 
 # --- 2. the split and the shards are the same in every process --------------------------
 
+@pytest.mark.slow
 def test_split_and_shard_assignment_do_not_depend_on_the_process():
     code = ('from musekit.data.splits import HashSplit\n'
             'from musekit.pipelines.beam_job import stable_fraction\n'
@@ -124,6 +125,7 @@ def test_a_flipped_byte_deep_inside_a_shipped_bundle_is_caught(tmp_path, offset)
 
 # --- 4. a restarted run sees new batches; the same seed and step see the same ones -------
 
+@pytest.mark.slow
 def test_resumed_training_reads_other_batches_than_the_first_run(tmp_path, monkeypatch):
     from test_training import TINY, write_dataset
 
