@@ -287,18 +287,24 @@ def test_cli_default_primer_and_primer_midi(tmp_path, capsys):
     assert [n.pitch for n in seq.notes[:3]] == [72, 74, 76]
 
 
-def test_cli_moves_the_primer_into_the_models_key_and_the_melodies_back(tmp_path, capsys,
-                                                                        monkeypatch):
-    note_seq = pytest.importorskip('note_seq')
+@pytest.fixture
+def fed_primers(monkeypatch):
+    """The primers that musekit_generate hands to generation, recorded as it runs."""
     import musekit.generation as generation
-    fed = []
-    real = generation.generate
+    fed, real = [], generation.generate
 
     def spy(model, encoder, primer, *args, **kwargs):
         fed.append(list(primer))
         return real(model, encoder, primer, *args, **kwargs)
 
     monkeypatch.setattr(generation, 'generate', spy)
+    return fed
+
+
+def test_cli_moves_the_primer_into_the_models_key_and_the_melodies_back(tmp_path, capsys,
+                                                                        fed_primers):
+    note_seq = pytest.importorskip('note_seq')
+    fed = fed_primers
     bundle = fake_bundle(tmp_path / 'fake.musekit')
     d_major = [86, -2, 88, -2, 90, -2, 91, -2, 93, -2, 95, -2, 97, 98]   # above [48, 84)
     status, _, err = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % tmp_path,

@@ -14,6 +14,7 @@ from musekit.encoders.melody import OneHotMelodyEncoder
 from musekit.generation import beam_search
 from musekit.generation.sampling import log_softmax
 from musekit.models.base import StepModel
+from test_generation import fed_primers  # noqa: F401  (a fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -159,20 +160,13 @@ def test_resumed_training_reads_other_batches_than_the_first_run(tmp_path, monke
 # --- 5. a MIDI primer is moved into the model's key and range ---------------------------
 
 def test_an_out_of_range_out_of_key_midi_primer_is_squashed_and_moved_back(tmp_path, capsys,
-                                                                          monkeypatch):
+                                                                          fed_primers):
     import note_seq
-    import musekit.generation as generation
     from test_generation import fake_bundle, run_cli
 
     from musekit.output.midi import write_midi
     from musekit.pieces.melody import melody_notes
-    fed = []
-    real = generation.generate
-
-    def spy(model, encoder, primer, *args, **kwargs):
-        fed.append(list(primer))
-        return real(model, encoder, primer, *args, **kwargs)
-    monkeypatch.setattr(generation, 'generate', spy)
+    fed = fed_primers
     e_major = [88, -2, 90, -2, 92, -2, 93, -2, 95, -2, 97, -2, 99, 100]   # E major, high
     primer = write_midi(str(tmp_path / 'e.mid'), melody_notes(e_major), len(e_major))
     bundle = fake_bundle(tmp_path / 'fake.musekit')
