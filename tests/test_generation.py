@@ -456,3 +456,81 @@ def test_cli_generates_from_a_training_run_directory(tmp_path, capsys):
     assert open(tmp_path / 'melody_02.mid', 'rb').read() == from_run
     status, _, err = run_cli(capsys, '--run_dir=' + run_dir, '--config=lookback_rnn', *common)
     assert status == 2 and 'holds a different model' in err
+
+
+# --- command-line paths a user reaches -----------------------------------------------------
+
+def test_a_hundred_outputs_get_three_digit_names(tmp_path, capsys):
+    bundle = fake_bundle(tmp_path / 'fake.musekit')
+    status, out, err = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % (
+        tmp_path / 'out'), '--num_outputs=101', '--num_steps=4', '--seed=1')
+    assert status == 0, err
+    names = sorted(os.listdir(tmp_path / 'out'))
+    assert len(names) == 101 and names[0] == 'melody_001.mid' and names[-1] == 'melody_101.mid'
+
+
+def test_qpm_sets_the_tempo_and_the_note_times(tmp_path, capsys):
+    import note_seq
+    bundle = fake_bundle(tmp_path / 'fake.musekit')
+    times = {}
+    for qpm in (60, 150):
+        out = tmp_path / str(qpm)
+        assert run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % out,
+                       '--num_outputs=1', '--num_steps=32', '--seed=2', '--qpm=%d' % qpm,
+                       '--primer_melody=[60, -2, -2, -2, 62]')[0] == 0
+        seq = note_seq.midi_file_to_note_sequence(str(out / 'melody_01.mid'))
+        assert seq.tempos[0].qpm == pytest.approx(qpm)
+        times[qpm] = (seq.notes[1].start_time, seq.total_time)
+    assert times[60][0] == pytest.approx(1.0)            # 4 sixteenths at 60 qpm: 1 s
+    assert times[150][0] == pytest.approx(0.4)
+    assert times[60][1] == pytest.approx(2.5 * times[150][1])
+
+
+def test_the_default_primer_fits_a_model_whose_range_lacks_middle_c(tmp_path, capsys,
+                                                                    fed_primers):
+    import json
+    from musekit.config import get_config
+    config = get_config('basic_rnn').to_dict()
+    config['name'] = 'high_rnn'
+    config['encoder']['params'] = {'min_note': 72, 'max_note': 96}
+    config['data']['params']['transpose_to_key'] = None
+    path = tmp_path / 'high.json'
+    path.write_text(json.dumps(config))
+    high = get_config(str(path))
+    config['model'] = {'name': FAKE_MODEL}
+    bundle = str(tmp_path / 'high.musekit')
+    write_bundle(bundle, config, fake_weights(high.make_encoder()), {})
+    status, _, err = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % tmp_path,
+                             '--num_outputs=1', '--num_steps=8', '--seed=1')
+    assert status == 0, err
+    assert fed_primers == [[84]]                        # the middle of [72, 96)
+
+
+def test_an_unwritable_output_folder_is_one_line(tmp_path, capsys):
+    if os.geteuid() == 0:
+        blocked = tmp_path / 'file'
+        blocked.write_text('')
+        target = blocked / 'out'                      # root may write anywhere but here
+    else:
+        blocked = tmp_path / 'locked'
+        blocked.mkdir(mode=0o500)
+        target = blocked / 'out'
+    bundle = fake_bundle(tmp_path / 'fake.musekit')
+    status, _, err = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % target,
+                             '--num_outputs=1', '--num_steps=4')
+    assert status == 2 and err.count('\n') == 1
+    assert 'cannot write to --output_dir' in err or 'is a file, not a folder' in err
+
+
+def test_a_bundle_whose_weights_do_not_fit_its_model_is_one_line(tmp_path, capsys):
+    from musekit.models.events_rnn import weight_shapes
+    config = get_config('lookback_rnn').with_hparams({'rnn_layer_sizes': [8]})
+    encoder = config.make_encoder()
+    weights = {k: np.zeros(s, np.float32) for k, s in weight_shapes(
+        encoder.input_spec.size, encoder.label_spec.depth, config.hparams).items()}
+    weights['lstm_0/kernel'] = np.zeros((5, 32), np.float32)
+    bundle = str(tmp_path / 'bad.musekit')
+    write_bundle(bundle, config.to_dict(), weights, {})
+    status, _, err = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % tmp_path)
+    assert status == 2 and err.count('\n') == 1
+    assert "does not fit its model 'events_rnn': weight lstm_0/kernel has shape (5, 32)" in err
