@@ -278,6 +278,11 @@ def run_cli(argv, capsys):
     (['--config=basic_rnn', '--sequence_example_file={tmp}/none-*'], 'no files match'),
     (['--config=lookback_rnn'], 'inputs 38 wide but config lookback_rnn encodes 121'),
     (['--config=basic_rnn', '--save_generator_bundle'], 'needs --bundle_file'),
+    (['--config=basic_rnn', '--bundle_file={tmp}/b.musekit'],
+     '--bundle_file is written only with --save_generator_bundle'),
+    (['--eval', '--eval_sequence_example_file={tmp}/x'], '--eval evaluates'),
+    (['--eval', '--save_generator_bundle', '--bundle_file={tmp}/b'], '--eval evaluates'),
+    ([], 'missing --config (run directory'),
     (['--config=basic_rnn', '--bogus=1'], 'bogus'),
     (['--config=basic_rnn', '--num_training_steps=-1'], 'num_training_steps'),
     (['--eval'], 'has no checkpoints to evaluate'),
@@ -399,3 +404,57 @@ def test_checkpoint_weights_are_read_without_a_trainer_old_checkpoints_too(data,
         np.testing.assert_array_equal(weights[name], expected[name])
     with pytest.raises(MusekitError, match='has no checkpoint yet'):
         checkpoint_weights(str(tmp_path), trainer.config)
+
+
+def test_cli_already_trained_pruning_and_ctrl_c_with_a_step_target(data, tmp_path, capsys,
+                                                                   monkeypatch):
+    from musekit.cli import train as cli
+    train, _ = data
+    run_dir = str(tmp_path / 'run')
+    base = ['--config=basic_rnn', '--hparams=' + TINY, '--run_dir=' + run_dir,
+            '--sequence_example_file=' + train, '--save_checkpoint_steps=1', '--seed=3']
+    cli.run(['musekit_train', '--num_training_steps=7'] + base)
+    kept = sorted(int(p.rsplit('-', 1)[1].split('.')[0])
+                  for p in glob.glob(os.path.join(run_dir, 'train', 'ckpt-*.index')))
+    assert kept == [3, 4, 5, 6, 7]                   # the last MAX_CHECKPOINTS only
+    capsys.readouterr()
+    cli.run(['musekit_train', '--num_training_steps=7'] + base)
+    assert 'step 7: already trained (7 steps asked)' in capsys.readouterr().out
+
+    class CtrlCAtStep9:
+        def __init__(self, label):
+            pass
+
+        def __call__(self, step, total, note=''):
+            if step >= 9:
+                raise KeyboardInterrupt
+
+        def clear(self):
+            pass
+    monkeypatch.setattr(cli, 'ProgressBar', CtrlCAtStep9)
+    bundle = str(tmp_path / 'b.musekit')
+    code, out = run_cli(['--num_training_steps=20', '--bundle_file=' + bundle,
+                         '--save_generator_bundle'] + base, capsys)
+    assert code == 130 and 'interrupted at step 9; checkpoint saved' in out.out
+    assert not os.path.exists(bundle)               # a run with a step target is unfinished
+    assert make_trainer(run_dir).global_step == 9
+
+
+def test_a_checkpoint_that_does_not_fit_the_config_is_one_line(data, tmp_path):
+    train, _ = data
+    run_dir = tmp_path / 'run'
+    make_trainer(run_dir).train(train, 1, save_checkpoint_steps=1)
+    os.remove(run_dir / 'config.json')              # nothing left to compare configs with
+    with pytest.raises(MusekitError, match='does not fit config basic_rnn'):
+        make_trainer(run_dir, tiny_config('rnn_layer_sizes=[9]'))
+
+
+def test_the_seed_fixes_the_initial_weights(tmp_path):
+    from musekit.training import Trainer
+    zero = make_trainer(tmp_path / 'a')                  # seed 0
+    a = zero.family.export_weights(zero.model)
+    b = Trainer(tiny_config(), str(tmp_path / 'b'), seed=1, log=lambda line: None)
+    c = Trainer(tiny_config(), str(tmp_path / 'c'), seed=1, log=lambda line: None)
+    wb, wc = (t.family.export_weights(t.model) for t in (b, c))
+    assert all(np.array_equal(wb[k], wc[k]) for k in wb)
+    assert not all(np.array_equal(a[k], wb[k]) for k in wb)
