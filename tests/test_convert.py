@@ -228,3 +228,35 @@ def test_help_exits_0_and_lists_flags(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert '--input' in out and '--output' in out and '--num_shards' in out
+
+
+def _ids(output):
+    return sorted(ns.id for sequences in read_shards(output).values() for ns in sequences)
+
+
+@pytest.mark.slow
+def test_a_single_file_a_glob_and_a_music21_collection(mixed_input, converted, tmp_path):
+    root, good, _ = mixed_input
+    midi = sorted(p for p in good if p.endswith('.mid'))[0]
+    convert_main(os.path.join(root, midi), str(tmp_path / 'one' / 'ns'), '--num_shards=1')
+    [one] = _ids(str(tmp_path / 'one' / 'ns'))
+    assert one.startswith('/id/midi/')
+    convert_main(os.path.join(root, '**', '*.mid'), str(tmp_path / 'glob' / 'ns'))
+    assert _ids(str(tmp_path / 'glob' / 'ns')) == [one]    # same relpath and bytes, same id
+    dead = read_dead_letters(str(tmp_path / 'glob' / 'ns'))
+    assert sorted(os.path.basename(line[0]) for line in dead) == [
+        'empty.mid', 'random.mid', 'zero_division.mid']
+    convert_main('music21:schumann_clara', str(tmp_path / 'corpus' / 'ns'))
+    corpus = _ids(str(tmp_path / 'corpus' / 'ns'))
+    assert corpus and all('/schumann_clara/' in i for i in corpus)
+
+
+@pytest.mark.slow
+def test_multi_processing_mode_writes_the_same_bytes(mixed_input, converted, tmp_path):
+    output = str(tmp_path / 'mp' / 'ns')
+    convert_main(mixed_input[0], output, '--num_shards=2', '--direct_num_workers=2',
+                 '--direct_running_mode=multi_processing')
+    assert file_bytes(shard_files(output)) == file_bytes(shard_files(converted))
+    assert file_bytes([output + convert.DEAD_LETTER_SUFFIX])[
+        os.path.basename(output + convert.DEAD_LETTER_SUFFIX)] == \
+        open(converted + convert.DEAD_LETTER_SUFFIX, 'rb').read()

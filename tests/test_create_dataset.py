@@ -366,3 +366,28 @@ def test_records_other_than_note_sequences_and_a_published_split(tmp_path, capsy
                             '--input=%s' % source, '--output_dir=' + out, '--eval_ratio=0.2'])
     assert e.value.code == 2
     assert "split 'test_published' takes no --eval_ratio" in capsys.readouterr().err
+
+
+def test_num_shards_hparams_and_a_rerun_with_fewer_shards(note_sequences, tmp_path, capsys):
+    out = str(tmp_path / 'ds')
+    run_job(['--config=basic_rnn', '--input=' + note_sequences + '*', '--output_dir=' + out,
+             '--num_shards=4', '--eval_ratio=0.3', '--hparams=batch_size=8'])
+    four, records = read_split(out, 'training')
+    assert [os.path.basename(p) for p in four] == [
+        'training_melodies-%05d-of-00004.tfrecord' % i for i in range(4)]
+    run_job(['--config=basic_rnn', '--input=' + note_sequences + '*', '--output_dir=' + out,
+             '--num_shards=1', '--eval_ratio=0.3'])
+    one, again = read_split(out, 'training')
+    assert [os.path.basename(p) for p in one] == ['training_melodies-00000-of-00001.tfrecord']
+    assert sorted(l.tobytes() for _, l in again) == sorted(l.tobytes() for _, l in records)
+
+
+def test_music21_input_directly(tmp_path, capsys):
+    out = str(tmp_path / 'ds')
+    run_job(['--config=basic_rnn', '--input=music21:schumann_clara', '--output_dir=' + out,
+             '--eval_ratio=0'])
+    assert 'reading' in capsys.readouterr().out
+    with open(os.path.join(out, 'dataset.json')) as f:
+        description = json.load(f)
+    assert description['input'] == 'music21:schumann_clara'
+    assert description['counters']['training_sequences'] >= 1
