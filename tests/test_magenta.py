@@ -277,3 +277,37 @@ def test_the_other_melody_generators_map_onto_their_encoders(monkeypatch, genera
         got.append(logits[0])
     np.testing.assert_allclose(np.array(got), _tf1_reference_logits(variables, inputs, 2),
                                atol=1e-4)
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_random_damage_to_the_checkpoint_or_graph_is_one_line_or_harmless(name):
+    """Flipped bytes, cuts and overwritten runs anywhere in the checkpoint or the graph
+    either leave a bundle musekit can build or end in a MusekitError, never another error."""
+    from musekit.magenta.bundle import convert
+    rng = np.random.default_rng(7)
+    source = open(mag(name), 'rb').read()
+    outcomes = set()
+    for _ in range(60):
+        bundle = GeneratorBundle.FromString(source)
+        field = 'checkpoint' if rng.random() < 0.7 else 'graph'
+        data = bytearray(bundle.checkpoint_file[0] if field == 'checkpoint'
+                         else bundle.metagraph_file)
+        kind = rng.integers(3)
+        if kind == 0:
+            data[rng.integers(len(data))] ^= int(rng.integers(1, 256))
+        elif kind == 1:
+            del data[rng.integers(len(data)):]
+        else:
+            at = rng.integers(len(data))
+            data[at:at + 8] = rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
+        if field == 'checkpoint':
+            bundle.checkpoint_file[0] = bytes(data)
+        else:
+            bundle.metagraph_file = bytes(data)
+        try:
+            convert(bundle.SerializeToString(), 'damaged.mag')
+            outcomes.add('built')
+        except MusekitError as e:
+            assert '\n' not in str(e)
+            outcomes.add('refused')
+    assert 'refused' in outcomes

@@ -17,6 +17,7 @@ from musekit.errors import MusekitError
 
 TABLE_MAGIC = 0xdb4775248b80fb57
 FOOTER_BYTES = 48
+MAX_FILLED = 1 << 16            # largest broadcast graph constant built (only small ones matter)
 DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 9: np.int64}
 VALUE_FIELDS = {1: 'float_val', 2: 'double_val', 3: 'int_val', 9: 'int64_val'}
 _F = descriptor_pb2.FieldDescriptorProto
@@ -217,7 +218,7 @@ def read_metagraph(data, name='metagraph'):
                 constants[node.name] = _array(tensor, shape, tensor.dtype)
             except ValueError:      # a constant stored as one value broadcast to a shape
                 values = getattr(tensor, VALUE_FIELDS[tensor.dtype])
-                if len(values) == 1:
+                if len(values) == 1 and 0 <= int(np.prod(shape, dtype=float)) <= MAX_FILLED:
                     constants[node.name] = np.full(shape, values[0], DTYPES[tensor.dtype])
     collections = {key: list(c.node_list.value) for key, c in graph.collection_def.items()}
     return constants, inputs, collections
