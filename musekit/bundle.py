@@ -149,9 +149,9 @@ def shipped_bundles():
 
 
 def resolve_bundle_path(name_or_path):
-    """A bundle file path: `name_or_path` itself when it exists, else the shipped bundle of
-    that name (e.g. 'lookback_rnn'), else `name_or_path` unchanged."""
-    if os.path.exists(name_or_path) or os.sep in name_or_path:
+    """A bundle file path: `name_or_path` itself when it is a file (or has a folder in it),
+    else the shipped bundle of that name (e.g. 'lookback_rnn'), else it unchanged."""
+    if os.path.isfile(name_or_path) or os.sep in name_or_path:
         return name_or_path
     return shipped_bundles().get(name_or_path, name_or_path)
 

@@ -311,3 +311,118 @@ def test_random_damage_to_the_checkpoint_or_graph_is_one_line_or_harmless(name):
             assert '\n' not in str(e)
             outcomes.add('refused')
     assert 'refused' in outcomes
+
+
+# --- hostile checkpoints and graphs (found in review) -------------------------------------
+
+def _varint(n):
+    out = b''
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        if not n:
+            return out + bytes([byte])
+        out += bytes([byte | 0x80])
+
+
+def _table(entries, index_repeats=1):
+    """A LevelDB-format table (valid CRCs) of one data block, which its index lists
+    `index_repeats` times."""
+    import struct
+    from musekit.magenta import checkpoint
+
+    def block(items):
+        body = b''.join(_varint(0) + _varint(len(k)) + _varint(len(v)) + k + v
+                        for k, v in items)
+        return body + struct.pack('<II', 0, 1)
+
+    def framed(body):
+        return body + b'\x00' + struct.pack('<I', checkpoint._masked_crc(body + b'\x00'))
+    data_block = block(entries)
+    data = framed(data_block)
+    index = block([(b'k', _varint(0) + _varint(len(data_block)))] * index_repeats)
+    index_at = len(data)
+    data += framed(index)
+    footer = (_varint(0) + _varint(0) + _varint(index_at) + _varint(len(index))).ljust(40, b'\0')
+    return data + footer + struct.pack('<Q', checkpoint.TABLE_MAGIC)
+
+
+def test_an_index_that_repeats_a_block_is_refused_at_once():
+    import time
+    from musekit.magenta import checkpoint
+    real = generator_bundle('basic_rnn_chorales150').checkpoint_file[0]
+    entries = [(b'%04d' % i, v) for i, v in enumerate(checkpoint._table_values(real))]
+    rebuilt = _table(entries)
+    assert {k: v.tolist() for k, v in read_checkpoint(rebuilt).items()} == \
+        {k: v.tolist() for k, v in read_checkpoint(real).items()}
+    started = time.perf_counter()
+    with pytest.raises(MusekitError, match='overlapping or repeated blocks'):
+        read_checkpoint(_table(entries, index_repeats=3000))
+    assert time.perf_counter() - started < 2.0
+
+
+def test_variables_of_the_wrong_rank_are_one_line(monkeypatch):
+    from musekit.magenta import bundle as magenta_bundle
+    real = magenta_bundle.read_checkpoint
+    for name, shape in (('cell_0/basic_lstm_cell/kernel', (8,)),
+                        ('cell_0/basic_lstm_cell/bias', ())):
+        def damaged(data, path, name=name, shape=shape):
+            variables = real(data, path)
+            variables['rnn/multi_rnn_cell/' + name] = np.zeros(shape, np.float32)
+            return variables
+        monkeypatch.setattr(magenta_bundle, 'read_checkpoint', damaged)
+        message = _one_line_error(mag('basic_rnn_chorales150'))
+        assert 'an LSTM cell has kernel [8]' in message or 'bias has shape []' in message
+
+
+def _graph_with(old, new):
+    bundle = generator_bundle('attention_rnn_chorales150')
+    graph = bundle.metagraph_file
+    assert old in graph and len(old) == len(new)
+    bundle.metagraph_file = graph.replace(old, new)
+    return bundle
+
+
+def test_an_absurd_attention_length_in_the_graph_is_refused(tmp_path):
+    from musekit.magenta.checkpoint import MetaGraphDef
+    bundle = generator_bundle('attention_rnn_chorales150')
+    graph = MetaGraphDef.FromString(bundle.metagraph_file)   # unknown fields are kept
+    [size] = [n for n in graph.graph_def.node if n.name.endswith(
+        'AttentionCellWrapperZeroState/Const_13')]
+    assert list(size.attr['value'].tensor.int_val) == [40 * 128]
+    size.attr['value'].tensor.int_val[0] = 100000 * 128
+    bundle.metagraph_file = graph.SerializeToString()
+    path = tmp_path / 'huge.mag'
+    path.write_bytes(bundle.SerializeToString())
+    assert 'asks for attention over 100000 steps (at most 4096)' in _one_line_error(path)
+
+
+def test_a_damaged_state_name_in_the_graph_falls_back_to_the_default_length(tmp_path):
+    bundle = _graph_with(b'AttentionCellWrapperZeroState/zeros_3:0',
+                         b'AttentionCellWrapperZeroState/zeros_3\xff0')
+    path = tmp_path / 'renamed.mag'
+    path.write_bytes(bundle.SerializeToString())
+    loaded = load_bundle(str(path))
+    assert loaded.config.hparams['attn_length'] == 40
+    assert loaded.provenance['attn_length_from'] == 'default'
+
+
+def test_import_resolves_names_and_never_overwrites_its_source(tmp_path, capsys):
+    import shutil
+    from musekit.cli import import_magenta
+    source = tmp_path / 'copy.mag'
+    shutil.copy(mag('basic_rnn_chorales150'), source)
+    for argv, message in ((['--magenta_bundle=lookback_rnn', '--bundle_file=x.musekit'],
+                           'is already a musekit bundle'),
+                          (['--magenta_bundle=%s' % source, '--bundle_file=%s' % source],
+                           'is the .mag being read')):
+        with pytest.raises(SystemExit) as e:
+            import_magenta.run(['musekit_import'] + argv)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.count('\n') == 1 and message in err, err
+    assert open(source, 'rb').read() == open(mag('basic_rnn_chorales150'), 'rb').read()
+
+
+def test_a_folder_named_like_a_shipped_bundle_does_not_hide_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'lookback_rnn').mkdir()                 # e.g. a run directory
+    assert load_bundle('lookback_rnn').config.name == 'lookback_rnn'

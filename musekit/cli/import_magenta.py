@@ -32,11 +32,14 @@ def main(argv):
     fv = command.parse_flags(argv, define_flags, SYNOPSIS)
     command.require(fv, ('magenta_bundle', 'bundle_file'))
     source = load_bundle(fv.magenta_bundle)
-    with open(fv.magenta_bundle, 'rb') as f:
+    with open(source.path, 'rb') as f:
         if f.read(len(MAGIC)) == MAGIC:
-            raise MusekitError('%s is already a musekit bundle' % fv.magenta_bundle)
+            raise MusekitError('%s is already a musekit bundle' % source.path)
     if os.path.isdir(fv.bundle_file):
         raise MusekitError('--bundle_file %s is a folder; name the file to write'
+                           % fv.bundle_file)
+    if os.path.exists(fv.bundle_file) and os.path.samefile(fv.bundle_file, source.path):
+        raise MusekitError('--bundle_file %s is the .mag being read; name another file'
                            % fv.bundle_file)
     try:
         write_bundle(fv.bundle_file, source.config, source.weights, source.provenance)
@@ -46,7 +49,9 @@ def main(argv):
     hparams = source.config.hparams
     print('%s: wrote %s: Magenta %s (%s), model %s with layers %s%s' % (
         PROGRAM, fv.bundle_file, source.provenance['generator_id'],
-        source.provenance.get('generator_description', ''), source.config.model['name'],
+        ''.join(c if c.isprintable() else ' '
+                for c in source.provenance.get('generator_description', '')),
+        source.config.model['name'],
         list(hparams['rnn_layer_sizes']),
         ', attention over %d steps' % hparams['attn_length'] if hparams['attn_length'] else ''))
 

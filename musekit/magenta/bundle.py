@@ -12,6 +12,7 @@ from musekit.magenta.checkpoint import read_checkpoint, read_metagraph
 
 SUPPORTED = ('basic_rnn', 'mono_rnn', 'lookback_rnn', 'attention_rnn')
 DEFAULT_ATTN_LENGTH = 40            # Magenta's attention_rnn default
+MAX_ATTN_LENGTH = 4096              # far past any trained model; bounds the state's memory
 FORGET_BIAS = 1.0                   # TF1's BasicLSTMCell adds this at run time
 CELL = 'rnn/multi_rnn_cell/cell_%d/'
 _F = descriptor_pb2.FieldDescriptorProto
@@ -60,6 +61,10 @@ def parse_generator_bundle(data):
 def _keras_lstm(kernel, bias, input_size):
     """TF1 BasicLSTMCell weights (gates i, j, f, o; forget bias added at run time) as
     musekit's LSTM weights (Keras's gates i, f, c, o; bias stored whole)."""
+    if kernel.ndim != 2 or bias.ndim != 1 or kernel.shape[1] != len(bias) \
+            or len(bias) % 4 or kernel.shape[0] <= input_size:
+        raise ValueError('an LSTM cell has kernel %s and bias %s'
+                         % (list(kernel.shape), list(bias.shape)))
     i, j, f, o = np.split(kernel, 4, axis=1)
     bi, bj, bf, bo = np.split(bias, 4)
     full = np.concatenate([i, f, j, o], axis=1)
@@ -74,7 +79,10 @@ def _layers(variables, input_size, attention):
         prefix = (WRAPPER if attention and k == 0 else CELL % k) + 'basic_lstm_cell/'
         if prefix + 'bias' not in variables:
             break
-        layers.append((prefix, variables[prefix + 'bias'].shape[0] // 4))
+        bias = variables[prefix + 'bias']
+        if bias.ndim != 1 or not bias.size or bias.size % 4:
+            raise ValueError('%sbias has shape %s' % (prefix, list(bias.shape)))
+        layers.append((prefix, bias.size // 4))
         k += 1
     if not layers:
         raise ValueError('no LSTM cells under rnn/multi_rnn_cell/')
@@ -86,15 +94,22 @@ def _attn_length(metagraph, attn_size):
     if not metagraph:
         return None
     constants, inputs, collections = read_metagraph(metagraph)
-    for name in collections.get('initial_state', []):
-        node = name.split(':')[0]
-        if 'AttentionCellWrapperZeroState' not in node or not inputs.get(node):
-            continue
-        shape = [constants.get(i) for i in inputs.get(inputs[node][0], [])]
-        sizes = [int(v.ravel()[0]) for v in shape[1:2] if v is not None and v.size == 1]
-        if sizes and sizes[0] > attn_size and sizes[0] % attn_size == 0:
-            return sizes[0] // attn_size
-    return None
+    # the wrapper's zero state is (c, h, attention, attention states): the last, of size
+    # attn_length * attn_size, is filled to the shape that its input `concat` builds
+    states = [name.split(':')[0] for name in collections.get('initial_state', [])
+              if 'AttentionCellWrapperZeroState' in name]
+    if len(states) != 4 or not inputs.get(states[3]):
+        return None
+    shape = [constants.get(i) for i in inputs.get(inputs[states[3]][0], [])]
+    if len(shape) < 2 or shape[1] is None or shape[1].size != 1 or shape[1].dtype.kind != 'i':
+        return None
+    size = int(shape[1].ravel()[0])
+    if size <= 0 or size % attn_size:
+        return None
+    if size // attn_size > MAX_ATTN_LENGTH:
+        raise ValueError('its graph asks for attention over %d steps (at most %d)'
+                         % (size // attn_size, MAX_ATTN_LENGTH))
+    return size // attn_size
 
 
 def convert(data, path):
@@ -149,6 +164,8 @@ def convert(data, path):
             shapes = rnn_shapes(input_size, encoder.label_spec.depth, hparams)
     except KeyError as e:
         raise MusekitError('%s lacks the %s variable %s' % (path, generator, e)) from None
+    except IndexError as e:
+        raise MusekitError('%s has variables of the wrong rank: %s' % (path, e)) from None
     except ValueError as e:
         raise MusekitError('%s: %s' % (path, e)) from None
     weights = {k: np.ascontiguousarray(v, np.float32) for k, v in weights.items()}

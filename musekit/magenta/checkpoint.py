@@ -122,21 +122,21 @@ def _block(data, offset, size):
 
 
 def _entries(block):
-    """(key, value) of each entry of one block, keys rebuilt from their shared prefixes."""
+    """(key suffix, value) of each entry of one block (keys are not needed whole here)."""
     if len(block) < 4:
         raise ValueError('a block is too short')
     restarts = struct.unpack('<I', block[-4:])[0]
     limit = len(block) - 4 - 4 * restarts
     if limit < 0:
         raise ValueError('a block has more restart points than bytes')
-    pos, key = 0, b''
+    pos = 0
     while pos < limit:
-        shared, pos = _varint(block, pos)
+        _, pos = _varint(block, pos)                     # bytes shared with the last key
         unshared, pos = _varint(block, pos)
         value_length, pos = _varint(block, pos)
-        if shared > len(key) or pos + unshared + value_length > limit:
+        if pos + unshared + value_length > limit:
             raise ValueError('an entry runs past its block')
-        key = key[:shared] + block[pos:pos + unshared]
+        key = block[pos:pos + unshared]
         pos += unshared
         yield key, block[pos:pos + value_length]
         pos += value_length
@@ -151,9 +151,13 @@ def _table_values(data):
     _, pos = _varint(footer, pos)
     index_offset, pos = _varint(footer, pos)
     index_size, _ = _varint(footer, pos)
+    next_free = 0
     for _, handle in _entries(_block(data, index_offset, index_size)):
         offset, pos = _varint(handle, 0)
         size, _ = _varint(handle, pos)
+        if offset < next_free:          # data blocks follow each other; none is read twice
+            raise ValueError('the index points at overlapping or repeated blocks')
+        next_free = offset + size + 5
         for _, value in _entries(_block(data, offset, size)):
             yield value
 
@@ -182,6 +186,10 @@ def read_checkpoint(data, name='checkpoint'):
                 continue
             if meta is None:
                 raise ValueError('variable data comes before the variable list')
+            if not all(isinstance(n, str) for n in [*meta, saved.data.name]):
+                raise ValueError('a variable name is not text')
+            if saved.data.name in arrays:
+                raise ValueError('variable %r has its data twice' % saved.data.name)
             info = meta.get(saved.data.name)
             if info is None:
                 raise ValueError('data of an unlisted variable %r' % saved.data.name)
@@ -193,6 +201,9 @@ def read_checkpoint(data, name='checkpoint'):
             arrays[info.name] = _array(saved.data.data, shape, info.type)
     except (ValueError, message.DecodeError, struct.error) as e:
         raise MusekitError('%s is not a readable TensorFlow checkpoint: %s' % (name, e)) from None
+    if meta is not None and not all(isinstance(n, str) for n in meta):
+        raise MusekitError('%s is not a readable TensorFlow checkpoint: a variable name is '
+                           'not text' % name)
     if meta is None or set(meta) != set(arrays):
         raise MusekitError('%s is not a readable TensorFlow checkpoint: variables %s have no '
                            'data' % (name, ', '.join(sorted(set(meta or {}) - set(arrays)))
@@ -209,6 +220,8 @@ def read_metagraph(data, name='metagraph'):
         raise MusekitError('%s is not a readable MetaGraphDef: %s' % (name, e)) from None
     constants, inputs = {}, {}
     for node in graph.graph_def.node:
+        if not isinstance(node.name, str) or not all(isinstance(i, str) for i in node.input):
+            continue                    # a damaged name (not UTF-8) names nothing we use
         inputs[node.name] = list(node.input)
         tensor = node.attr['value'].tensor if node.op == 'Const' and 'value' in node.attr \
             else None
@@ -218,7 +231,8 @@ def read_metagraph(data, name='metagraph'):
                 constants[node.name] = _array(tensor, shape, tensor.dtype)
             except ValueError:      # a constant stored as one value broadcast to a shape
                 values = getattr(tensor, VALUE_FIELDS[tensor.dtype])
-                if len(values) == 1 and 0 <= int(np.prod(shape, dtype=float)) <= MAX_FILLED:
+                if len(values) == 1 and 0 <= np.prod(shape, dtype=float) <= MAX_FILLED:
                     constants[node.name] = np.full(shape, values[0], DTYPES[tensor.dtype])
-    collections = {key: list(c.node_list.value) for key, c in graph.collection_def.items()}
+    collections = {key: [v for v in c.node_list.value if isinstance(v, str)]
+                   for key, c in graph.collection_def.items() if isinstance(key, str)}
     return constants, inputs, collections
