@@ -324,25 +324,27 @@ def test_cli_trains_evaluates_and_writes_bundle(data, tmp_path, capsys):
     assert 'musekit_train: eval at step 4: loss ' in capsys.readouterr().out
 
 
+def ctrl_c_after(last_step):
+    """A stand-in for the progress bar class that presses Ctrl-C after `last_step`."""
+    class CtrlC:
+        def __init__(self, label):
+            pass
+
+        def __call__(self, step, total, note=''):
+            if step >= last_step:
+                raise KeyboardInterrupt
+
+        def clear(self):
+            pass
+    return CtrlC
+
+
 def test_ctrl_c_ends_an_endless_run_and_still_writes_its_bundle(data, tmp_path, capsys,
                                                                  monkeypatch):
     from musekit.bundle import load_bundle
     from musekit.cli import train as cli
 
-    class CtrlCAtStep3:
-        """Stands in for the progress bar and presses Ctrl-C after step 3."""
-
-        def __init__(self, label):
-            pass
-
-        def __call__(self, step, total, note=''):
-            if step >= 3:
-                raise KeyboardInterrupt
-
-        def clear(self):
-            pass
-
-    monkeypatch.setattr(cli, 'ProgressBar', CtrlCAtStep3)
+    monkeypatch.setattr(cli, 'ProgressBar', ctrl_c_after(3))
     train, _ = data
     bundle_file = str(tmp_path / 'endless.musekit')
     code, out = run_cli(['--config=basic_rnn', '--hparams=' + TINY,
@@ -421,17 +423,7 @@ def test_cli_already_trained_pruning_and_ctrl_c_with_a_step_target(data, tmp_pat
     cli.run(['musekit_train', '--num_training_steps=7'] + base)
     assert 'step 7: already trained (7 steps asked)' in capsys.readouterr().out
 
-    class CtrlCAtStep9:
-        def __init__(self, label):
-            pass
-
-        def __call__(self, step, total, note=''):
-            if step >= 9:
-                raise KeyboardInterrupt
-
-        def clear(self):
-            pass
-    monkeypatch.setattr(cli, 'ProgressBar', CtrlCAtStep9)
+    monkeypatch.setattr(cli, 'ProgressBar', ctrl_c_after(9))
     bundle = str(tmp_path / 'b.musekit')
     code, out = run_cli(['--num_training_steps=20', '--bundle_file=' + bundle,
                          '--save_generator_bundle'] + base, capsys)
