@@ -222,14 +222,14 @@ def _parse(data, path):
 
 
 def check_buildable(bundle):
-    """Builds the bundle's encoder, extractor and model family once and finds its piece
-    type, so a bundle whose config musekit cannot use fails at load time with one line
-    (`step_model` checks the weights)."""
-    from musekit.pieces.base import get_piece_type
+    """Builds the bundle's encoder, extractor and model family once and checks the encoder's
+    contract (as get_config does), so a bundle whose config musekit cannot use fails at
+    load time with one line (`step_model` checks the weights)."""
+    from musekit.encoders.base import check_contract
     try:
         config = bundle.config
         config.make_extractor()
-        get_piece_type(config.make_encoder().piece_type)
+        check_contract(config.make_encoder())
         config.make_model()
     except MusekitError as e:
         raise MusekitError('bundle %s: %s' % (bundle.path, e)) from None

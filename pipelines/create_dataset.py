@@ -102,9 +102,10 @@ def build_pipeline(pipeline, config, input_spec, output_dir, split=None, transpo
     `split` defaults to the config's; transpositions apply to its first (training) part.
     """
     split = split or config.make_split()
-    config.make_extractor().check_augmentation(transpositions)
+    extractor = config.make_extractor()
+    extractor.check_augmentation(transpositions)
     prefixes = output_prefixes(config, split)
-    reader = READERS.create(config.make_extractor().reader)
+    reader = READERS.create(extractor.reader)
     records, description = reader.read(pipeline, input_spec, output_dir, prefixes.values())
     command.check_folder(output_dir, '--output_dir')
     names = split.names
@@ -162,14 +163,15 @@ def main(argv):
     print('musekit_create_dataset: done in %.1f s; wrote %s/{%s}-*.tfrecord' % (
         time.time() - start, fv.output_dir.rstrip('/'), ','.join(prefixes.values())))
     counts = beam_job.print_counters(result)
+    extractor = config.make_extractor()
     if not any(counts.get('%s_sequences' % name) for name in split.names):
-        reader = READERS.create(config.make_extractor().reader)
+        reader = READERS.create(extractor.reader)
         raise MusekitError('read no %s from %s%s' % (
             reader.what, fv.input, ' (%s)' % reader.hint if reader.hint else ''))
     write_description(fv.output_dir, config, fv.input, split, fv.transpose_range, counts)
     print('musekit_create_dataset: %s %s' % (' and '.join(
         '%d %s' % (counts.get(prefix, 0), part) for part, prefix in prefixes.items()),
-        config.make_extractor().output_name))
+        extractor.output_name))
 
 
 def write_description(output_dir, config, input_spec, split, transpose_range, counts):
