@@ -1,5 +1,6 @@
-"""musekit_convert: a folder of MIDI / MusicXML / ABC files (or music21:bach) -> sharded
-NoteSequence TFRecords, with every unreadable file listed in a dead-letter file.
+"""musekit_convert: a folder of MIDI / MusicXML / ABC files (or music21:bach, or the
+polyphonic benchmark files .mat / .pickle) -> sharded NoteSequence TFRecords, with every
+unreadable file listed in a dead-letter file.
 
     musekit_convert --input=music21:bach --output=/tmp/ns/bach
 """
@@ -58,7 +59,7 @@ class ReadMusicFiles(beam.PTransform):
         super().__init__()
         self._sources = sources.list_sources(input_spec)
         if not any(sources.is_supported(s.path) for s in self._sources):
-            raise MusekitError('no MIDI, MusicXML or ABC files (%s) at %s'
+            raise MusekitError('no MIDI, MusicXML, ABC or piano-roll benchmark files (%s) at %s'
                                % (' '.join(sources.SUPPORTED_EXTENSIONS), input_spec))
 
     @property
@@ -108,7 +109,10 @@ def define_flags(fv):
     from absl import flags
     flags.DEFINE_string('input', None, 'Folder of MIDI/MusicXML/ABC files (searched '
                         'recursively), a file, a glob, or music21:NAME for a collection '
-                        "of music21's built-in corpus (music21:bach).", flag_values=fv)
+                        "of music21's built-in corpus (music21:bach). Also reads the "
+                        'polyphonic benchmark files (JSB_Chorales.mat, Nottingham.pickle, '
+                        '...), keeping each piece\'s published train/valid/test part.',
+                        flag_values=fv)
     flags.DEFINE_string('output', None, 'Output prefix: writes PREFIX-00000-of-0000N.tfrecord '
                         'shards and PREFIX%s.' % DEAD_LETTER_SUFFIX, flag_values=fv)
     flags.DEFINE_integer('num_shards', 2, 'Number of output shards.', lower_bound=1,

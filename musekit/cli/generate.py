@@ -150,6 +150,9 @@ def main(argv):
     model = bundle.step_model(encoder)
     piece = piece_type(encoder, bundle.config.make_extractor())
     primer, moved = piece.to_model(piece.primer(options))
+    mode = piece.sampling_mode(options)
+    if mode:
+        model = model.with_mode(mode)
     seed = (check_int('seed', fv.seed, 0) if fv.seed is not None
             else random.SystemRandom().randrange(2 ** 31))
     output_dir = fv.output_dir

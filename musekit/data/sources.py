@@ -16,7 +16,9 @@ import zipfile
 MIDI_EXTENSIONS = ('.mid', '.midi')
 MUSICXML_EXTENSIONS = ('.xml', '.musicxml', '.mxl')
 ABC_EXTENSIONS = ('.abc',)
-SUPPORTED_EXTENSIONS = MIDI_EXTENSIONS + MUSICXML_EXTENSIONS + ABC_EXTENSIONS
+PIANO_ROLL_EXTENSIONS = ('.mat', '.pickle', '.pkl')   # the polyphonic benchmark files
+SUPPORTED_EXTENSIONS = (MIDI_EXTENSIONS + MUSICXML_EXTENSIONS + ABC_EXTENSIONS
+                        + PIANO_ROLL_EXTENSIONS)
 
 MAX_FILE_BYTES = 32 << 20          # larger inputs are skipped, never read into memory
 MAX_UNZIPPED_BYTES = 64 << 20      # a .mxl whose members inflate past this is a zip bomb to us
@@ -114,6 +116,8 @@ def _kind(path):
         return 'midi'
     if lower.endswith(MUSICXML_EXTENSIONS):
         return 'musicxml'
+    if lower.endswith(PIANO_ROLL_EXTENSIONS):
+        return 'pianoroll'
     return 'abc'
 
 
@@ -138,18 +142,29 @@ def read_bounded(path, limit=None):
 
 
 def parse(source, content):
-    """List of NoteSequences in `content` (the bytes of `source`); raises BadInput."""
+    """List of NoteSequences in `content` (the bytes of `source`); raises BadInput.
+
+    A file of several pieces (ABC tunes, a benchmark file's pieces) gives each an index in
+    its id; a benchmark file's piece is indexed by its published part too
+    (.../train/0), which the 'published' split reads.
+    """
     kind = _kind(source.path)
+    indices = None
     if kind == 'midi':
         sequences = [_parse_midi(content)]
     elif kind == 'musicxml':
         sequences = [_parse_musicxml(content, source.path.lower().endswith('.mxl'))]
+    elif kind == 'pianoroll':
+        pieces = _parse_piano_rolls(content, source.path.lower().endswith('.mat'))
+        indices = ['%s/%d' % (part, i) for part, i, _ in pieces]
+        sequences = [ns for _, _, ns in pieces]
     else:
         sequences = _parse_abc(content)
+        indices = list(range(len(sequences)))
     if not any(ns.notes for ns in sequences):
         raise BadInput('no_notes', 'parsed, but holds no notes')
     for i, ns in enumerate(sequences):
-        ns.id = sequence_id(source, content, i if kind == 'abc' else None)
+        ns.id = sequence_id(source, content, None if indices is None else indices[i])
         ns.filename = source.relpath
         ns.collection_name = source.collection
     return sequences
@@ -161,6 +176,14 @@ def _parse_midi(content):
         return note_seq.midi_to_note_sequence(content)
     except Exception as e:  # pretty_midi/mido raise many kinds (ZeroDivisionError included)
         raise BadInput('midi_parse_error', _describe(e)) from None
+
+
+def _parse_piano_rolls(content, is_mat):
+    from musekit.data import piano_roll_files
+    try:
+        return piano_roll_files.read(content, is_pickle=not is_mat)
+    except piano_roll_files.BenchmarkFileError as e:
+        raise BadInput('piano_roll_file_error', str(e)) from None
 
 
 def _unzip_score(content):

@@ -58,3 +58,28 @@ class HashSplit(Split):
 
     def describe(self):
         return {'eval_ratio': self.eval_ratio}      # the default split: named by omission
+
+
+@SPLITS.register('published')
+class PublishedSplit(Split):
+    """The split a benchmark file publishes (train -> training, valid -> eval, test -> test);
+    a record from anywhere else falls back to the hash split of `eval_ratio` (it never
+    lands in 'test', which holds only published test pieces)."""
+
+    names = ('training', 'eval', 'test')
+    _PARTS = {'train': 'training', 'valid': 'eval', 'test': 'test'}
+
+    def __init__(self, eval_ratio=0.1):
+        self._fallback = HashSplit(eval_ratio)
+
+    def assign(self, record_id, data=None):
+        from musekit.data.piano_roll_files import part_of
+        part = part_of(record_id)
+        return self._PARTS[part] if part else self._fallback.assign(record_id)
+
+    def with_options(self, eval_ratio=None, **options):
+        super().with_options(**options)
+        return self if eval_ratio is None else PublishedSplit(eval_ratio)
+
+    def describe(self):
+        return {'split': self.name, 'eval_ratio': self._fallback.eval_ratio}

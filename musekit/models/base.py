@@ -68,6 +68,18 @@ class StepModel(abc.ABC):
     """
 
     supports_beam_search = True
+    modes = ('sample',)         # how `sample` may draw labels; the first is the default
+    mode = 'sample'
+
+    def with_mode(self, mode):
+        """This step model drawing labels the way `mode` (one of `modes`) says."""
+        if mode not in self.modes:
+            raise MusekitError('sampling %r is not offered by this model; it offers %s'
+                               % (mode, ', '.join(self.modes)))
+        import copy
+        model = copy.copy(self)
+        model.mode = mode
+        return model
 
     @abc.abstractmethod
     def initial_state(self, batch_size):

@@ -6,7 +6,9 @@ from the bundle's encoder and extractor, and brings its own command-line flags.
 """
 import abc
 import dataclasses
+import os
 
+from musekit.errors import MusekitError
 from musekit.registry import PIECES
 
 FLAG_KINDS = ('string', 'integer', 'float', 'boolean')
@@ -44,6 +46,11 @@ class PieceType(abc.ABC):
         pitches. Called before anything is generated or written, so it also checks the
         other options (a bad one is a MusekitError)."""
 
+    def sampling_mode(self, options):
+        """How the step model should draw labels (one of its `modes`), as the options ask;
+        None for the model's default."""
+        return None
+
     def to_model(self, primer):
         """(primer moved into what the model was trained on, what `from_model` needs to move
         the outputs back); unchanged by default."""
@@ -57,6 +64,50 @@ class PieceType(abc.ABC):
     def write(self, stem, events, primer_length, options):
         """Writes one output's files (stem + '.mid', ...); returns (paths written, names of
         what rendered audio, e.g. ['fluidsynth'], for the summary line)."""
+
+
+def read_midi_sequence(path):
+    """The NoteSequence of a primer MIDI file; a missing or unreadable file is one line."""
+    import warnings
+    with warnings.catch_warnings():   # note_seq's audio dependencies warn about ffmpeg
+        warnings.simplefilter('ignore')
+        import note_seq
+    try:
+        return note_seq.midi_file_to_note_sequence(path)
+    except FileNotFoundError:
+        raise MusekitError('no such primer MIDI file: %s' % path) from None
+    except Exception as e:  # noqa: BLE001 - mido/pretty_midi raise many types on bad files
+        raise MusekitError('cannot read primer MIDI %s: %s' % (
+            path, str(e).splitlines()[0] if str(e) else type(e).__name__)) from None
+
+
+PRIMER_MIDI = Flag('primer_midi', 'string', None, 'A MIDI file whose music primes the '
+                   'model (for melodies: its first melody).')
+NOTE_FILE_FLAGS = (
+    Flag('qpm', 'float', 120.0, 'Tempo in quarter notes per minute.'),
+    Flag('render_wav', 'boolean', False, 'Also write WAV audio (FluidSynth with a '
+         'SoundFont if installed, else a built-in synthesizer).'),
+    Flag('plot', 'boolean', False, 'Also write a PNG piano roll per output.'),
+)
+
+
+def write_note_files(stem, notes, num_steps, primer_length, options, steps_per_quarter):
+    """MIDI (always), WAV and PNG (as `options` of NOTE_FILE_FLAGS ask) of `notes`:
+    (paths written, what rendered the audio)."""
+    from musekit.output import midi
+    timing = dict(qpm=options['qpm'], steps_per_quarter=steps_per_quarter)
+    paths, renderers = [midi.write_midi(stem + '.mid', notes, num_steps, **timing)], []
+    if options['render_wav']:
+        from musekit.output.audio import render_wav
+        renderers.append(render_wav(stem + '.wav', notes, num_steps, **timing))
+        paths.append(stem + '.wav')
+    if options['plot']:
+        from musekit.output.plot import write_piano_roll
+        paths.append(write_piano_roll(
+            stem + '.png', notes, num_steps, primer_steps=primer_length,
+            steps_per_quarter=steps_per_quarter, steps_per_bar=4 * steps_per_quarter,
+            title=os.path.basename(stem)))
+    return paths, renderers
 
 
 def register(name):

@@ -2,13 +2,13 @@
 from a primer list or MIDI file, moved into the model's key and range as Magenta's melody
 models do, and written as MIDI (with WAV and a piano-roll PNG on request)."""
 import json
-import os
 
 from musekit.encoders.key import MAJOR_SCALE
 from musekit.encoders.melody import NOTE_OFF
 from musekit.errors import MusekitError
 from musekit.output.notes import Note
-from musekit.pieces.base import Flag, PieceType, register
+from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, PieceType,
+                                 read_midi_sequence, register, write_note_files)
 
 MIDDLE_C = 60
 OCTAVE = 12
@@ -68,15 +68,8 @@ def read_primer_midi(path, encoder, steps_per_quarter=4):
     Uses musekit's melody extractor with Magenta's primer settings: no minimum length or
     pitch count, no gap splitting, polyphony resolved by keeping the highest note.
     """
-    note_seq = _note_seq()
     from musekit.extractors.melody import MelodyExtractor
-    try:
-        sequence = note_seq.midi_file_to_note_sequence(path)
-    except FileNotFoundError:
-        raise MusekitError('no such primer MIDI file: %s' % path) from None
-    except Exception as e:  # noqa: BLE001 - mido/pretty_midi raise many types on bad files
-        raise MusekitError('cannot read primer MIDI %s: %s' % (
-            path, str(e).splitlines()[0] if str(e) else type(e).__name__)) from None
+    sequence = read_midi_sequence(path)
     extractor = MelodyExtractor(steps_per_quarter=steps_per_quarter, min_bars=0,
                                 max_steps=1 << 30, gap_bars=float('inf'),
                                 min_unique_pitches=1, ignore_polyphonic_notes=True,
@@ -145,13 +138,8 @@ class MelodyPiece(PieceType):
              '(-2 = no event, -1 = note-off, 0..127 = note-on). Default: middle C. Like '
              "every primer it is moved into the model's key and range for generation, and "
              'the result moved back.'),
-        Flag('primer_midi', 'string', None, 'A MIDI file whose first melody primes the '
-             'model.'),
-        Flag('qpm', 'float', 120.0, 'Tempo in quarter notes per minute.'),
-        Flag('render_wav', 'boolean', False, 'Also write WAV audio (FluidSynth with a '
-             'SoundFont if installed, else a built-in synthesizer).'),
-        Flag('plot', 'boolean', False, 'Also write a PNG piano roll per output.'),
-    )
+        PRIMER_MIDI,
+    ) + NOTE_FILE_FLAGS
 
     def __init__(self, encoder, extractor):
         super().__init__(encoder, extractor)
@@ -180,18 +168,5 @@ class MelodyPiece(PieceType):
         return transpose_melody(events, -moved)
 
     def write(self, stem, events, primer_length, options):
-        from musekit.output import midi
-        notes = melody_notes(events)
-        timing = dict(qpm=options['qpm'], steps_per_quarter=self.steps_per_quarter)
-        paths, renderers = [midi.write_midi(stem + '.mid', notes, len(events), **timing)], []
-        if options['render_wav']:
-            from musekit.output.audio import render_wav
-            renderers.append(render_wav(stem + '.wav', notes, len(events), **timing))
-            paths.append(stem + '.wav')
-        if options['plot']:
-            from musekit.output.plot import write_piano_roll
-            paths.append(write_piano_roll(
-                stem + '.png', notes, len(events), primer_steps=primer_length,
-                steps_per_quarter=self.steps_per_quarter,
-                steps_per_bar=4 * self.steps_per_quarter, title=os.path.basename(stem)))
-        return paths, renderers
+        return write_note_files(stem, melody_notes(events), len(events), primer_length,
+                                options, self.steps_per_quarter)

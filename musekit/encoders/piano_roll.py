@@ -1,0 +1,98 @@
+"""The piano-roll encoding: each time step is the set of keys sounding (a frame), as a
+multi-hot row over a keyboard (88 keys from A0, MIDI 21, by default: the layout of the
+Boulanger-Lewandowski benchmark files).
+
+Events are frames: sorted tuples of MIDI pitches. Input t is frame t's row (floats);
+label t is frame t+1's row (0/1 per key), so a piece of n frames gives n-1 steps.
+"""
+import numpy as np
+
+from musekit.encoders.base import Encoder, StepSpec, Stepper, register
+from musekit.errors import MusekitError, check_int
+
+PIANO_LOWEST = 21       # A0
+PIANO_KEYS = 88
+
+
+@register('piano_roll')
+class PianoRollEncoder(Encoder):
+    """Frames over the keys [min_pitch, min_pitch + num_keys) as multi-hot rows."""
+
+    piece_type = 'piano_roll'
+
+    def __init__(self, min_pitch=PIANO_LOWEST, num_keys=PIANO_KEYS):
+        self.min_pitch = check_int('min_pitch', min_pitch, 0, 127)
+        self.num_keys = check_int('num_keys', num_keys, 1, 128 - self.min_pitch)
+
+    @property
+    def max_pitch(self):
+        """One past the highest key."""
+        return self.min_pitch + self.num_keys
+
+    @property
+    def input_spec(self):
+        return StepSpec('float32', (self.num_keys,))
+
+    @property
+    def label_spec(self):
+        return StepSpec('int64', (self.num_keys,), depth=2)
+
+    def params(self):
+        return {'min_pitch': self.min_pitch, 'num_keys': self.num_keys}
+
+    def validate_events(self, events):
+        for position, frame in enumerate(events):
+            try:
+                pitches = list(frame)
+            except TypeError:
+                raise MusekitError('frame %d is %r, not a collection of pitches'
+                                   % (position, frame)) from None
+            for pitch in pitches:
+                if isinstance(pitch, bool) or not isinstance(pitch, (int, np.integer)) \
+                        or not self.min_pitch <= pitch < self.max_pitch:
+                    raise MusekitError('frame %d holds %r, not a key of the piano roll '
+                                       '(MIDI %d..%d)' % (position, pitch, self.min_pitch,
+                                                          self.max_pitch - 1))
+
+    def rows(self, frames):
+        """[n, num_keys] int64 multi-hot rows of n frames."""
+        rows = np.zeros((len(frames), self.num_keys), np.int64)
+        for t, frame in enumerate(frames):
+            rows[t, [p - self.min_pitch for p in frame]] = 1
+        return rows
+
+    def encode(self, events):
+        self.validate_events(events)
+        rows = self.rows(events)
+        return rows[:-1].astype(np.float32), rows[1:]
+
+    def label_to_event(self, label, events):
+        return tuple(int(k) + self.min_pitch for k in np.flatnonzero(label))
+
+    def stepper(self, events):
+        stepper = FrameStepper(self)
+        for frame in events:
+            stepper.push(frame)
+        return stepper
+
+
+class FrameStepper(Stepper):
+    """A frame's input is its own row: nothing to carry but the frames themselves."""
+
+    def __init__(self, encoder):
+        self._encoder, self._events = encoder, []
+
+    def push(self, event):
+        frame = tuple(sorted(event))
+        self._encoder.validate_events([frame])
+        self._events.append(frame)
+        return self._encoder.rows([frame])[0].astype(np.float32)
+
+    def copy(self):
+        new = FrameStepper(self._encoder)
+        new._events = list(self._events)
+        return new
+
+    @property
+    def events(self):
+        return self._events

@@ -1,0 +1,92 @@
+"""The polyphonic extractor: every pitched (non-drum) note of a piece, quantized, as one
+sequence of frames (the set of pitches sounding at each step) for the piano-roll and
+chord-token encoders."""
+from musekit.errors import MusekitError, check_int
+from musekit.extractors.base import Extractor, new_stats, register
+
+
+def note_frames(quantized, low, high):
+    """(frames, notes left out) of a quantized NoteSequence: one sorted pitch tuple per step
+    up to its total length; drum notes and pitches outside [low, high) are left out."""
+    length = max([quantized.total_quantized_steps]
+                 + [n.quantized_end_step for n in quantized.notes])
+    frames = [set() for _ in range(length)]
+    outside = 0
+    for note in quantized.notes:
+        if note.is_drum:
+            continue
+        if not low <= note.pitch < high:
+            outside += 1
+            continue
+        for step in range(note.quantized_start_step, note.quantized_end_step):
+            frames[step].add(note.pitch)
+    return [tuple(sorted(f)) for f in frames], outside
+
+
+@register('polyphonic')
+class PolyphonicExtractor(Extractor):
+    """NoteSequence -> quantized (split where the tempo or time signature changes) -> one
+    frame sequence per part, with Magenta-style limits: pieces shorter than `min_steps`
+    are dropped, longer than `max_steps` dropped too unless `truncate` (then cut), all
+    counted. The encoder's keyboard (`min_pitch`, `max_pitch`) bounds the pitches."""
+
+    output_name = 'piano_rolls'
+
+    def __init__(self, steps_per_quarter=4, min_steps=8, max_steps=1024, truncate=False):
+        self.steps_per_quarter = check_int('steps_per_quarter', steps_per_quarter, 1, 96)
+        self.min_steps = check_int('min_steps', min_steps, 2)
+        self.max_steps = check_int('max_steps', max_steps, self.min_steps)
+        if not isinstance(truncate, bool):
+            raise MusekitError('truncate is true or false, not %r' % (truncate,))
+        self.truncate = truncate
+
+    def params(self):
+        return {'steps_per_quarter': self.steps_per_quarter, 'min_steps': self.min_steps,
+                'max_steps': self.max_steps, 'truncate': self.truncate}
+
+    def decode(self, data):
+        from note_seq import music_pb2
+        return music_pb2.NoteSequence.FromString(data)
+
+    def prepare(self, sequence):
+        from note_seq import sequences_lib
+        stats, pieces = new_stats(), []
+        for part in sequences_lib.split_note_sequence_on_time_changes(sequence):
+            if not any(not n.is_drum for n in part.notes):
+                continue
+            try:
+                pieces.append(sequences_lib.quantize_note_sequence(part, self.steps_per_quarter))
+            except Exception:       # note_seq raises several "cannot quantize" errors
+                stats['sequences_not_quantizable'] += 1
+        if not pieces and not stats:
+            stats['sequences_without_pitched_notes'] += 1
+        return pieces, stats
+
+    def check_augmentation(self, transpositions):
+        pass
+
+    def augment(self, piece, transposition):
+        from note_seq import sequences_lib
+        if not transposition:
+            return piece
+        # note_seq counts (and drops) notes it would push out of MIDI's range
+        return sequences_lib.transpose_note_sequence(piece, transposition)[0]
+
+    def extract(self, piece, encoder):
+        stats = new_stats()
+        frames, outside = note_frames(piece, encoder.min_pitch, encoder.max_pitch)
+        if outside:
+            stats['notes_outside_key_range'] += outside
+        if len(frames) < self.min_steps:
+            stats['%s_discarded_too_short' % self.output_name] += 1
+            return [], stats
+        if len(frames) > self.max_steps:
+            if not self.truncate:
+                stats['%s_discarded_too_long' % self.output_name] += 1
+                return [], stats
+            stats['%s_truncated' % self.output_name] += 1
+            frames = frames[:self.max_steps]
+        return [frames], stats
+
+    def fingerprint(self, sequence):
+        return tuple(sequence)

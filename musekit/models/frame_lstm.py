@@ -1,0 +1,35 @@
+"""An LSTM piano-roll model (the baseline of the polyphonic benchmarks): LSTM layers over
+frames, a dense logit per key (`musekit.models.frames`). hparams: layer_sizes."""
+from musekit.layers import lstm
+from musekit.models.base import register
+from musekit.models.frames import FrameModel
+
+
+class _LSTMLayer:
+    """A NumpyLSTMCell in the frame models' cell protocol: (output, *state) per step."""
+
+    def __init__(self, cell):
+        self.cell = cell
+
+    def zero_state(self, batch_size):
+        return self.cell.zero_state(batch_size)
+
+    def __call__(self, x, h, c):
+        h, c = self.cell(x, h, c)
+        return h, h, c
+
+
+@register('frame_lstm')
+class FrameLSTM(FrameModel):
+
+    def recurrent_layer(self, units, name, hparams):
+        return lstm.keras_layer(units, name)
+
+    def layer_variables(self, layer, name):
+        return lstm.keras_variables(layer, name)
+
+    def layer_shapes(self, name, input_size, units, hparams):
+        return lstm.weight_shapes(name, input_size, units)
+
+    def numpy_layer(self, weights, name, hparams):
+        return _LSTMLayer(lstm.from_weights(weights, name))

@@ -1,0 +1,89 @@
+"""The piano-roll piece type: frames of sounding pitches, primed by silence or a MIDI file
+(all its pitched notes), written as polyphonic MIDI (WAV and a PNG piano roll on request)."""
+from musekit.errors import MusekitError
+from musekit.output.notes import Note
+from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, PieceType,
+                                 read_midi_sequence, register, write_note_files)
+
+OCTAVE = 12
+
+
+def frame_notes(frames):
+    """Notes of a frame sequence: a pitch sounding in consecutive frames is one note."""
+    notes, started = [], {}
+    for step, frame in enumerate(list(frames) + [()]):
+        for pitch in [p for p in started if p not in frame]:
+            notes.append(Note(pitch, started.pop(pitch), step))
+        for pitch in frame:
+            started.setdefault(pitch, step)
+    return sorted(notes, key=lambda n: (n.start_step, n.pitch))
+
+
+def into_range(pitch, low, high):
+    """`pitch` moved by octaves into [low, high) (as close to its own octave as fits)."""
+    while pitch < low:
+        pitch += OCTAVE
+    while pitch >= high:
+        pitch -= OCTAVE
+    return pitch if low <= pitch < high else None     # a range narrower than an octave
+
+
+@register('piano_roll')
+class PianoRollPiece(PieceType):
+    """Polyphonic frames in and out: `--primer_midi` (default: one silent frame)."""
+
+    file_stem = 'piece'
+    plural = 'polyphonic pieces'
+    flags = (
+        PRIMER_MIDI,
+        Flag('sampling', 'string', None, 'How each frame is drawn from the key '
+             "probabilities: 'sample' (each key on with its probability, sharpened or "
+             "flattened by --temperature; the default) or 'threshold' (the keys above 0.5: "
+             'the most likely frame, the same for every output; from the default silent '
+             'primer that is mostly silence, so give it --primer_midi).'),
+    ) + NOTE_FILE_FLAGS
+
+    def __init__(self, encoder, extractor):
+        super().__init__(encoder, extractor)
+        self.steps_per_quarter = extractor.steps_per_quarter
+
+    def primer(self, options):
+        from musekit.output.midi import check_qpm
+        check_qpm(options['qpm'])
+        self.sampling_mode(options)
+        if not options['primer_midi']:
+            return [()]
+        return self.read_primer(options['primer_midi'])
+
+    def read_primer(self, path):
+        """The frames of every pitched note of a MIDI file, at the model's steps per quarter,
+        pitches outside the keyboard moved by octaves into it."""
+        from note_seq import sequences_lib
+        from musekit.extractors.polyphony import note_frames
+        sequence = read_midi_sequence(path)
+        low, high = self.encoder.min_pitch, self.encoder.max_pitch
+        for note in sequence.notes:
+            moved = into_range(note.pitch, low, high)
+            if moved is None:
+                raise MusekitError('primer MIDI %s has pitch %d, which no octave of the '
+                                   "model's keys %d..%d holds" % (path, note.pitch, low,
+                                                                   high - 1))
+            note.pitch = moved
+        try:
+            quantized = sequences_lib.quantize_note_sequence(sequence, self.steps_per_quarter)
+        except Exception as e:     # note_seq's several "cannot quantize" errors
+            raise MusekitError('cannot use primer MIDI %s: %s' % (path, e)) from None
+        frames, _ = note_frames(quantized, low, high)
+        if not any(frames):
+            raise MusekitError('primer MIDI %s holds no pitched notes' % path)
+        return frames
+
+    def sampling_mode(self, options):
+        mode = options['sampling']
+        if mode not in (None, 'sample', 'threshold'):
+            raise MusekitError("--sampling is 'sample' or 'threshold', not %r" % mode)
+        return mode
+
+    def write(self, stem, events, primer_length, options):
+        return write_note_files(stem, frame_notes(events), len(events), primer_length,
+                                options, self.steps_per_quarter)
