@@ -71,6 +71,11 @@ class Config:
             hparams[key] = _coerce(key, value, hparams[key])
         return dataclasses.replace(self, hparams=_freeze(hparams))
 
+    def with_encoder_params(self, params):
+        """A new Config whose encoder (same name) has `params`: e.g. fitted to data."""
+        return dataclasses.replace(self, encoder=_freeze({'name': self.encoder['name'],
+                                                          'params': params}))
+
     def make_encoder(self):
         from musekit.encoders.base import get_encoder
         return get_encoder(self.encoder['name'], _thaw(self.encoder.get('params', {})))

@@ -45,6 +45,26 @@ def load_run_config(run_dir):
                            % (run_dir, CONFIG_FILE, e)) from None
 
 
+def fit_to_data(config, pattern):
+    """`config` with the encoder params that musekit_create_dataset fitted to the data of
+    `pattern` (read from its dataset.json), for an encoder that learns them from the data
+    (a chord-token vocabulary); any other config unchanged."""
+    if not config.make_encoder().needs_fitting:
+        return config
+    description = dataset.read_description(pattern) or {}
+    encoder = description.get('encoder')
+    remake = ('config %s learns its %s encoder from the data, but %r has no dataset.json of '
+              'it beside it: make the data with musekit_create_dataset --config=%s'
+              % (config.name, config.encoder['name'], pattern, config.name))
+    if not isinstance(encoder, dict) or encoder.get('name') != config.encoder['name'] \
+            or not isinstance(encoder.get('params'), dict):
+        raise MusekitError(remake)
+    fitted = config.with_encoder_params(encoder['params'])
+    if fitted.make_encoder().needs_fitting:
+        raise MusekitError(remake)
+    return fitted
+
+
 def _check_same_model(saved, config, run_dir):
     """Raises MusekitError if `config` builds other weights than the run's saved config."""
     old, new = saved.to_dict(), config.to_dict()

@@ -7,7 +7,10 @@ The config chooses the split (a stable hash of each record id by default), the e
 names) and the encoder. Augmentation touches the training part only; every dropped
 record or sequence is counted by reason.
 """
+import collections
 import json
+import os
+import shutil
 import sys
 import time
 
@@ -62,11 +65,11 @@ class EncodePiece:
         self._encoder = config.make_encoder()
         self._extractor = config.make_extractor()
 
-    def __call__(self, record_id, data):
+    def sequences(self, data, written=None):
+        """The event sequences of one record (extracted, augmented, duplicates dropped),
+        counting every drop."""
         extractor, encoder = self._extractor, self._encoder
         output_name = extractor.output_name
-        beam_job.counter('%s_sequences' % self._split).inc()
-        written = beam_job.counter('%s_%s' % (self._split, output_name))
         pieces, stats = extractor.prepare(extractor.decode(data))
         seen = set()
         for prepared in pieces:
@@ -81,18 +84,85 @@ class EncodePiece:
                             stats['%s_dropped_duplicate_in_piece' % output_name] += 1
                             continue
                         seen.add(key)
-                    inputs, labels = encoder.encode(events)
-                    inputs = np.asarray(inputs, encoder.input_spec.dtype)   # as declared
-                    written.inc()
-                    yield make_sequence_example(inputs, labels)
+                    yield events
         for reason, n in stats.items():
             beam_job.counter(reason).inc(n)
+
+    def __call__(self, record_id, data):
+        encoder = self._encoder
+        beam_job.counter('%s_sequences' % self._split).inc()
+        written = beam_job.counter('%s_%s' % (self._split, self._extractor.output_name))
+        for events in self.sequences(data):
+            inputs, labels = encoder.encode(events)
+            inputs = np.asarray(inputs, encoder.input_spec.dtype)   # as declared
+            written.inc()
+            yield make_sequence_example(inputs, labels)
+
+
+class CountStatistics(EncodePiece):
+    """(id, record bytes) -> (key, count) of the encoder's fitting statistics over the
+    record's sequences."""
+
+    def __call__(self, record_id, data):
+        total = collections.Counter()
+        for events in self.sequences(data):
+            total.update(self._encoder.statistics(events))
+        return sorted(total.items())
 
 
 def output_prefixes(config, split):
     """{part: file name prefix} of the shards the job writes, e.g. training_melodies."""
     output_name = config.make_extractor().output_name
     return {part: '%s_%s' % (part, output_name) for part in split.names}
+
+
+def fit_encoder(config, input_spec, output_dir, split, transpositions, options):
+    """`config` with its encoder's params fitted to the training part (a first Beam job
+    that sums the encoder's `statistics` over the training sequences); unchanged for an
+    encoder that learns nothing from the data."""
+    if not config.make_encoder().needs_fitting:
+        return config
+    import tempfile
+    pipeline = beam.Pipeline(options=options)
+    prefixes = output_prefixes(config, split)
+    records, _ = READERS.create(config.make_extractor().reader).read(
+        pipeline, input_spec, output_dir, prefixes.values())
+    training = split.names[0]
+    count = CountStatistics(config.to_dict(), training, list(transpositions))
+    folder = tempfile.mkdtemp(prefix='musekit-fit-')
+    path = os.path.join(folder, 'statistics')
+    try:
+        (records
+         | 'Training' >> beam.Filter(lambda kv: split.assign(kv[0], kv[1]) == training)
+         | 'Count' >> beam.ParDo(_CallAfterSetup(count))
+         | 'Sum' >> beam.CombinePerKey(sum)
+         | 'Lines' >> beam.Map(lambda kv: (kv[0], json.dumps(list(kv))))
+         | 'Write' >> beam_job.WriteShards(path, 1, '', as_text=True))
+        pipeline.run().wait_until_finish()
+        counts = collections.Counter()
+        for name in os.listdir(folder):
+            with open(os.path.join(folder, name), encoding='utf-8') as f:
+                for line in f:
+                    key, n = json.loads(line)
+                    counts[key] += n
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    encoder = config.make_encoder()
+    return config.with_encoder_params(encoder.fitted(counts))
+
+
+class _CallAfterSetup(beam.DoFn):
+    """A DoFn around an EncodePiece-like callable: set up once per worker, then called
+    on each (id, bytes) element."""
+
+    def __init__(self, fn):
+        self._fn = fn
+
+    def setup(self):
+        self._fn.setup()
+
+    def process(self, kv):
+        yield from self._fn(kv[0], kv[1])
 
 
 def build_pipeline(pipeline, config, input_spec, output_dir, split=None, transpositions=(0,),
@@ -152,6 +222,11 @@ def main(argv):
     split = config.make_split().with_options(eval_ratio=fv.eval_ratio)
     transpositions = parse_transpose_range(fv.transpose_range)
     start = time.time()
+    fitted = fit_encoder(config, fv.input, fv.output_dir, split, transpositions, options)
+    if fitted is not config:
+        print('musekit_create_dataset: fitted encoder %s to the training part (%s)' % (
+            config.encoder['name'], fitted.make_encoder().describe_fit()), flush=True)
+        config = fitted
     pipeline = beam.Pipeline(options=options)
     description = build_pipeline(pipeline, config, fv.input, fv.output_dir, split,
                                  transpositions, fv.num_shards)

@@ -41,6 +41,9 @@ def define_common_flags(fv):
                          'the melody configs), primer included.', flag_values=fv)
     flags.DEFINE_float('temperature', 1.0, 'Sampling temperature: above 1 more random, '
                        'below 1 more conservative.', flag_values=fv)
+    flags.DEFINE_integer('top_k', 0, 'Sample each step from the k likeliest classes only '
+                         '(0: from all); for models that draw one class per step.',
+                         lower_bound=0, flag_values=fv)
     flags.DEFINE_integer('beam_size', 1, 'Sequences kept per output by beam search.',
                          flag_values=fv)
     flags.DEFINE_integer('branch_factor', 1, 'Branches per beam sequence and iteration.',
@@ -153,6 +156,8 @@ def main(argv):
     mode = piece.sampling_mode(options)
     if mode:
         model = model.with_mode(mode)
+    if fv.top_k:
+        model = model.with_top_k(fv.top_k)
     seed = (check_int('seed', fv.seed, 0) if fv.seed is not None
             else random.SystemRandom().randrange(2 ** 31))
     output_dir = fv.output_dir

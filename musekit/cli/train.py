@@ -76,12 +76,14 @@ def resolve_config(fv):
     from musekit.config import get_config
     from musekit.training import load_run_config
     if fv.config:
-        return get_config(fv.config, fv.hparams or None)
-    config = load_run_config(fv.run_dir)
-    if config is None:
-        raise MusekitError('missing --config (run directory %s has no config.json yet)'
-                           % fv.run_dir)
-    return config.with_hparams(fv.hparams) if fv.hparams else config
+        config = get_config(fv.config, fv.hparams or None)
+    else:
+        config = load_run_config(fv.run_dir)
+        if config is None:
+            raise MusekitError('missing --config (run directory %s has no config.json yet)'
+                               % fv.run_dir)
+        config = config.with_hparams(fv.hparams) if fv.hparams else config
+    return config
 
 
 def main(argv):
@@ -91,7 +93,8 @@ def main(argv):
         raise MusekitError('run directory %s has no checkpoints to evaluate' % fv.run_dir)
     config = resolve_config(fv)
     command.import_tensorflow_quietly()
-    from musekit.training import Trainer
+    from musekit.training import Trainer, fit_to_data
+    config = fit_to_data(config, fv.sequence_example_file)   # e.g. a learnt vocabulary
     bar = ProgressBar('training')
 
     def log(line):

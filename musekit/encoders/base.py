@@ -5,6 +5,7 @@ the data files, the training batches and the model's input layer all follow that
 declaration, so a new encoding never touches shared code.
 """
 import abc
+import collections
 import dataclasses
 import math
 
@@ -57,6 +58,21 @@ class Encoder(abc.ABC):
 
     name = None                 # set by the registry
     piece_type = None
+    needs_fitting = False       # True: its params are learnt from the training data first
+
+    def statistics(self, events):
+        """What fitting learns from one training sequence, as a Counter that the dataset
+        job sums over the training part (nothing by default)."""
+        return collections.Counter()
+
+    def fitted(self, counts):
+        """The params of this encoder fitted to `counts` (the summed `statistics`, a Counter
+        keyed by strings)."""
+        return self.params()
+
+    def describe_fit(self):
+        """What fitting learnt, in a few words, for the dataset job's log."""
+        return 'fitted'
 
     @property
     @abc.abstractmethod

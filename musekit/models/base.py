@@ -10,7 +10,7 @@ import abc
 import numpy as np
 
 from musekit.data.batching import Bucketed
-from musekit.errors import MusekitError
+from musekit.errors import MusekitError, check_int
 from musekit.registry import MODELS
 
 
@@ -70,6 +70,17 @@ class StepModel(abc.ABC):
     supports_beam_search = True
     modes = ('sample',)         # how `sample` may draw labels; the first is the default
     mode = 'sample'
+    top_k = 0                   # categorical sampling from the k likeliest classes (0: all)
+
+    def with_top_k(self, k):
+        """This step model drawing each class from the `k` likeliest only (renormalised)."""
+        if type(self).sample is not StepModel.sample:
+            raise MusekitError('top-k sampling applies to models that draw one class per '
+                               'step; this one draws its labels its own way')
+        import copy
+        model = copy.copy(self)
+        model.top_k = check_int('top_k', k, 0)
+        return model
 
     def with_mode(self, mode):
         """This step model drawing labels the way `mode` (one of `modes`) says."""
@@ -96,7 +107,7 @@ class StepModel(abc.ABC):
     def sample(self, outputs, temperature, rng):
         """(labels [B, ...], log-probabilities [B] of those labels) drawn from `outputs`."""
         from musekit.generation.sampling import sample_categorical
-        return sample_categorical(outputs, temperature, rng)
+        return sample_categorical(outputs, temperature, rng, self.top_k)
 
     def step_and_sample(self, inputs, state, temperature, rng):
         """(labels, log-probabilities, new state): one generation step. A family whose step

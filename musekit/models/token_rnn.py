@@ -1,0 +1,100 @@
+"""The token RNN ('token_rnn'): an embedding of each step's token id, stacked LSTMs and a
+Dense layer to the logits of the next token (the chord-token LSTM of "Play Bach").
+
+It models any encoder with one integer id per step as input and as label (both with a
+depth). Hparams: ``embedding_size``, ``layer_sizes`` (LSTM widths), ``dropout_rate`` (on
+each LSTM's output, training only). Weights: ``embedding [V, E]``, ``lstm_{k}/...`` (see
+musekit.layers.lstm) and ``logits/kernel [U_last, V]``, ``logits/bias [V]``.
+"""
+import numpy as np
+
+from musekit.errors import MusekitError
+from musekit.layers import lstm
+from musekit.models.base import ModelFamily, StepModel, check_weights, register
+from musekit.models.objectives import CategoricalCrossEntropy
+
+
+def _architecture(encoder, hparams):
+    """(vocabulary size, embedding size, layer sizes, dropout), checked."""
+    inputs, labels = encoder.input_spec, encoder.label_spec
+    if inputs.dtype != 'int64' or inputs.shape or not inputs.depth \
+            or labels.shape or not labels.depth:
+        raise MusekitError('model token_rnn needs one token id per step in and out; encoder '
+                           '%r gives inputs %s and labels %s'
+                           % (encoder.name, inputs.describe(), labels.describe()))
+    sizes = hparams.get('layer_sizes')
+    if not isinstance(sizes, (list, tuple)) or not sizes or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
+        raise MusekitError('hparam layer_sizes is a non-empty list of positive integers, '
+                           'not %r' % (sizes,))
+    embedding = hparams.get('embedding_size')
+    if isinstance(embedding, bool) or not isinstance(embedding, int) or embedding < 1:
+        raise MusekitError('hparam embedding_size is a positive integer, not %r'
+                           % (embedding,))
+    dropout = float(hparams.get('dropout_rate', 0.0) or 0.0)
+    if not 0.0 <= dropout < 1.0:
+        raise MusekitError('hparam dropout_rate must be in [0, 1), not %r' % dropout)
+    if inputs.depth != labels.depth:
+        raise MusekitError('model token_rnn reads and predicts the same tokens; encoder %r '
+                           'has %d input and %d label ids'
+                           % (encoder.name, inputs.depth, labels.depth))
+    return inputs.depth, embedding, list(sizes), dropout
+
+
+@register('token_rnn')
+class TokenRNN(ModelFamily):
+    architecture_hparams = ('embedding_size', 'layer_sizes')
+
+    def build(self, encoder, hparams):
+        import keras
+        vocabulary, embedding, sizes, dropout = _architecture(encoder, hparams)
+        inputs = keras.Input(shape=(None,), dtype='int64')
+        h = keras.layers.Embedding(vocabulary, embedding, name='embedding')(inputs)
+        for k, units in enumerate(sizes):
+            h = lstm.keras_layer(units, 'lstm_%d' % k)(h)
+            if dropout:
+                h = keras.layers.Dropout(dropout)(h)
+        return keras.Model(inputs, keras.layers.Dense(vocabulary, name='logits')(h))
+
+    def objective(self, encoder, hparams):
+        return CategoricalCrossEntropy()
+
+    def weight_variables(self, keras_model):
+        out = {'embedding': keras_model.get_layer('embedding').embeddings}
+        for layer in keras_model.layers:
+            if layer.name.startswith('lstm_'):
+                out.update(lstm.keras_variables(layer))
+        dense = keras_model.get_layer('logits')
+        out.update({'logits/kernel': dense.kernel, 'logits/bias': dense.bias})
+        return out
+
+    def step_model(self, weights, encoder, hparams):
+        vocabulary, embedding, sizes, _ = _architecture(encoder, hparams)
+        expected, width = {'embedding': (vocabulary, embedding)}, embedding
+        for k, units in enumerate(sizes):
+            expected.update(lstm.weight_shapes('lstm_%d' % k, width, units))
+            width = units
+        expected.update({'logits/kernel': (width, vocabulary), 'logits/bias': (vocabulary,)})
+        check_weights(weights, expected, 'config')
+        return TokenStepModel(weights, len(sizes))
+
+
+class TokenStepModel(StepModel):
+    """Token ids [B] in, next-token logits [B, V] out; state (h, c) per layer."""
+
+    def __init__(self, weights, num_layers):
+        self.embedding = np.asarray(weights['embedding'], np.float32)
+        self.cells = [lstm.from_weights(weights, 'lstm_%d' % k) for k in range(num_layers)]
+        self.kernel = np.asarray(weights['logits/kernel'], np.float32)
+        self.bias = np.asarray(weights['logits/bias'], np.float32)
+
+    def initial_state(self, batch_size):
+        return tuple(s for cell in self.cells for s in cell.zero_state(batch_size))
+
+    def step(self, inputs, state):
+        h = self.embedding[np.asarray(inputs, np.int64).reshape(-1)]
+        new_state = []
+        for k, cell in enumerate(self.cells):
+            h, c = cell(h, state[2 * k], state[2 * k + 1])
+            new_state += [h, c]
+        return h @ self.kernel + self.bias, tuple(new_state)
