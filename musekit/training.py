@@ -92,6 +92,22 @@ def _write_atomically(path, text):
     os.replace(tmp, path)
 
 
+def learning_rate(hparams):
+    """The config's learning rate: `learning_rate`, multiplied by `decay_rate` every
+    `decay_steps` steps (smoothly, as Magenta's hparams of those names) when both are set."""
+    import keras
+    rate = float(hparams['learning_rate'])
+    steps, decay = hparams.get('decay_steps'), hparams.get('decay_rate')
+    if not steps or decay in (None, 1.0):
+        return rate
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1 \
+            or not isinstance(decay, (int, float)) or not 0 < decay <= 1:
+        raise MusekitError('hparams decay_steps (a positive integer) and decay_rate (in '
+                           '(0, 1]) set the learning-rate decay; got %r and %r'
+                           % (steps, decay))
+    return keras.optimizers.schedules.ExponentialDecay(rate, steps, float(decay))
+
+
 def _mask(labels, lengths):
     import tensorflow as tf
     return tf.sequence_mask(lengths, tf.shape(labels)[1], dtype=tf.float32)
@@ -122,7 +138,7 @@ class Trainer:
         self.objective = self.family.objective(self.encoder, hparams)
         self.batching = self.family.batching(hparams)
         self.optimizer = keras.optimizers.Adam(
-            learning_rate=float(hparams['learning_rate']),
+            learning_rate=learning_rate(hparams),
             global_clipnorm=float(hparams['clip_norm']) if hparams.get('clip_norm') else None)
         self.optimizer.build(self.model.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')

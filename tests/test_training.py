@@ -450,3 +450,14 @@ def test_the_seed_fixes_the_initial_weights(tmp_path):
     wb, wc = (t.family.export_weights(t.model) for t in (b, c))
     assert all(np.array_equal(wb[k], wc[k]) for k in wb)
     assert not all(np.array_equal(a[k], wb[k]) for k in wb)
+
+
+def test_learning_rate_decays_by_decay_rate_every_decay_steps():
+    from musekit.training import learning_rate
+    assert learning_rate({'learning_rate': 0.01}) == 0.01
+    assert learning_rate({'learning_rate': 0.01, 'decay_steps': 10, 'decay_rate': 1.0}) == 0.01
+    schedule = learning_rate({'learning_rate': 0.01, 'decay_steps': 10, 'decay_rate': 0.5})
+    assert [round(float(schedule(step)), 7) for step in (0, 10, 20, 5)] == [
+        0.01, 0.005, 0.0025, round(0.01 * 0.5 ** 0.5, 7)]
+    with pytest.raises(MusekitError, match='decay_rate'):
+        learning_rate({'learning_rate': 0.01, 'decay_steps': 10, 'decay_rate': 1.5})

@@ -1,0 +1,145 @@
+"""The JSB Chorales polyphonic benchmark: trains piano-roll configs on the published
+training split, picks the epoch by validation NLL, and prints test NLL (nats per frame),
+frame accuracy and seconds per epoch, next to the per-key-frequency baseline.
+
+    python benchmarks/jsb.py                                # snu_jsb, ssnu_jsb, lstm_jsb
+    python benchmarks/jsb.py --configs=ssnu_jsb --epochs=40 --bundle_dir=bundles
+
+With --bundle_dir, each config's best epoch is written as DIR/CONFIG.musekit, its
+validation and test metrics in the provenance. Published test NLL: RNN 9.10, SNU 8.72,
+LSTM 8.55-8.67, GRU 8.54, sSNU 8.39 (Woźniak et al., 2020).
+"""
+import argparse
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+JSB = os.path.join(HERE, '..', 'tests', 'data', 'JSB_Chorales.mat')
+PUBLISHED = {'snu_jsb': 8.72, 'ssnu_jsb': 8.39, 'lstm_jsb': 8.55}
+
+
+def make_dataset(work, config_name):
+    """Converts JSB_Chorales.mat and makes `config_name`'s dataset; returns its folder."""
+    import apache_beam as beam
+    from musekit.config import get_config
+    from musekit.pipelines import convert, create_dataset
+    ns = os.path.join(work, 'ns', 'jsb')
+    if not os.path.exists(ns + '-00000-of-00001.tfrecord'):
+        with beam.Pipeline() as pipeline:
+            convert.build_pipeline(pipeline, JSB, ns, num_shards=1)
+    config = get_config(config_name)
+    out = os.path.join(work, 'ds_' + config_name)
+    split = config.make_split()
+    config = create_dataset.fit_encoder(config, ns + '*', out, split, [0], None)
+    with beam.Pipeline() as pipeline:
+        create_dataset.build_pipeline(pipeline, config, ns + '*', out, split, num_shards=1)
+    create_dataset.write_description(out, config, ns + '*', split, '', {})
+    return out
+
+
+def key_frequency_nll(dataset_dir):
+    """Test NLL (nats/frame) of independent per-key frequencies counted on the training
+    split (add-one smoothed): the baseline every model should beat by far."""
+    import tensorflow as tf
+    from musekit.data.example import parse_sequence_example
+
+    def labels(part):
+        rows = []
+        for path in sorted(tf.io.gfile.glob(os.path.join(dataset_dir, part + '_*'))):
+            for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+                rows.append(parse_sequence_example(record)[1])
+        return np.concatenate(rows).astype(np.float64)
+
+    train, test = labels('training'), labels('test')
+    p = (train.sum(0) + 1) / (len(train) + 2)
+    return float(-(test * np.log(p) + (1 - test) * np.log(1 - p)).sum(1).mean())
+
+
+def run_config(name, dataset_dir, epochs, seed, bundle_dir, log, hparams=''):
+    from musekit.bundle import write_bundle
+    from musekit.config import get_config
+    from musekit.training import Trainer, fit_to_data
+    pattern = lambda part: os.path.join(dataset_dir, part + '_*')      # noqa: E731
+    config = fit_to_data(get_config(name, hparams or None), pattern('training'))
+    run_dir = tempfile.mkdtemp(prefix='jsb-%s-' % name)
+    quiet = lambda line: None                                           # noqa: E731
+    trainer = Trainer(config, run_dir, seed=seed, log=quiet)
+    from musekit.data.dataset import list_files
+    import tensorflow as tf
+    pieces = sum(1 for f in list_files(pattern('training')) for _ in tf.data.TFRecordDataset(f))
+    steps_per_epoch = math.ceil(pieces / int(config.hparams['batch_size']))
+    best, seconds = None, []
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        trainer.train(pattern('training'), epoch * steps_per_epoch, summary_frequency=10 ** 9,
+                      save_checkpoint_steps=0)
+        seconds.append(time.perf_counter() - start)
+        valid = trainer.evaluate(pattern('eval'))
+        line = 'epoch %3d  %.1f s  valid NLL %.3f' % (epoch, seconds[-1], valid['loss'])
+        if best is None or valid['loss'] < best['valid']['loss']:
+            test = trainer.evaluate(pattern('test'))
+            best = {'epoch': epoch, 'valid': valid, 'test': test}
+            line += '  test NLL %.3f  frame accuracy %.3f  (best)' % (
+                test['loss'], test.get('frame_accuracy', test.get('accuracy', 0.0)))
+            if bundle_dir:
+                config_dict, weights, provenance = trainer.bundle_parts(
+                    pattern('training'), valid)
+                provenance.update(epoch=epoch, test={k: v for k, v in test.items()
+                                                     if k != 'global_step'},
+                                  recipe='python benchmarks/jsb.py --configs=%s --epochs=%d '
+                                         '--seed=%d%s' % (name, epochs, seed, " --hparams='%s'"
+                                                          % hparams if hparams else ''))
+                write_bundle(os.path.join(bundle_dir, name + '.musekit'), config_dict,
+                             weights, provenance)
+        log('%s %s' % (name, line))
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return best, float(np.median(seconds[1:] if len(seconds) > 1 else seconds))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--configs', default='snu_jsb,ssnu_jsb,lstm_jsb')
+    parser.add_argument('--epochs', type=int, default=40)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--hparams', default='', help='overrides for every config, e.g. '
+                        "'learning_rate=0.003'")
+    parser.add_argument('--bundle_dir', default=None,
+                        help="write each config's best epoch as DIR/CONFIG.musekit")
+    args = parser.parse_args(argv)
+    log = lambda line: print(line, flush=True)                          # noqa: E731
+    work = tempfile.mkdtemp(prefix='jsb-bench-')
+    try:
+        results, datasets = {}, {}
+        for name in args.configs.split(','):
+            from musekit.config import get_config
+            data = get_config(name).to_dict()
+            key = repr((data['encoder'], data['data']))
+            if key not in datasets:
+                datasets[key] = make_dataset(work, name)
+            results[name] = run_config(name, datasets[key], args.epochs, args.seed,
+                                       args.bundle_dir, log, args.hparams)
+        baseline = key_frequency_nll(next(iter(datasets.values())))
+        print('\nJSB Chorales, test split (77 chorales), nats per frame; epoch chosen by '
+              'validation NLL')
+        print('%-18s %6s %10s %9s %10s %11s %9s' % ('config', 'epoch', 'valid NLL',
+                                                   'test NLL', 'published', 'frame acc',
+                                                   's/epoch'))
+        for name, (best, per_epoch) in results.items():
+            test = best['test']
+            print('%-18s %6d %10.3f %9.3f %10s %11.3f %9.2f' % (
+                name, best['epoch'], best['valid']['loss'], test['loss'],
+                '%.2f' % PUBLISHED[name] if name in PUBLISHED else '-',
+                test.get('frame_accuracy', test.get('accuracy', float('nan'))), per_epoch))
+        print('%-18s %6s %10s %9.3f %10s' % ('key frequencies', '-', '-', baseline, '~11'))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
