@@ -35,8 +35,13 @@ setup(
         'mido>=1.3',
         'soundfile>=0.12',
         'matplotlib>=3.7',
+        'scipy>=1.11',      # the polyphonic benchmark .mat files
     ],
-    extras_require={'test': ['pytest>=8', 'scipy>=1.11']},
+    extras_require={
+        # Beam's Dask runner (it ships inside apache-beam) needs dask and distributed
+        'dask': ['dask[distributed]>=2024.1'],
+        'test': ['pytest>=8', 'dask[distributed]>=2024.1'],
+    },
     entry_points={
         'console_scripts': [
             'musekit_convert=musekit.cli.launch:convert',

@@ -4,8 +4,11 @@ unreadable file listed in a dead-letter file.
 
     musekit_convert --input=music21:bach --output=/tmp/ns/bach
 """
+import dataclasses
+import os
 import sys
 import time
+import typing
 
 import apache_beam as beam
 
@@ -18,9 +21,14 @@ SHARD_SUFFIX = '.tfrecord'
 
 
 class ParseMusicFile(beam.DoFn):
-    """Source -> (id, serialized NoteSequence); unreadable files go to 'dead_letter'."""
+    """Source -> (SEQUENCE, (id, serialized NoteSequence)) per piece, or
+    (DEAD_LETTER, "path<TAB>reason<TAB>detail") for a file that cannot be read.
 
-    DEAD_LETTER = 'dead_letter'
+    One output marked by kind rather than Beam's tagged outputs, which some runners (Beam's
+    Dask runner) do not keep apart.
+    """
+
+    SEQUENCE, DEAD_LETTER = 'sequence', 'dead_letter'
 
     def __init__(self):
         self._read = beam_job.counter('files_read')
@@ -39,11 +47,11 @@ class ParseMusicFile(beam.DoFn):
             sequences = sources.parse(source, sources.read_bounded(source.path))
         except sources.BadInput as e:
             beam_job.counter('files_failed_' + e.reason).inc()
-            yield beam.pvalue.TaggedOutput(self.DEAD_LETTER, dead_letter_line(source, e))
+            yield self.DEAD_LETTER, dead_letter_line(source, e)
             return
         for ns in sequences:
             self._converted.inc()
-            yield ns.id, ns.SerializeToString(deterministic=True)
+            yield self.SEQUENCE, (ns.id, ns.SerializeToString(deterministic=True))
 
 
 def dead_letter_line(source, error):
@@ -52,12 +60,14 @@ def dead_letter_line(source, error):
 
 
 class ReadMusicFiles(beam.PTransform):
-    """Input spec (folder, file, glob or music21:NAME) -> (id, NoteSequence bytes), plus a
-    'dead_letter' output of "path<TAB>reason<TAB>detail" lines."""
+    """Input spec (folder, file, glob or music21:NAME) -> a `Parsed` of (id, NoteSequence
+    bytes) `sequences` and `dead_letters` ("path<TAB>reason<TAB>detail" lines)."""
 
     def __init__(self, input_spec):
         super().__init__()
-        self._sources = sources.list_sources(input_spec)
+        # absolute: a worker of another process (a Dask cluster) has its own working folder
+        self._sources = [dataclasses.replace(s, path=os.path.abspath(s.path))
+                         for s in sources.list_sources(input_spec)]
         if not any(sources.is_supported(s.path) for s in self._sources):
             raise MusekitError('no MIDI, MusicXML, ABC or piano-roll benchmark files (%s) at %s'
                                % (' '.join(sources.SUPPORTED_EXTENSIONS), input_spec))
@@ -67,22 +77,39 @@ class ReadMusicFiles(beam.PTransform):
         return len(self._sources)
 
     def expand(self, pbegin):
-        return (pbegin
-                | 'ListFiles' >> beam.Create(self._sources)  # Create spreads its elements
-                | 'Parse' >> beam.ParDo(ParseMusicFile()).with_outputs(
-                    ParseMusicFile.DEAD_LETTER, main='sequences'))
+        parsed = (pbegin
+                  | 'ListFiles' >> beam.Create(self._sources)  # Create spreads its elements
+                  | 'Parse' >> beam.ParDo(ParseMusicFile()))
+        # typed Any: Beam's inference would give both kinds one (wrong) tuple coder
+        return Parsed(*(parsed | 'Only_' + kind >> beam.Filter(
+            lambda item, kind=kind: item[0] == kind) | 'Unmark_' + kind >> beam.Map(
+            lambda item: item[1]).with_output_types(typing.Any)
+            for kind in (ParseMusicFile.SEQUENCE, ParseMusicFile.DEAD_LETTER)))
+
+
+class Parsed(tuple):
+    """(sequences, dead_letters) PCollections of ReadMusicFiles."""
+
+    def __new__(cls, sequences, dead_letters):
+        return super().__new__(cls, (sequences, dead_letters))
+
+    sequences = property(lambda self: self[0])
+    dead_letters = property(lambda self: self[1])
 
 
 def build_pipeline(pipeline, input_spec, output, num_shards):
     """Adds the convert job to `pipeline`; returns the number of input files listed."""
     read = ReadMusicFiles(input_spec)  # a bad --input fails before old output is removed
+    output = beam_job.absolute(output)
     beam_job.check_output_location(output, '--output')
     beam_job.remove_stale_shards(output, SHARD_SUFFIX)
     parsed = pipeline | 'Read' >> read
-    parsed.sequences | 'WriteSequences' >> beam_job.WriteShards(output, num_shards, SHARD_SUFFIX)
-    (parsed[ParseMusicFile.DEAD_LETTER]
-     | 'KeyDeadLetters' >> beam.Map(lambda line: (line, line))
-     | 'WriteDeadLetters' >> _WriteDeadLetters(output + DEAD_LETTER_SUFFIX))
+    shards = parsed.sequences | 'WriteSequences' >> beam_job.WriteShards(
+        output, num_shards, SHARD_SUFFIX)
+    dead_letters = (parsed.dead_letters
+                    | 'KeyDeadLetters' >> beam.Map(lambda line: (line, line))
+                    | 'WriteDeadLetters' >> _WriteDeadLetters(output + DEAD_LETTER_SUFFIX))
+    beam_job.finish([shards, dead_letters])
     return read.num_files
 
 

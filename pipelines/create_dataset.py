@@ -172,22 +172,26 @@ def build_pipeline(pipeline, config, input_spec, output_dir, split=None, transpo
     `split` defaults to the config's; transpositions apply to its first (training) part.
     """
     split = split or config.make_split()
+    output_dir = beam_job.absolute(output_dir)     # workers may run in other folders
     extractor = config.make_extractor()
     extractor.check_augmentation(transpositions)
     prefixes = output_prefixes(config, split)
     reader = READERS.create(extractor.reader)
     records, description = reader.read(pipeline, input_spec, output_dir, prefixes.values())
     command.check_folder(output_dir, '--output_dir')
-    names = split.names
-    parts = records | 'Split' >> beam.Partition(
-        lambda kv, n: names.index(split.assign(kv[0], kv[1])), len(names))
     config_dict = config.to_dict()
-    for index, (name, part) in enumerate(zip(names, parts)):
+    written = []
+    for index, name in enumerate(split.names):
+        # a Filter per part, not beam.Partition: some runners (Beam's Dask runner) do not
+        # keep a multi-output step's outputs apart
+        part = records | 'Select_%s' % name >> beam.Filter(
+            lambda kv, name=name: split.assign(kv[0], kv[1]) == name)
         shifts = list(transpositions) if index == 0 else [0]
         prefix = '%s/%s' % (output_dir.rstrip('/'), prefixes[name])
         beam_job.remove_stale_shards(prefix, '.tfrecord')
-        part | 'Write_%s' % name >> beam_job.WriteShards(
-            prefix, num_shards, to_records=EncodePiece(config_dict, name, shifts))
+        written.append(part | 'Write_%s' % name >> beam_job.WriteShards(
+            prefix, num_shards, to_records=EncodePiece(config_dict, name, shifts)))
+    beam_job.finish(written)
     return description
 
 
@@ -239,6 +243,9 @@ def main(argv):
         time.time() - start, fv.output_dir.rstrip('/'), ','.join(prefixes.values())))
     counts = beam_job.print_counters(result)
     extractor = config.make_extractor()
+    if counts is None:          # a runner without metrics: the shards say what was written
+        write_description(fv.output_dir, config, fv.input, split, fv.transpose_range, None)
+        return
     if not any(counts.get('%s_sequences' % name) for name in split.names):
         reader = READERS.create(extractor.reader)
         raise MusekitError('read no %s from %s%s' % (
@@ -250,7 +257,8 @@ def main(argv):
 
 
 def write_description(output_dir, config, input_spec, split, transpose_range, counts):
-    """Writes DIR/dataset.json: how the data was made and what was kept or dropped.
+    """Writes DIR/dataset.json: how the data was made and what was kept or dropped
+    (`counts` None: the runner reported no counters).
 
     Training copies it into a bundle's provenance, so a bundle says what it learned from.
     Deterministic (no timestamps), like the shards beside it.

@@ -64,7 +64,7 @@ def _record_files(input_spec):
         paths = [s.path for s in sources.list_sources(input_spec)]
         if any(sources.is_supported(p) for p in paths):
             return None
-        return [p for p in paths if p.endswith(convert.SHARD_SUFFIX)] or None
+        return [os.path.abspath(p) for p in paths if p.endswith(convert.SHARD_SUFFIX)] or None
     matches = sorted(m.path for r in FileSystems.match([beam_job.absolute(input_spec)])
                      for m in r.metadata_list
                      if not m.path.endswith(convert.DEAD_LETTER_SUFFIX))

@@ -94,7 +94,8 @@ def test_readme_generate_command_writes_128_step_melodies(tmp_path):
 def test_a_shipped_bundle_loads_by_name_and_a_path_wins(tmp_path, monkeypatch):
     from musekit.bundle import load_bundle, shipped_bundles
     from musekit.errors import MusekitError
-    assert set(shipped_bundles()) == {'basic_rnn', 'lookback_rnn', 'attention_rnn'}
+    assert set(shipped_bundles()) == {'basic_rnn', 'lookback_rnn', 'attention_rnn',
+                                      'ssnu_jsb', 'chord_token_lstm'}
     assert load_bundle('attention_rnn').config.name == 'attention_rnn'
     monkeypatch.chdir(tmp_path)
     (tmp_path / 'lookback_rnn').write_bytes(b'not a bundle')
@@ -102,3 +103,66 @@ def test_a_shipped_bundle_loads_by_name_and_a_path_wins(tmp_path, monkeypatch):
         load_bundle('lookback_rnn')
     with pytest.raises(MusekitError, match=r'no such bundle file: ./basic_rnn \(shipped'):
         load_bundle('./basic_rnn')             # a path, not a name
+
+
+# Polyphonic bundles, trained on the JSB Chorales training split (benchmarks/jsb.py)
+
+def jsb_test_rolls():
+    import scipy.io
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'JSB_Chorales.mat')
+    return [np.asarray(r, np.float32) for r in scipy.io.loadmat(path)['testdata'].ravel()]
+
+
+def numpy_frame_nll(bundle, rolls):
+    """Teacher-forced frame NLL (nats per frame) of the bundle's NumPy step model."""
+    from musekit.models.frames import frame_nll
+    model = bundle.step_model(bundle.make_encoder())
+    total, frames = 0.0, 0
+    for roll in rolls:
+        state, logits = model.initial_state(1), []
+        for row in roll[:-1]:
+            out, state = model.step(row[None], state)
+            logits.append(out[0])
+        total += frame_nll(np.array(logits), roll[1:]) * (len(roll) - 1)
+        frames += len(roll) - 1
+    return total / frames
+
+
+def test_ssnu_bundle_records_its_test_nll_and_the_numpy_model_reproduces_it():
+    bundle = load_bundle(path_of('ssnu_jsb'))
+    facts = bundle.provenance
+    assert bundle.config.name == 'ssnu_jsb' and facts['epoch'] >= 1
+    assert facts['dataset_description']['split'] == 'published'
+    test = facts['test']
+    assert test['steps'] == 4648 and test['loss'] < 9.0         # key frequencies: ~11.1
+    # generation's NumPy model scores the test split as Keras's evaluation did
+    assert numpy_frame_nll(bundle, jsb_test_rolls()) == pytest.approx(test['loss'], abs=2e-3)
+
+
+def test_ssnu_bundle_prefers_a_chorale_to_its_keys_scrambled():
+    bundle = load_bundle(path_of('ssnu_jsb'))
+    rng = np.random.default_rng(0)
+    for roll in jsb_test_rolls()[:5]:
+        scrambled = roll[:, rng.permutation(88)]        # same chord sizes, other keys
+        assert numpy_frame_nll(bundle, [roll]) < numpy_frame_nll(bundle, [scrambled]) - 5
+
+
+def test_chord_token_bundle_carries_its_vocabulary_and_test_loss():
+    bundle = load_bundle(path_of('chord_token_lstm'))
+    encoder = bundle.make_encoder()
+    assert len(encoder.vocabulary) > 500 and encoder.vocabulary[0] == 'C4.E5.G5.C6'
+    assert bundle.provenance['test']['loss'] < 0.5 * math.log(encoder.depth)
+
+
+@pytest.mark.parametrize('name, flags', [('ssnu_jsb', []), ('chord_token_lstm', ['--top_k=20'])])
+def test_polyphonic_bundles_generate_chords_by_name(tmp_path, name, flags):
+    import pretty_midi
+    script = os.path.join(os.path.dirname(sys.executable), 'musekit_generate')
+    proc = subprocess.run([script, '--bundle_file=' + name, '--output_dir=%s' % tmp_path,
+                           '--num_outputs=2', '--num_steps=32', '--seed=3'] + flags,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for file in ('piece_01.mid', 'piece_02.mid'):
+        notes = pretty_midi.PrettyMIDI(str(tmp_path / file)).instruments[0].notes
+        starts = [round(n.start, 3) for n in notes]
+        assert sum(starts.count(t) >= 3 for t in set(starts)) >= 4    # several chords

@@ -3,9 +3,9 @@
     musekit_generate --bundle_file=lookback.musekit --output_dir=/tmp/melodies \\
         --num_outputs=10 --num_steps=128 --primer_melody="[60, -2, 62]"
 
-The bundle's piece type (melody, ...) decides what a primer is and which files an output
-becomes (melody_01.mid, melody_02.mid, ... plus .wav / .png with --render_wav / --plot for
-melodies), written into --output_dir, replacing files of those names. Flags of another
+The bundle's piece type (melody, piano_roll, ...) decides what a primer is and which files
+an output becomes (melody_01.mid, ... or piece_01.mid, ..., plus .wav / .png with
+--render_wav / --plot), written into --output_dir, replacing files of those names. Flags of another
 piece type are refused. With --bundle_file it never imports TensorFlow; --run_dir (a
 musekit_train run directory, latest checkpoint) reads the checkpoint with TensorFlow.
 """
