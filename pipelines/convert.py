@@ -100,8 +100,8 @@ class Parsed(tuple):
 def build_pipeline(pipeline, input_spec, output, num_shards):
     """Adds the convert job to `pipeline`; returns the number of input files listed."""
     read = ReadMusicFiles(input_spec)  # a bad --input fails before old output is removed
-    output = beam_job.absolute(output)
     beam_job.check_output_location(output, '--output')
+    output = beam_job.absolute(output)
     beam_job.remove_stale_shards(output, SHARD_SUFFIX)
     parsed = pipeline | 'Read' >> read
     shards = parsed.sequences | 'WriteSequences' >> beam_job.WriteShards(

