@@ -1,7 +1,9 @@
 """Times musekit_convert + musekit_create_dataset (lookback_rnn) over music21's Bach
-chorales as whole processes, the way a user runs them, and prints files per second.
+chorales as whole processes, the way a user runs them, and prints files per second:
+with the DirectRunner (1 and 2 workers) and on Beam's Dask runner (a local cluster
+started by each job, when dask[distributed] is installed).
 
-    python benchmarks/dataset.py [--runs 3] [--workers 2]
+    python benchmarks/dataset.py [--runs 3] [--workers 2] [--no-dask]
 
 Magenta's serial tools took 10.2 s (convert) + 9.3 s (create dataset) on these files on a
 2-core machine; the goal is both musekit jobs together in at most 10 s.
@@ -32,20 +34,35 @@ def main():
     parser.add_argument('--runs', type=int, default=3)
     parser.add_argument('--workers', type=int, nargs='+', default=[2, 1],
                         help='DirectRunner worker counts to compare (>1: multi_processing)')
+    parser.add_argument('--no-dask', dest='dask', action='store_false',
+                        help='skip the Dask runner line')
     args = parser.parse_args()
     for workers in args.workers:
-        bench(workers, args.runs)
+        beam_args = ['--direct_num_workers=%d' % workers]
+        if workers > 1:
+            beam_args.append('--direct_running_mode=multi_processing')
+        bench('DirectRunner, workers=%d' % workers, beam_args, args.runs)
+    if args.dask:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            print('Dask runner: skipped (pip install "musekit[dask]")')
+            return
+        bench('DaskRunner, local cluster started by each job', ['--runner=DaskRunner'],
+              args.runs)
 
 
-def bench(workers, runs):
-    beam_args = ['--direct_num_workers=%d' % workers]
-    if workers > 1:
-        beam_args.append('--direct_running_mode=multi_processing')
+def score_files():
+    from musekit.data import sources
+    return sum(sources.is_supported(s.path) for s in sources.list_sources('music21:bach'))
+
+
+def bench(label, beam_args, runs):
     tmp = tempfile.mkdtemp(prefix='musekit_bench_')
     convert_s, dataset_s, out = [], [], ''
     try:
         for _ in range(runs):
-            t, out1 = timed([os.path.join(BIN, 'musekit_convert'), '--input=music21:bach',
+            t, _ = timed([os.path.join(BIN, 'musekit_convert'), '--input=music21:bach',
                              '--output=%s/ns/bach' % tmp] + beam_args)
             convert_s.append(t)
             t, out = timed([os.path.join(BIN, 'musekit_create_dataset'),
@@ -54,11 +71,10 @@ def bench(workers, runs):
             dataset_s.append(t)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    files = int(next(l.split()[-1] for l in out1.splitlines()
-                     if l.strip().startswith('files_read')))
+    files = score_files()
     c, d = statistics.median(convert_s), statistics.median(dataset_s)
-    print('music21 Bach corpus: %d score files; workers=%d; median of %d runs, whole process'
-          % (files, workers, runs))
+    print('music21 Bach corpus: %d score files; %s; median of %d runs, whole process'
+          % (files, label, runs))
     print('  musekit_convert         %5.2f s  %6.1f files/s   (runs: %s)'
           % (c, files / c, ', '.join('%.2f' % x for x in convert_s)))
     print('  musekit_create_dataset  %5.2f s  %6.1f files/s   (runs: %s)'

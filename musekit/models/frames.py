@@ -121,6 +121,7 @@ class FrameStepModel(StepModel):
 
     def __init__(self, cells, kernel, bias):
         self.cells = cells
+        self._state_sizes = [len(cell.zero_state(1)) for cell in cells]
         self.kernel = np.asarray(kernel, np.float32)
         self.bias = np.asarray(bias, np.float32)
 
@@ -129,8 +130,7 @@ class FrameStepModel(StepModel):
 
     def step(self, inputs, state):
         h, new_state, at = np.asarray(inputs, np.float32), [], 0
-        for cell in self.cells:
-            n = len(cell.zero_state(1))
+        for cell, n in zip(self.cells, self._state_sizes):
             h, *cell_state = cell(h, *state[at:at + n])
             new_state += cell_state
             at += n
