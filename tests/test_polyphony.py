@@ -336,3 +336,78 @@ def test_an_unfitted_chord_encoder_says_where_its_vocabulary_comes_from():
         ChordTokenEncoder().encode([(60,), (62,)])
     with pytest.raises(MusekitError, match='each token once'):
         ChordTokenEncoder(vocabulary=['C4', 'C4'])
+
+
+# --- boundaries and steppers (found unpinned by the mutation run) -------------------------
+
+def test_piano_roll_keyboard_bounds():
+    assert PianoRollEncoder(min_pitch=0, num_keys=1).max_pitch == 1
+    assert PianoRollEncoder(min_pitch=127, num_keys=1).max_pitch == 128
+    assert PianoRollEncoder(min_pitch=21, num_keys=107).max_pitch == 128
+    for bad in (dict(min_pitch=-1), dict(min_pitch=128), dict(num_keys=0),
+                dict(min_pitch=21, num_keys=108), dict(min_pitch='21')):
+        with pytest.raises(MusekitError):
+            PianoRollEncoder(**bad)
+    assert PianoRollEncoder(min_pitch=30, num_keys=10).params() == {'min_pitch': 30,
+                                                                   'num_keys': 10}
+    with pytest.raises(MusekitError, match=r'frame 0 holds True, not a key of the piano roll '
+                                           r'\(MIDI 21\.\.108\)'):
+        PianoRollEncoder().encode([(True,), (60,)])
+    with pytest.raises(MusekitError, match='frame 1 is 5, not a collection of pitches'):
+        PianoRollEncoder().encode([(60,), 5])
+
+
+@pytest.mark.parametrize('encoder', [PianoRollEncoder(), ChordTokenEncoder(
+    vocabulary=['C4', 'E4', 'C4.E4'])])
+def test_steppers_are_primed_copied_independently_and_match_encode(encoder):
+    frames = [(60,), (64,), (60, 64), (67,)]
+    inputs, _ = encoder.encode(frames)
+    primed = encoder.stepper(frames[:2])
+    assert primed.events == [(60,), (64,)]
+    branch = primed.copy()
+    np.testing.assert_array_equal(primed.push((64, 60)), inputs[2])
+    assert branch.events == [(60,), (64,)] and primed.events[-1] == (60, 64)
+    fresh = encoder.stepper([])
+    pushed = np.stack([fresh.push(f) for f in frames[:3]])
+    np.testing.assert_array_equal(pushed, inputs)
+    assert pushed.dtype == inputs.dtype == (np.float32 if encoder.name == 'piano_roll'
+                                            else np.int64)
+
+
+def test_chord_token_bounds_and_checks():
+    assert token_frame('G9') == (127,)
+    with pytest.raises(MusekitError, match="'G#9' has a pitch outside MIDI"):
+        token_frame('G#9')
+    encoder = ChordTokenEncoder(vocabulary=['C4'])
+    encoder.validate_events([(0, 127), ()])
+    for bad in [(128,), (-1,), (True,), (60.0,)]:
+        with pytest.raises(MusekitError, match='not a MIDI pitch'):
+            encoder.validate_events([(60,), bad])
+    with pytest.raises(MusekitError, match='frame 0 is 3, not a collection'):
+        encoder.validate_events([3])
+    for bad in (dict(min_count=0), dict(max_size=0), dict(vocabulary='C4'),
+                dict(vocabulary=['C4', 7])):
+        with pytest.raises(MusekitError):
+            ChordTokenEncoder(**bad)
+    assert ChordTokenEncoder(min_count=1, max_size=1).params() == {
+        'vocabulary': None, 'min_count': 1, 'max_size': 1}
+    inputs, labels = encoder.encode([(60,), (62,)])
+    assert inputs.dtype == labels.dtype == np.int64
+    # the unknown token after no history is a rest; after some, the last frame held
+    assert encoder.label_to_event(0, []) == ()
+    assert encoder.label_to_event(0, [(60,), (62, 65)]) == (62, 65)
+    assert encoder.statistics([(60,), (60,), ()]) == {'C4': 2, 'R': 1}
+    import collections
+    fitted = ChordTokenEncoder(min_count=3).fitted(collections.Counter({'C4': 3, 'D4': 2}))
+    assert fitted['vocabulary'] == ['C4']           # a count equal to min_count is kept
+    assert 'vocabulary of 1 chord tokens' in ChordTokenEncoder(**fitted).describe_fit()
+
+
+def test_published_split_options_and_description():
+    split = PublishedSplit()
+    assert split.with_options(eval_ratio=None) is split
+    assert split.describe() == {'split': 'published', 'eval_ratio': 0.1}
+    assert split.with_options(eval_ratio=0.5).describe() == {'split': 'published',
+                                                             'eval_ratio': 0.5}
+    with pytest.raises(MusekitError, match="split 'published' takes no --transpose"):
+        split.with_options(transpose='x')
