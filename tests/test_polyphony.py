@@ -355,6 +355,9 @@ def test_piano_roll_keyboard_bounds():
         PianoRollEncoder().encode([(True,), (60,)])
     with pytest.raises(MusekitError, match='frame 1 is 5, not a collection of pitches'):
         PianoRollEncoder().encode([(60,), 5])
+    for bad in (True, 60.0):            # not integers, though in range as numbers
+        with pytest.raises(MusekitError, match='not a key'):
+            PianoRollEncoder(min_pitch=0, num_keys=128).encode([(bad,), ()])
 
 
 @pytest.mark.parametrize('encoder', [PianoRollEncoder(), ChordTokenEncoder(
@@ -367,6 +370,7 @@ def test_steppers_are_primed_copied_independently_and_match_encode(encoder):
     branch = primed.copy()
     np.testing.assert_array_equal(primed.push((64, 60)), inputs[2])
     assert branch.events == [(60,), (64,)] and primed.events[-1] == (60, 64)
+    np.testing.assert_array_equal(branch.push((60, 64)), inputs[2])    # a working copy
     fresh = encoder.stepper([])
     pushed = np.stack([fresh.push(f) for f in frames[:3]])
     np.testing.assert_array_equal(pushed, inputs)

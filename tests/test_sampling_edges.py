@@ -69,6 +69,15 @@ def test_top_k_of_one_is_the_argmax_and_odd_class_counts_keep_the_k_likeliest():
     assert set(classes.tolist()) == {1, 3}
     classes, _ = sample_categorical(logits, 1.0, np.random.default_rng(1), top_k=3)
     assert set(classes.tolist()) == {1, 3, 4}
+    # whatever the order of the classes, exactly the k likeliest stay possible
+    rng = np.random.default_rng(2)
+    row = np.log(np.arange(1, 10, dtype=np.float64))
+    for _ in range(30):
+        order = rng.permutation(9)
+        k = int(rng.integers(1, 8))
+        classes, _ = sample_categorical(np.tile(row[order], (400, 1)), 1.0, rng, top_k=k)
+        assert set(order[classes].tolist()) <= set(range(9 - k, 9))
+        assert len(set(classes.tolist())) == k
 
 
 @pytest.mark.parametrize('generate', [sample, beam_search])
