@@ -415,3 +415,6 @@ def test_published_split_options_and_description():
                                                              'eval_ratio': 0.5}
     with pytest.raises(MusekitError, match="split 'published' takes no --transpose"):
         split.with_options(transpose='x')
+    for bad in ('0.1', None, True, 1.5):        # e.g. a config file's "eval_ratio": "0.1"
+        with pytest.raises(MusekitError, match='eval_ratio must be a number in'):
+            PublishedSplit(bad)

@@ -78,6 +78,11 @@ def test_top_k_of_one_is_the_argmax_and_odd_class_counts_keep_the_k_likeliest():
         classes, _ = sample_categorical(np.tile(row[order], (400, 1)), 1.0, rng, top_k=k)
         assert set(order[classes].tolist()) <= set(range(9 - k, 9))
         assert len(set(classes.tolist())) == k
+    # and over a vocabulary's worth of classes (numpy sorts small rows fully anyway)
+    order = rng.permutation(1300)
+    row = np.linspace(0.0, 1.0, 1300)[order][None]
+    classes, _ = sample_categorical(np.repeat(row, 3000, axis=0), 1.0, rng, top_k=10)
+    assert set(order[classes].tolist()) <= set(range(1290, 1300))
 
 
 @pytest.mark.parametrize('generate', [sample, beam_search])
