@@ -12,7 +12,8 @@ import re
 
 import numpy as np
 
-from musekit.encoders.base import Encoder, StepSpec, Stepper, register
+from musekit.encoders.base import Encoder, StepSpec, register
+from musekit.encoders.piano_roll import FrameStepper
 from musekit.errors import MusekitError, check_int
 
 NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
@@ -143,30 +144,10 @@ class ChordTokenEncoder(Encoder):
             return tuple(events[-1]) if events else ()
         return self._frames[label]
 
+    def frame_input(self, frame):
+        """The input of one (validated, sorted) frame: its token id."""
+        return np.int64(self.token_id(frame))
+
     def stepper(self, events):
         self._check_fitted()
-        stepper = TokenStepper(self)
-        for frame in events:
-            stepper.push(frame)
-        return stepper
-
-
-class TokenStepper(Stepper):
-
-    def __init__(self, encoder):
-        self._encoder, self._events = encoder, []
-
-    def push(self, event):
-        frame = tuple(sorted(event))
-        self._encoder.validate_events([frame])
-        self._events.append(frame)
-        return np.int64(self._encoder.token_id(frame))
-
-    def copy(self):
-        new = TokenStepper(self._encoder)
-        new._events = list(self._events)
-        return new
-
-    @property
-    def events(self):
-        return self._events
+        return FrameStepper(self, events)

@@ -69,24 +69,28 @@ class PianoRollEncoder(Encoder):
     def label_to_event(self, label, events):
         return tuple(int(k) + self.min_pitch for k in np.flatnonzero(label))
 
+    def frame_input(self, frame):
+        """The input of one (validated, sorted) frame."""
+        return self.rows([frame])[0].astype(np.float32)
+
     def stepper(self, events):
-        stepper = FrameStepper(self)
-        for frame in events:
-            stepper.push(frame)
-        return stepper
+        return FrameStepper(self, events)
 
 
 class FrameStepper(Stepper):
-    """A frame's input is its own row: nothing to carry but the frames themselves."""
+    """For encodings whose input at a step is a function of that step's frame alone
+    (`encoder.frame_input`): nothing to carry but the frames themselves."""
 
-    def __init__(self, encoder):
+    def __init__(self, encoder, frames=()):
         self._encoder, self._events = encoder, []
+        for frame in frames:
+            self.push(frame)
 
     def push(self, event):
         frame = tuple(sorted(event))
         self._encoder.validate_events([frame])
         self._events.append(frame)
-        return self._encoder.rows([frame])[0].astype(np.float32)
+        return self._encoder.frame_input(frame)
 
     def copy(self):
         new = FrameStepper(self._encoder)
