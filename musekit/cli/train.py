@@ -76,14 +76,12 @@ def resolve_config(fv):
     from musekit.config import get_config
     from musekit.training import load_run_config
     if fv.config:
-        config = get_config(fv.config, fv.hparams or None)
-    else:
-        config = load_run_config(fv.run_dir)
-        if config is None:
-            raise MusekitError('missing --config (run directory %s has no config.json yet)'
-                               % fv.run_dir)
-        config = config.with_hparams(fv.hparams) if fv.hparams else config
-    return config
+        return get_config(fv.config, fv.hparams or None)
+    config = load_run_config(fv.run_dir)
+    if config is None:
+        raise MusekitError('missing --config (run directory %s has no config.json yet)'
+                           % fv.run_dir)
+    return config.with_hparams(fv.hparams) if fv.hparams else config
 
 
 def main(argv):

@@ -77,19 +77,19 @@ class StepModel(abc.ABC):
         if type(self).sample is not StepModel.sample:
             raise MusekitError('top-k sampling applies to models that draw one class per '
                                'step; this one draws its labels its own way')
-        import copy
-        model = copy.copy(self)
-        model.top_k = check_int('top_k', k, 0)
-        return model
+        return self._copy_with(top_k=check_int('top_k', k, 0))
 
     def with_mode(self, mode):
         """This step model drawing labels the way `mode` (one of `modes`) says."""
         if mode not in self.modes:
             raise MusekitError('sampling %r is not offered by this model; it offers %s'
                                % (mode, ', '.join(self.modes)))
+        return self._copy_with(mode=mode)
+
+    def _copy_with(self, **attributes):
         import copy
         model = copy.copy(self)
-        model.mode = mode
+        model.__dict__.update(attributes)
         return model
 
     @abc.abstractmethod
