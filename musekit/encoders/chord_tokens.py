@@ -13,7 +13,7 @@ import re
 import numpy as np
 
 from musekit.encoders.base import Encoder, StepSpec, register
-from musekit.encoders.piano_roll import FrameStepper
+from musekit.encoders.piano_roll import FrameStepper, frame_pitches
 from musekit.errors import MusekitError, check_int
 
 NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
@@ -121,11 +121,7 @@ class ChordTokenEncoder(Encoder):
 
     def validate_events(self, events):
         for position, frame in enumerate(events):
-            try:
-                pitches = list(frame)
-            except TypeError:
-                raise MusekitError('frame %d is %r, not a collection of pitches'
-                                   % (position, frame)) from None
+            pitches = frame_pitches(position, frame)
             if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool)
                        and 0 <= p <= 127 for p in pitches):
                 raise MusekitError('frame %d %r holds something that is not a MIDI pitch'

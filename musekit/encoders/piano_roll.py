@@ -14,6 +14,16 @@ PIANO_LOWEST = 21       # A0
 PIANO_KEYS = 88
 
 
+def frame_pitches(position, frame):
+    """The pitches of frame number `position` as a list; one clear error if it is not a
+    collection."""
+    try:
+        return list(frame)
+    except TypeError:
+        raise MusekitError('frame %d is %r, not a collection of pitches'
+                           % (position, frame)) from None
+
+
 @register('piano_roll')
 class PianoRollEncoder(Encoder):
     """Frames over the keys [min_pitch, min_pitch + num_keys) as multi-hot rows."""
@@ -42,12 +52,7 @@ class PianoRollEncoder(Encoder):
 
     def validate_events(self, events):
         for position, frame in enumerate(events):
-            try:
-                pitches = list(frame)
-            except TypeError:
-                raise MusekitError('frame %d is %r, not a collection of pitches'
-                                   % (position, frame)) from None
-            for pitch in pitches:
+            for pitch in frame_pitches(position, frame):
                 if isinstance(pitch, bool) or not isinstance(pitch, (int, np.integer)) \
                         or not self.min_pitch <= pitch < self.max_pitch:
                     raise MusekitError('frame %d holds %r, not a key of the piano roll '
