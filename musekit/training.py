@@ -14,7 +14,8 @@ import numpy as np
 import musekit
 from musekit.config import Config
 from musekit.data import dataset
-from musekit.errors import MusekitError
+from musekit import limits
+from musekit.errors import MusekitError, check_int
 
 CONFIG_FILE = 'config.json'
 MAX_CHECKPOINTS = 5
@@ -113,6 +114,19 @@ def _mask(labels, lengths):
     return tf.sequence_mask(lengths, tf.shape(labels)[1], dtype=tf.float32)
 
 
+def check_training_memory(config, encoder, family, hparams):
+    """Refuses (MusekitError, MUSEKIT_MEMORY_LIMIT) a config whose training would not fit in
+    memory, estimated from the config before any model is built; returns the estimate."""
+    batch_size = check_int('hparam batch_size', hparams.get('batch_size'), 1)
+    steps = family.batching(hparams).training_length(config.make_extractor().max_steps)
+    parameters, needed = family.training_memory(encoder, hparams, batch_size, steps or 1)
+    limits.MEMORY.check(needed, 'training config %s (%s parameters, batches of %d x %s steps), '
+                        'estimated at %s,' % (config.name, '{:,}'.format(parameters),
+                                              batch_size, steps or '?',
+                                              limits.MEMORY.describe(needed)))
+    return parameters, needed
+
+
 class Trainer:
     """One config's model, optimizer and checkpoints in `run_dir`; restores on creation.
 
@@ -133,6 +147,7 @@ class Trainer:
         self.encoder = config.make_encoder()
         self.family = config.make_model()
         hparams = dict(config.hparams)
+        check_training_memory(config, self.encoder, self.family, hparams)
         keras.utils.set_random_seed(seed)
         self.model = self.family.build(self.encoder, hparams)
         self.objective = self.family.objective(self.encoder, hparams)

@@ -47,6 +47,11 @@ class Elman(ModelFamily):
     def weight_variables(self, keras_model):
         raise AssertionError('not a Keras model')
 
+    def weight_shapes(self, encoder, hparams):
+        hidden = hparams.get('hidden', 16)
+        return {'w': (encoder.input_spec.size, hidden), 'u': (hidden, hidden), 'b': (hidden,),
+                'v': (hidden, encoder.label_spec.depth), 'c': (encoder.label_spec.depth,)}
+
     def step_model(self, weights, encoder, hparams):
         if weights['w'].shape != (encoder.input_spec.size, weights['u'].shape[0]):
             raise ValueError('w has shape %s' % (weights['w'].shape,))

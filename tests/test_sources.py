@@ -12,6 +12,7 @@ from music_files import (ABC_GARBAGE, ABC_TUNE_PITCHES, ABC_TWO_TUNES, MIDI_PITC
                          make_mxl_missing_member_bytes, make_musicxml_bytes,
                          make_raw_midi_bytes, make_truncated_midi_bytes, make_zip_bomb_bytes,
                          make_zip_bytes, make_zip_without_score_bytes, write)
+from musekit import limits
 from musekit.data import sources
 from musekit.errors import MusekitError
 
@@ -171,13 +172,13 @@ def test_detail_is_short_and_one_line(tmp_path):
 
 
 def test_zip_bomb_is_refused(tmp_path, zip_bomb_bytes):
-    assert 100 << 20 > sources.MAX_UNZIPPED_BYTES
+    assert 100 << 20 > limits.MAX_UNZIPPED_BYTES.value()
     error = parse_error(tmp_path, 'bomb.mxl', zip_bomb_bytes)
     assert error.reason == 'zip_too_large'
 
 
 def test_zip_size_check_uses_declared_sizes_before_inflating(tmp_path, monkeypatch):
-    monkeypatch.setattr(sources, 'MAX_UNZIPPED_BYTES', 10_000)
+    monkeypatch.setenv('MUSEKIT_MAX_UNZIPPED_BYTES', '10000')
     data = make_zip_bomb_bytes(20_000)
 
     def no_inflating(*args, **kwargs):
@@ -190,7 +191,7 @@ def test_zip_size_check_uses_declared_sizes_before_inflating(tmp_path, monkeypat
 
 def test_zip_that_lies_about_its_size_is_refused(tmp_path, monkeypatch):
     """A member whose header claims a small size but inflates far beyond it."""
-    monkeypatch.setattr(sources, 'MAX_UNZIPPED_BYTES', 10_000)
+    monkeypatch.setenv('MUSEKIT_MAX_UNZIPPED_BYTES', '10000')
     honest = make_zip_bomb_bytes(200_000)
     claimed = 1_000
     lying = bytearray(honest)
@@ -212,7 +213,7 @@ def test_zip_that_lies_about_its_size_is_refused(tmp_path, monkeypatch):
 def test_zip_bomb_under_a_raised_limit_is_accepted_as_zip(tmp_path, monkeypatch):
     """The limit is what refuses it: with room enough, the same kind of archive inflates
     and fails later, as XML (zeros are not MusicXML)."""
-    monkeypatch.setattr(sources, 'MAX_UNZIPPED_BYTES', 1 << 20)
+    monkeypatch.setenv('MUSEKIT_MAX_UNZIPPED_BYTES', '1M')
     error = parse_error(tmp_path, 'zeros.mxl', make_zip_bomb_bytes(100_000))
     assert error.reason == 'musicxml_parse_error'
 
@@ -224,9 +225,9 @@ def test_file_too_large(tmp_path, monkeypatch):
     with pytest.raises(sources.BadInput) as info:
         sources.read_bounded(src.path, limit=size - 1)
     assert info.value.reason == 'file_too_large'
-    # The default limit is the module constant, read at call time (as the pipeline calls it).
+    # The default limit is MUSEKIT_MAX_FILE_BYTES, read at call time (as the pipeline calls it).
     assert sources.read_bounded(src.path) == make_midi_bytes()
-    monkeypatch.setattr(sources, 'MAX_FILE_BYTES', size - 1)
+    monkeypatch.setenv('MUSEKIT_MAX_FILE_BYTES', str(size - 1))
     with pytest.raises(sources.BadInput) as info:
         sources.read_bounded(src.path)
     assert info.value.reason == 'file_too_large'

@@ -53,7 +53,9 @@ def require(fv, names):
 
 def run_main(main, argv, program):
     """Runs `main(argv)`; user errors end as one line on stderr and exit status 2."""
+    from musekit import limits
     try:
+        limits.check_environment()
         main(sys.argv if argv is None else argv)
     except MusekitError as e:
         print('%s: error: %s' % (program, e), file=sys.stderr)

@@ -5,21 +5,27 @@
 
 The bundle's piece type (melody, piano_roll, ...) decides what a primer is and which files
 an output becomes (melody_01.mid, ... or piece_01.mid, ..., plus .wav / .png with
---render_wav / --plot), written into --output_dir, replacing files of those names. Flags of another
+--render_wav / --plot), written into --output_dir, replacing files of those names. Outputs
+are generated --batch_size at a time and each batch is written as soon as it is done, so
+memory stays flat however many are asked for and Ctrl-C keeps the finished files. Sizes
+past musekit's limits (README, "Limits") are refused before any work. Flags of another
 piece type are refused. With --bundle_file it never imports TensorFlow; --run_dir (a
 musekit_train run directory, latest checkpoint) reads the checkpoint with TensorFlow.
 """
 import os
 import random
+import sys
 import time
 
 from absl import flags
 
 from musekit.cli import command
 from musekit.errors import MusekitError
+from musekit.generation import DEFAULT_BATCH_SIZE, check_sizes
 from musekit.progress import ProgressBar
 
 PROGRAM = 'musekit_generate'
+PIPE_PROGRESS_S = 5.0       # on a pipe, a progress line this often
 _DEFINE = {'string': flags.DEFINE_string, 'integer': flags.DEFINE_integer,
            'float': flags.DEFINE_float, 'boolean': flags.DEFINE_boolean}
 
@@ -50,8 +56,12 @@ def define_common_flags(fv):
                          flag_values=fv)
     flags.DEFINE_integer('steps_per_iteration', 1, 'Steps sampled per beam iteration.',
                          flag_values=fv)
-    flags.DEFINE_integer('seed', None, 'Random seed (default: a fresh one, printed).',
-                         flag_values=fv)
+    flags.DEFINE_integer('seed', None, 'Random seed (default: a fresh one, printed); the '
+                         'same seed and --batch_size give the same outputs.', flag_values=fv)
+    flags.DEFINE_integer('batch_size', DEFAULT_BATCH_SIZE, 'Outputs generated together, '
+                         'each batch written as soon as it is done: memory grows with this, '
+                         'not with --num_outputs (a beam search output counts beam_size x '
+                         'branch_factor).', lower_bound=1, flag_values=fv)
 
 
 def piece_flags():
@@ -96,6 +106,8 @@ def parse(argv):
         raise MusekitError('give --bundle_file or --run_dir, not both')
     if fv.config and not fv.run_dir:
         raise MusekitError('--config goes with --run_dir (a bundle carries its own config)')
+    if min(fv.num_steps, fv.num_outputs, fv.beam_size, fv.branch_factor) >= 1:
+        check_sizes(fv.num_steps, fv.num_outputs, fv.beam_size, fv.branch_factor, flags=True)
     return fv
 
 
@@ -140,7 +152,7 @@ def bundle_from_run_dir(run_dir, config_name=None):
 def main(argv):
     from musekit.bundle import load_bundle
     from musekit.errors import check_int
-    from musekit.generation import generate
+    from musekit.generation import generate_in_chunks
     from musekit.pieces.base import get_piece_type
 
     fv = parse(argv)
@@ -164,22 +176,31 @@ def main(argv):
     command.check_folder(output_dir, '--output_dir')
 
     label = 'generating %d x %d steps' % (fv.num_outputs, fv.num_steps)
-    result = generate(model, encoder, primer, fv.num_steps, fv.num_outputs, fv.temperature,
-                      seed, fv.beam_size, fv.branch_factor, fv.steps_per_iteration,
-                      progress=ProgressBar(label))
+    bar = ProgressBar(label, pipe_interval_s=PIPE_PROGRESS_S)
+    chunks = generate_in_chunks(model, encoder, primer, fv.num_steps, fv.num_outputs,
+                                fv.temperature, seed, fv.beam_size, fv.branch_factor,
+                                fv.steps_per_iteration, fv.batch_size, progress=bar)
     width = max(2, len(str(fv.num_outputs)))
-    renderers = set()
+    renderers, written = set(), 0
     try:
-        os.makedirs(output_dir, exist_ok=True)
-        for index, events in enumerate(result.events, start=1):
-            stem = os.path.join(output_dir, '%s_%0*d' % (piece.file_stem, width, index))
-            paths, used = piece.write(stem, piece.from_model(events, moved), len(primer),
-                                      options)
-            renderers.update(used)
-            print('  '.join(paths))
+        for first, result in chunks:
+            os.makedirs(output_dir, exist_ok=True)
+            for index, events in enumerate(result.events, start=first + 1):
+                stem = os.path.join(output_dir, '%s_%0*d' % (piece.file_stem, width, index))
+                paths, used = piece.write(stem, piece.from_model(events, moved), len(primer),
+                                          options)
+                renderers.update(used)
+                bar.clear()
+                print('  '.join(paths), flush=True)
+                written += 1
     except OSError as e:
         raise MusekitError('cannot write to --output_dir %s: %s' % (
             output_dir, e.strerror or e)) from None
+    except KeyboardInterrupt:
+        bar.clear()
+        print('%s: interrupted; the %d finished %s of %d are in %s' % (
+            PROGRAM, written, piece.plural, fv.num_outputs, output_dir), file=sys.stderr)
+        sys.exit(130)
     print('%s: %d %s of %d steps (primer %d) in %s, seed %d, %.2f s%s' % (
         PROGRAM, fv.num_outputs, piece.plural, fv.num_steps, len(primer), output_dir, seed,
         time.perf_counter() - started,

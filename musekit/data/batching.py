@@ -19,6 +19,10 @@ class Batching(abc.ABC):
     def batch(self, ds, batch_size, padded_shapes, training, seed=0):
         """`ds` of single sequences -> padded batches."""
 
+    def training_length(self, max_steps):
+        """The longest training batch row, for sequences of at most `max_steps` steps."""
+        return max_steps
+
 
 class Bucketed(Batching):
     """Whole sequences, grouped by length so a batch pads at most `width` steps per row
@@ -62,6 +66,9 @@ class RandomCrops(Batching):
 
         pairs = tf.data.Dataset.zip((ds, tf.data.Dataset.random(seed=seed)))
         return pairs.map(cut).padded_batch(batch_size, padded_shapes=padded_shapes)
+
+    def training_length(self, max_steps):
+        return self.length if max_steps is None else min(self.length, max_steps)
 
     def __repr__(self):
         return 'RandomCrops(length=%d)' % self.length

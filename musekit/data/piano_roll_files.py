@@ -14,13 +14,14 @@ import re
 
 import numpy as np
 
+from musekit import limits
+
 PARTS = ('train', 'valid', 'test')
 MAT_VARIABLES = {'train': 'traindata', 'valid': 'validdata', 'test': 'testdata'}
 EXTENSIONS = ('.mat', '.pickle', '.pkl')
 FRAME_SECONDS = 0.5         # one quarter note at 120 qpm
 QPM = 120.0
 LOWEST_KEY = 21             # column 0 of a .mat piano roll
-MAX_FRAMES = 2_000_000      # all pieces of a file together (Piano-midi.de has ~100k)
 _ID_PART = re.compile(r'^/id/pianoroll/[^/]+/[0-9a-f]+/(train|valid|test)/\d+$')
 
 
@@ -138,7 +139,9 @@ def read(content, is_pickle):
         raise BenchmarkFileError('it holds none of %s' % ', '.join(
             PARTS if is_pickle else MAT_VARIABLES.values()))
     total = sum(len(f) for pieces in parts.values() for f in pieces)
-    if total > MAX_FRAMES:
-        raise BenchmarkFileError('%d frames in all, more than the limit %d' % (total, MAX_FRAMES))
+    bound = limits.MAX_PIANO_ROLL_FRAMES.value()
+    if total > bound:
+        raise BenchmarkFileError('%d frames in all, more than the limit %d '
+                                 '(MUSEKIT_MAX_PIANO_ROLL_FRAMES)' % (total, bound))
     return [(part, i, to_note_sequence(frames))
             for part in PARTS for i, frames in enumerate(parts.get(part, []))]

@@ -10,8 +10,11 @@ import hashlib
 import importlib.util
 import io
 import os
+import re
 import xml.etree.ElementTree as ET
 import zipfile
+
+from musekit import limits
 
 MIDI_EXTENSIONS = ('.mid', '.midi')
 MUSICXML_EXTENSIONS = ('.xml', '.musicxml', '.mxl')
@@ -20,8 +23,6 @@ PIANO_ROLL_EXTENSIONS = ('.mat', '.pickle', '.pkl')   # the polyphonic benchmark
 SUPPORTED_EXTENSIONS = (MIDI_EXTENSIONS + MUSICXML_EXTENSIONS + ABC_EXTENSIONS
                         + PIANO_ROLL_EXTENSIONS)
 
-MAX_FILE_BYTES = 32 << 20          # larger inputs are skipped, never read into memory
-MAX_UNZIPPED_BYTES = 64 << 20      # a .mxl whose members inflate past this is a zip bomb to us
 _MUSICXML_MIME = 'application/vnd.recordare.musicxml+xml'
 MUSIC21_PREFIX = 'music21:'
 
@@ -122,10 +123,10 @@ def _kind(path):
 
 
 def read_bounded(path, limit=None):
-    """The bytes of `path`, or BadInput when it is empty, larger than `limit` (default
-    MAX_FILE_BYTES, looked up at call time) or unreadable."""
+    """The bytes of `path`, or BadInput when it is empty, larger than `limit` (default: the
+    MUSEKIT_MAX_FILE_BYTES limit, read at call time) or unreadable."""
     if limit is None:
-        limit = MAX_FILE_BYTES
+        limit = limits.MAX_FILE_BYTES.value()
     try:
         size = os.path.getsize(path)
         if size > limit:
@@ -151,7 +152,7 @@ def parse(source, content):
     kind = _kind(source.path)
     indices = None
     if kind == 'midi':
-        sequences = [_parse_midi(content)]
+        sequences = [parse_midi(content)]
     elif kind == 'musicxml':
         sequences = [_parse_musicxml(content, source.path.lower().endswith('.mxl'))]
     elif kind == 'pianoroll':
@@ -170,11 +171,22 @@ def parse(source, content):
     return sequences
 
 
-def _parse_midi(content):
+def parse_midi(content):
+    """The NoteSequence of MIDI file bytes; BadInput if it cannot be read or is too long."""
     import note_seq
+    import pretty_midi
+    # pretty_midi allocates a time table of 8 bytes per tick up to the file's last event and
+    # refuses files past its MAX_TICK; note_seq raises that guard to 1e10 (80 GB) on import,
+    # so a 300-byte file could take the machine. Put a bound back, read at call time.
+    bound = limits.MAX_MIDI_TICKS.value()
+    pretty_midi.pretty_midi.MAX_TICK = bound
     try:
         return note_seq.midi_to_note_sequence(content)
     except Exception as e:  # pretty_midi/mido raise many kinds (ZeroDivisionError included)
+        ticks = re.search(r'largest tick of (\d+)', str(e))
+        if ticks and int(ticks.group(1)) > bound:
+            raise BadInput('midi_too_long', 'its last event is at tick %s, past the limit of '
+                           '%d (MUSEKIT_MAX_MIDI_TICKS)' % (ticks.group(1), bound)) from None
         raise BadInput('midi_parse_error', _describe(e)) from None
 
 
@@ -194,7 +206,7 @@ def _unzip_score(content):
     except (zipfile.BadZipFile, ValueError, OSError) as e:
         raise BadInput('bad_zip', _describe(e)) from None
     total = sum(i.file_size for i in infos)
-    if total > MAX_UNZIPPED_BYTES:
+    if total > limits.MAX_UNZIPPED_BYTES.value():
         raise BadInput('zip_too_large', 'inflates to %d bytes' % total)
     by_name = {i.filename: i for i in infos}
     name = None
@@ -217,15 +229,15 @@ def _unzip_score(content):
 
 
 def _read_member(archive, info):
-    # file_size is the archive's claim; read at most that much plus one byte to be sure.
+    # file_size is the archive's claim; read at most the limit plus one byte to be sure.
+    limit = limits.MAX_UNZIPPED_BYTES.value()
     try:
         with archive.open(info) as f:
-            data = f.read(MAX_UNZIPPED_BYTES + 1)
+            data = f.read(limit + 1)
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError) as e:
         raise BadInput('bad_zip', _describe(e)) from None
-    if len(data) > MAX_UNZIPPED_BYTES:
-        raise BadInput('zip_too_large', '%s inflates past %d bytes'
-                       % (info.filename, MAX_UNZIPPED_BYTES))
+    if len(data) > limit:
+        raise BadInput('zip_too_large', '%s inflates past %d bytes' % (info.filename, limit))
     return data
 
 

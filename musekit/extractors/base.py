@@ -7,6 +7,7 @@ job counts every drop by reason and goes on.
 import abc
 import collections
 
+from musekit import limits
 from musekit.errors import MusekitError
 from musekit.registry import EXTRACTORS
 
@@ -18,6 +19,7 @@ class Extractor(abc.ABC):
     name = None                 # set by the registry
     output_name = 'examples'    # the job writes {split}_{output_name}-*.tfrecord
     reader = 'note_sequences'   # the registered pipelines Reader that gives its records
+    max_steps = None            # the longest sequence it extracts (None: no bound)
 
     @abc.abstractmethod
     def params(self):
@@ -67,3 +69,13 @@ def get_extractor(name, params=None):
 
 def new_stats():
     return collections.Counter()
+
+
+def fits_step_limit(quantized, stats):
+    """Whether a quantized NoteSequence is within MUSEKIT_MAX_QUANTIZED_STEPS; one that is
+    not is counted in `stats` (sequences_discarded_too_long_to_quantize), so no extractor
+    builds per-step structures for, say, a note held for a thousand hours."""
+    if quantized.total_quantized_steps <= limits.MAX_QUANTIZED_STEPS.value():
+        return True
+    stats['sequences_discarded_too_long_to_quantize'] += 1
+    return False

@@ -9,7 +9,7 @@ import functools
 import numpy as np
 
 from musekit.errors import MusekitError
-from musekit.extractors.base import Extractor, new_stats, register
+from musekit.extractors.base import Extractor, fits_step_limit, new_stats, register
 
 
 @functools.lru_cache(maxsize=None)
@@ -93,11 +93,13 @@ class MelodyExtractor(Extractor):
             if not piece.notes:
                 continue
             try:
-                quantized.append(sequences_lib.quantize_note_sequence(
-                    piece, self.steps_per_quarter))
+                piece = sequences_lib.quantize_note_sequence(piece, self.steps_per_quarter)
             except tuple(quantize_errors) as e:
                 stats['sequences_discarded_' + quantize_errors[type(e)]] += 1
-        if not quantized:
+                continue
+            if fits_step_limit(piece, stats):
+                quantized.append(piece)
+        if not quantized and 'sequences_discarded_too_long_to_quantize' not in stats:
             stats['sequences_without_notes' if not any(p.notes for p in pieces)
                   else 'sequences_not_quantizable'] += 1
         return quantized, stats

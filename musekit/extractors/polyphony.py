@@ -2,14 +2,22 @@
 sequence of frames (the set of pitches sounding at each step) for the piano-roll and
 chord-token encoders."""
 from musekit.errors import MusekitError, check_int
-from musekit.extractors.base import Extractor, new_stats, register
+from musekit.extractors.base import Extractor, fits_step_limit, new_stats, register
 
 
-def note_frames(quantized, low, high):
+def quantized_length(quantized):
+    """Steps from the start of a quantized NoteSequence to its end (or its last note's)."""
+    return max([quantized.total_quantized_steps]
+               + [n.quantized_end_step for n in quantized.notes])
+
+
+def note_frames(quantized, low, high, length=None):
     """(frames, notes left out) of a quantized NoteSequence: one sorted pitch tuple per step
-    up to its total length; drum notes and pitches outside [low, high) are left out."""
-    length = max([quantized.total_quantized_steps]
-                 + [n.quantized_end_step for n in quantized.notes])
+    for its first `length` steps (default: all); drum notes and pitches outside
+    [low, high) are left out and the latter counted over the whole piece. Only `length`
+    frames are ever built, so a long piece costs no more than the part kept."""
+    if length is None:
+        length = quantized_length(quantized)
     frames = [set() for _ in range(length)]
     outside = 0
     for note in quantized.notes:
@@ -18,7 +26,7 @@ def note_frames(quantized, low, high):
         if not low <= note.pitch < high:
             outside += 1
             continue
-        for step in range(note.quantized_start_step, note.quantized_end_step):
+        for step in range(note.quantized_start_step, min(note.quantized_end_step, length)):
             frames[step].add(note.pitch)
     return [tuple(sorted(f)) for f in frames], outside
 
@@ -55,9 +63,12 @@ class PolyphonicExtractor(Extractor):
             if not any(not n.is_drum for n in part.notes):
                 continue
             try:
-                pieces.append(sequences_lib.quantize_note_sequence(part, self.steps_per_quarter))
+                quantized = sequences_lib.quantize_note_sequence(part, self.steps_per_quarter)
             except Exception:       # note_seq raises several "cannot quantize" errors
                 stats['sequences_not_quantizable'] += 1
+                continue
+            if fits_step_limit(quantized, stats):
+                pieces.append(quantized)
         if not pieces and not stats:
             stats['sequences_without_pitched_notes'] += 1
         return pieces, stats
@@ -74,18 +85,19 @@ class PolyphonicExtractor(Extractor):
 
     def extract(self, piece, encoder):
         stats = new_stats()
-        frames, outside = note_frames(piece, encoder.min_pitch, encoder.max_pitch)
+        length = quantized_length(piece)
+        keep = length if length <= self.max_steps else self.max_steps if self.truncate else 0
+        frames, outside = note_frames(piece, encoder.min_pitch, encoder.max_pitch, keep)
         if outside:
             stats['notes_outside_key_range'] += outside
-        if len(frames) < self.min_steps:
+        if length < self.min_steps:
             stats['%s_discarded_too_short' % self.output_name] += 1
             return [], stats
-        if len(frames) > self.max_steps:
+        if length > self.max_steps:
             if not self.truncate:
                 stats['%s_discarded_too_long' % self.output_name] += 1
                 return [], stats
             stats['%s_truncated' % self.output_name] += 1
-            frames = frames[:self.max_steps]
         return [frames], stats
 
     def fingerprint(self, sequence):

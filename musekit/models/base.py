@@ -38,8 +38,25 @@ class ModelFamily(abc.ABC):
         """{stable name: keras Variable} of every weight the step model needs."""
 
     @abc.abstractmethod
+    def weight_shapes(self, encoder, hparams):
+        """{stable name: shape} of every weight `weight_variables` names, from the config
+        alone: bundles are checked against it and training's memory estimated from it."""
+
+    @abc.abstractmethod
     def step_model(self, weights, encoder, hparams):
         """A StepModel (NumPy) computing the same outputs one step at a time."""
+
+    def training_memory(self, encoder, hparams, batch_size, steps):
+        """(parameters, estimated bytes to train them on batches of `batch_size` sequences
+        of `steps` steps), before anything is built. Per parameter: the weight, its
+        gradient and Adam's two moments (16 bytes). Per sequence step: each weight matrix's
+        output width, kept for the backward pass with its gradient and a temporary (12
+        bytes each). A family whose activations grow otherwise (attention windows, a
+        note axis) overrides this."""
+        shapes = self.weight_shapes(encoder, hparams)
+        parameters = sum(int(np.prod(shape, dtype=np.int64)) for shape in shapes.values())
+        per_step = sum(int(shape[-1]) for shape in shapes.values() if len(shape) == 2)
+        return parameters, 16 * parameters + 12 * batch_size * steps * per_step
 
     def batching(self, hparams):
         """How training batches are cut: whole sequences bucketed by length by default."""

@@ -96,16 +96,19 @@ class FrameModel(ModelFamily):
         out.update({KEYS_LAYER + '/kernel': dense.kernel, KEYS_LAYER + '/bias': dense.bias})
         return out
 
-    def step_model(self, weights, encoder, hparams):
+    def weight_shapes(self, encoder, hparams):
         keys = encoder.input_spec.size
-        sizes = self.layer_sizes(hparams)
-        expected, size = {}, keys
-        for i, units in enumerate(sizes):
-            expected.update(self.layer_shapes('rnn_%d' % i, size, units, hparams))
+        shapes, size = {}, keys
+        for i, units in enumerate(self.layer_sizes(hparams)):
+            shapes.update(self.layer_shapes('rnn_%d' % i, size, units, hparams))
             size = units
-        expected.update({KEYS_LAYER + '/kernel': (size, keys), KEYS_LAYER + '/bias': (keys,)})
-        check_weights(weights, expected, 'config')
-        cells = [self.numpy_layer(weights, 'rnn_%d' % i, hparams) for i in range(len(sizes))]
+        shapes.update({KEYS_LAYER + '/kernel': (size, keys), KEYS_LAYER + '/bias': (keys,)})
+        return shapes
+
+    def step_model(self, weights, encoder, hparams):
+        check_weights(weights, self.weight_shapes(encoder, hparams), 'config')
+        cells = [self.numpy_layer(weights, 'rnn_%d' % i, hparams)
+                 for i in range(len(self.layer_sizes(hparams)))]
         return FrameStepModel(cells, weights[KEYS_LAYER + '/kernel'],
                               weights[KEYS_LAYER + '/bias'])
 

@@ -55,9 +55,11 @@ class MagentaAttentionRNN(ModelFamily):
 
     build = objective = weight_variables = _no_training
 
+    def weight_shapes(self, encoder, hparams):
+        return weight_shapes(*_sizes(encoder), hparams)
+
     def step_model(self, weights, encoder, hparams):
-        input_size, num_classes = _sizes(encoder)
-        check_weights(weights, weight_shapes(input_size, num_classes, hparams), 'config')
+        check_weights(weights, self.weight_shapes(encoder, hparams), 'config')
         return MagentaAttentionStepModel(weights, hparams)
 
 

@@ -68,15 +68,18 @@ class TokenRNN(ModelFamily):
         out.update({'logits/kernel': dense.kernel, 'logits/bias': dense.bias})
         return out
 
-    def step_model(self, weights, encoder, hparams):
+    def weight_shapes(self, encoder, hparams):
         vocabulary, embedding, sizes, _ = _architecture(encoder, hparams)
-        expected, width = {'embedding': (vocabulary, embedding)}, embedding
+        shapes, width = {'embedding': (vocabulary, embedding)}, embedding
         for k, units in enumerate(sizes):
-            expected.update(lstm.weight_shapes('lstm_%d' % k, width, units))
+            shapes.update(lstm.weight_shapes('lstm_%d' % k, width, units))
             width = units
-        expected.update({'logits/kernel': (width, vocabulary), 'logits/bias': (vocabulary,)})
-        check_weights(weights, expected, 'config')
-        return TokenStepModel(weights, len(sizes))
+        shapes.update({'logits/kernel': (width, vocabulary), 'logits/bias': (vocabulary,)})
+        return shapes
+
+    def step_model(self, weights, encoder, hparams):
+        check_weights(weights, self.weight_shapes(encoder, hparams), 'config')
+        return TokenStepModel(weights, len(_architecture(encoder, hparams)[2]))
 
 
 class TokenStepModel(StepModel):

@@ -67,18 +67,19 @@ class PieceType(abc.ABC):
 
 
 def read_midi_sequence(path):
-    """The NoteSequence of a primer MIDI file; a missing or unreadable file is one line."""
+    """The NoteSequence of a primer MIDI file, read with the same bounds as the data jobs'
+    inputs (file size, MIDI length); a missing or unreadable file is one line."""
     import warnings
+    from musekit.data import sources
+    if not os.path.isfile(path):
+        raise MusekitError('no such primer MIDI file: %s' % path)
     with warnings.catch_warnings():   # note_seq's audio dependencies warn about ffmpeg
         warnings.simplefilter('ignore')
-        import note_seq
-    try:
-        return note_seq.midi_file_to_note_sequence(path)
-    except FileNotFoundError:
-        raise MusekitError('no such primer MIDI file: %s' % path) from None
-    except Exception as e:  # noqa: BLE001 - mido/pretty_midi raise many types on bad files
-        raise MusekitError('cannot read primer MIDI %s: %s' % (
-            path, str(e).splitlines()[0] if str(e) else type(e).__name__)) from None
+        try:
+            return sources.parse_midi(sources.read_bounded(path))
+        except sources.BadInput as e:
+            raise MusekitError('cannot read primer MIDI %s: %s (%s)'
+                               % (path, e.detail, e.reason)) from None
 
 
 PRIMER_MIDI = Flag('primer_midi', 'string', None, 'A MIDI file whose music primes the '

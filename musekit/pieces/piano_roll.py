@@ -1,5 +1,6 @@
 """The piano-roll piece type: frames of sounding pitches, primed by silence or a MIDI file
 (all its pitched notes), written as polyphonic MIDI (WAV and a PNG piano roll on request)."""
+from musekit import limits
 from musekit.errors import MusekitError
 from musekit.output.notes import Note
 from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, PieceType,
@@ -59,7 +60,7 @@ class PianoRollPiece(PieceType):
         """The frames of every pitched note of a MIDI file, at the model's steps per quarter,
         pitches outside the keyboard moved by octaves into it."""
         from note_seq import sequences_lib
-        from musekit.extractors.polyphony import note_frames
+        from musekit.extractors.polyphony import note_frames, quantized_length
         sequence = read_midi_sequence(path)
         low, high = self.encoder.min_pitch, self.encoder.max_pitch
         for note in sequence.notes:
@@ -73,6 +74,8 @@ class PianoRollPiece(PieceType):
             quantized = sequences_lib.quantize_note_sequence(sequence, self.steps_per_quarter)
         except Exception as e:     # note_seq's several "cannot quantize" errors
             raise MusekitError('cannot use primer MIDI %s: %s' % (path, e)) from None
+        length = quantized_length(quantized)
+        limits.MAX_STEPS.check(length, 'primer MIDI %s (%d steps)' % (path, length))
         frames, _ = note_frames(quantized, low, high)
         if not any(frames):
             raise MusekitError('primer MIDI %s holds no pitched notes' % path)

@@ -46,10 +46,13 @@ class KeyLSTM(ModelFamily):
         return {**lstm.keras_variables(keras_model.get_layer('lstm')),
                 'keys/kernel': dense.kernel, 'keys/bias': dense.bias}
 
-    def step_model(self, weights, encoder, hparams):
+    def weight_shapes(self, encoder, hparams):
         keys, units = encoder.input_spec.size, hparams['units']
-        check_weights(weights, {**lstm.weight_shapes('lstm', keys, units),
-                                'keys/kernel': (units, keys), 'keys/bias': (keys,)}, 'config')
+        return {**lstm.weight_shapes('lstm', keys, units),
+                'keys/kernel': (units, keys), 'keys/bias': (keys,)}
+
+    def step_model(self, weights, encoder, hparams):
+        check_weights(weights, self.weight_shapes(encoder, hparams), 'config')
         return KeyStepModel(weights)
 
 
