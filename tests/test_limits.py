@@ -1,0 +1,371 @@
+"""Bounded memory for every size a user types or a file holds: refused requests (one line,
+exit 2, no work started), generation in chunks, and large but legitimate input files."""
+import io
+import os
+import re
+import tracemalloc
+
+import pytest
+
+from musekit import limits
+from musekit.config import get_config
+from musekit.errors import MusekitError
+from musekit.generation import chunk_outputs, generate, generate_in_chunks
+from musekit.progress import ProgressBar
+from test_generation import ElmanStep, fake_bundle, run_cli, setup
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'README.md')
+
+
+# --- the limits themselves --------------------------------------------------------------
+
+@pytest.mark.parametrize('text, value', [
+    ('100000', 100_000), ('1_000_000', 1_000_000), ('64M', 64 << 20), ('16g', 16 << 30),
+    ('2KiB', 2048), (' 7 ', 7),
+])
+def test_sizes_parse_with_binary_suffixes(text, value):
+    assert limits.parse_size(text, 'X') == value
+
+
+@pytest.mark.parametrize('text', ['abc', '-5', '0', '1.5G', '12 apples', ''])
+def test_bad_sizes_are_one_clear_error(text):
+    with pytest.raises(MusekitError, match='X must be a positive whole number'):
+        limits.parse_size(text, 'X')
+
+
+def test_a_limit_is_read_from_the_environment_at_each_check(monkeypatch):
+    monkeypatch.delenv('MUSEKIT_MAX_STEPS', raising=False)
+    assert limits.MAX_STEPS.value() == 100_000
+    assert limits.MAX_STEPS.check(100_000, 'x') == 100_000          # the bound itself passes
+    with pytest.raises(MusekitError) as info:
+        limits.MAX_STEPS.check(100_001, '--num_steps=100001')
+    assert str(info.value) == (
+        "--num_steps=100001 is over musekit's limit of 100,000 steps; set the environment "
+        'variable MUSEKIT_MAX_STEPS to a larger number if you mean it')
+    monkeypatch.setenv('MUSEKIT_MAX_STEPS', '200000')
+    assert limits.MAX_STEPS.check(100_001, 'x') == 100_001
+
+
+def test_memory_limit_defaults_to_three_quarters_of_the_machine(monkeypatch):
+    monkeypatch.delenv('MUSEKIT_MEMORY_LIMIT', raising=False)
+    assert limits.MEMORY.value() == limits.physical_memory() * 3 // 4
+    assert limits.MEMORY.describe(3 << 30) == '3.0 GiB'
+
+
+def test_the_readme_lists_every_limit_with_its_default():
+    text = open(README, encoding='utf-8').read()
+    section = text[text.index('## Limits'):]
+    section = section[:section.find('\n## ', 1)]
+    for env, bound in limits.LIMITS.items():
+        row = next((line for line in section.splitlines() if '`%s`' % env in line), None)
+        assert row is not None, '%s is missing from the README Limits section' % env
+        if not callable(bound.default):
+            assert bound.describe(bound.default) in row, row
+
+
+# --- musekit_generate refusals ----------------------------------------------------------
+
+def no_loading(monkeypatch):
+    """Makes loading a bundle fail the test: a refusal must come before any work."""
+    import musekit.bundle
+
+    def load_bundle(*args, **kwargs):
+        raise AssertionError('a bundle was loaded before the request was refused')
+    monkeypatch.setattr(musekit.bundle, 'load_bundle', load_bundle)
+
+
+@pytest.mark.parametrize('args, env, message', [
+    (['--num_steps=1000000000'], {},
+     "--num_steps=1000000000 is over musekit's limit of 100,000 steps; set the environment "
+     'variable MUSEKIT_MAX_STEPS to a larger number if you mean it'),
+    (['--beam_size=100000', '--branch_factor=1000'], {},
+     "--beam_size=100000 x --branch_factor=1000 x --num_outputs=10 = 1000000000 sequences is "
+     "over musekit's limit of 65,536 sequences; set the environment variable "
+     'MUSEKIT_MAX_BEAM_CANDIDATES to a larger number if you mean it'),
+    (['--beam_size=8', '--branch_factor=4', '--num_outputs=3'],
+     {'MUSEKIT_MAX_BEAM_CANDIDATES': '95'},
+     '--beam_size=8 x --branch_factor=4 x --num_outputs=3 = 96 sequences is over'),
+    (['--num_steps=51'], {'MUSEKIT_MAX_STEPS': '50'}, "--num_steps=51 is over musekit's limit"),
+    ([], {'MUSEKIT_MAX_STEPS': 'lots'},
+     "MUSEKIT_MAX_STEPS must be a positive whole number (suffixes K, M, G, T allowed), got "
+     "'lots'"),
+    ([], {'MUSEKIT_MAX_FILE_BYTES': '0'}, 'MUSEKIT_MAX_FILE_BYTES must be a positive'),
+])
+def test_generate_refuses_absurd_sizes_before_any_work(tmp_path, capsys, monkeypatch, args,
+                                                      env, message):
+    bundle = fake_bundle(tmp_path / 'fake.musekit')
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    no_loading(monkeypatch)
+    status, out, err = run_cli(capsys, '--bundle_file=' + bundle,
+                               '--output_dir=%s' % (tmp_path / 'out'), *args)
+    assert status == 2
+    assert err.count('\n') == 1 and err.startswith('musekit_generate: error: '), err
+    assert message in err
+    assert out == '' and not (tmp_path / 'out').exists()
+
+
+def test_sizes_at_the_limits_are_accepted(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv('MUSEKIT_MAX_STEPS', '40')
+    monkeypatch.setenv('MUSEKIT_MAX_BEAM_CANDIDATES', '16')
+    status, out, err = run_cli(capsys, '--bundle_file=' + fake_bundle(tmp_path / 'f.musekit'),
+                               '--output_dir=%s' % tmp_path, '--num_steps=40', '--seed=1',
+                               '--beam_size=4', '--branch_factor=2', '--num_outputs=2')
+    assert status == 0, err
+    assert sorted(os.listdir(tmp_path)) == ['f.musekit', 'melody_01.mid', 'melody_02.mid']
+
+
+def test_library_generation_applies_the_same_limits(monkeypatch):
+    model, encoder = setup()
+    monkeypatch.setenv('MUSEKIT_MAX_STEPS', '20')
+    with pytest.raises(MusekitError, match="num_steps=21 is over musekit's limit of 20 steps"):
+        generate(model, encoder, [60], 21, seed=0)
+    with pytest.raises(MusekitError, match='num_steps=21 is over'):
+        next(generate_in_chunks(model, encoder, [60], 21, seed=0))
+
+
+# --- generation in chunks ---------------------------------------------------------------
+
+@pytest.mark.parametrize('num_outputs, num_steps, beam, branch, batch, expected', [
+    (1000, 128, 1, 1, 128, 128),        # plain sampling: the batch size
+    (10, 128, 1, 1, 128, 10),           # never more than asked for
+    (1000, 128, 4, 8, 128, 4),          # 32 rows per output: 4 outputs fill 128 rows
+    (1000, 128, 256, 1, 128, 1),        # one output wider than the batch: still one
+    (1000, 100_000, 1, 1, 128, 20),     # 2^21 events / 100,000 steps
+])
+def test_chunk_size_is_bounded_by_rows_and_events(num_outputs, num_steps, beam, branch, batch,
+                                                  expected):
+    assert chunk_outputs(num_outputs, num_steps, beam, branch, batch) == expected
+
+
+def test_chunks_cover_every_output_and_the_first_equals_one_batch():
+    model, encoder = setup()
+    chunks = list(generate_in_chunks(model, encoder, [60], 24, num_outputs=10, seed=5,
+                                     batch_size=4))
+    assert [first for first, _ in chunks] == [0, 4, 8]
+    assert [len(g.events) for _, g in chunks] == [4, 4, 2]
+    assert max(len(c) for c in model.calls) == 4            # never more rows than a batch
+    whole = generate(setup()[0], encoder, [60], 24, num_outputs=4, seed=5)
+    assert chunks[0][1].events == whole.events              # chunk 0 draws from the seed
+    again = list(generate_in_chunks(setup()[0], encoder, [60], 24, num_outputs=10, seed=5,
+                                    batch_size=4))
+    assert [g.events for _, g in again] == [g.events for _, g in chunks]
+    # later chunks draw from their own streams: not a replay of the first
+    assert chunks[1][1].events != chunks[0][1].events
+
+
+def test_progress_counts_steps_over_all_chunks():
+    model, encoder = setup()
+    seen = []
+    for _ in generate_in_chunks(model, encoder, [60, -2], 7, num_outputs=5, seed=0,
+                                batch_size=2, progress=lambda d, t: seen.append((d, t))):
+        pass
+    # 5 generated steps per output; chunks of 2, 2, 1 outputs
+    assert seen[0] == (2, 25) and seen[4] == (10, 25) and seen[5] == (12, 25)
+    assert seen[-1] == (25, 25) and len(seen) == 15
+
+
+def spy_rows(monkeypatch):
+    """The batch sizes the generation steps see, recorded."""
+    rows, step = [], ElmanStep.step
+
+    def recording(self, inputs, state):
+        rows.append(len(inputs))
+        return step(self, inputs, state)
+    monkeypatch.setattr(ElmanStep, 'step', recording)
+    return rows
+
+
+def test_cli_writes_many_outputs_a_batch_at_a_time(tmp_path, capsys, monkeypatch):
+    rows = spy_rows(monkeypatch)
+    out_dir = tmp_path / 'out'
+    status, out, err = run_cli(capsys, '--bundle_file=' + fake_bundle(tmp_path / 'f.musekit'),
+                               '--output_dir=%s' % out_dir, '--num_outputs=11',
+                               '--batch_size=3', '--num_steps=16', '--seed=2')
+    assert status == 0, err
+    names = ['melody_%02d.mid' % i for i in range(1, 12)]
+    assert sorted(os.listdir(out_dir)) == names
+    assert out.splitlines()[:11] == [str(out_dir / n) for n in names]
+    assert max(rows) == 3 and rows.count(2) == 15           # 4 chunks, the last of 2 rows
+
+
+def test_cli_interrupted_keeps_the_finished_outputs(tmp_path, capsys, monkeypatch):
+    import musekit.generation as generation
+    real, calls = generation.generate, []
+
+    def interrupted_on_third_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(generation, 'generate', interrupted_on_third_chunk)
+    out_dir = tmp_path / 'out'
+    status, out, err = run_cli(capsys, '--bundle_file=' + fake_bundle(tmp_path / 'f.musekit'),
+                               '--output_dir=%s' % out_dir, '--num_outputs=10',
+                               '--batch_size=2', '--num_steps=16', '--seed=2')
+    assert status == 130
+    assert sorted(os.listdir(out_dir)) == ['melody_%02d.mid' % i for i in range(1, 5)]
+    assert err == ('musekit_generate: interrupted; the 4 finished melodies of 10 are in %s\n'
+                   % out_dir)
+
+
+def test_progress_on_a_pipe_is_a_line_every_interval(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr('musekit.progress.time.monotonic', lambda: clock[0])
+    pipe = io.StringIO()
+    bar = ProgressBar('gen', stream=pipe, pipe_interval_s=5.0)
+    for done in range(1, 31):
+        clock[0] += 1.0                                     # one step a second
+        bar(done, 30)
+    assert pipe.getvalue().splitlines() == [bar.render(d, 30) for d in (5, 10, 15, 20, 25, 30)]
+    silent = io.StringIO()
+    ProgressBar('gen', stream=silent)(1, 2)                 # without an interval: silent
+    assert silent.getvalue() == ''
+
+
+# --- training: the model's memory, estimated from the config ----------------------------
+
+def test_training_memory_estimate_is_worked_out_from_the_weight_shapes():
+    from musekit.training import check_training_memory
+    config = get_config('lstm_jsb')                     # 88 keys, one 150-unit LSTM, batch 1
+    params = 4 * 150 * (88 + 150 + 1) + 150 * 88 + 88    # LSTM, then the Dense layer to keys
+    per_step = 4 * 150 + 4 * 150 + 88                    # outputs of the three matrices
+    expected = 16 * params + 12 * 1 * 1024 * per_step    # max_steps 1024
+    assert check_training_memory(config, config.make_encoder(), config.make_model(),
+                                 dict(config.hparams)) == (params, expected)
+
+
+def test_random_crops_bound_the_training_length():
+    from musekit.data.batching import Bucketed, RandomCrops
+    assert Bucketed().training_length(512) == 512
+    assert RandomCrops(128).training_length(512) == 128
+    assert RandomCrops(128).training_length(64) == 64
+    assert RandomCrops(128).training_length(None) == 128
+
+
+def test_a_config_too_large_to_train_is_refused_before_building(monkeypatch):
+    from musekit.training import check_training_memory
+    config = get_config('lookback_rnn').with_hparams({'rnn_layer_sizes': [100_000, 100_000]})
+    with pytest.raises(MusekitError) as info:
+        check_training_memory(config, config.make_encoder(), config.make_model(),
+                              dict(config.hparams))
+    encoder = config.make_encoder()
+    inputs, classes, units = encoder.input_spec.size, encoder.label_spec.depth, 100_000
+    params = (4 * units * (inputs + units + 1) + 4 * units * (2 * units + 1)
+              + units * classes + classes)
+    message = str(info.value)
+    assert message.startswith('training config lookback_rnn (%s parameters, batches of 128 x '
+                              '512 steps), estimated at ' % '{:,}'.format(params))
+    assert message.endswith('set the environment variable MUSEKIT_MEMORY_LIMIT to a larger '
+                            'number if you mean it')
+    monkeypatch.setenv('MUSEKIT_MEMORY_LIMIT', '4T')
+    check_training_memory(config, config.make_encoder(), config.make_model(),
+                          dict(config.hparams))
+
+
+# --- large but legitimate input files ---------------------------------------------------
+
+def midi_bytes(notes, resolution=480):
+    """MIDI file bytes (pretty_midi) of (pitch, start, end) notes at 120 qpm."""
+    import pretty_midi
+    pm = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=120)
+    piano = pretty_midi.Instrument(0)
+    piano.notes.extend(pretty_midi.Note(80, p, s, e) for p, s, e in notes)
+    pm.instruments.append(piano)
+    out = io.BytesIO()
+    pm.write(out)
+    return out.getvalue()
+
+
+SCALE = [(p, i * 0.5, i * 0.5 + 0.5) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72] * 4)]
+
+
+def peak_bytes(function, *args):
+    """(result, peak bytes Python allocated while `function` ran)."""
+    tracemalloc.start()
+    try:
+        result = function(*args)
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_midi_file_past_the_tick_limit_is_refused_before_pretty_midi_allocates(monkeypatch):
+    """note_seq lifts pretty_midi's tick guard to 1e10 on import: a 300-byte file with a
+    note at 1,000 hours once took 24 GB. Here the same file shape under a small limit (so a
+    regression costs megabytes, not the machine)."""
+    from musekit.data import sources
+    monkeypatch.setenv('MUSEKIT_MAX_MIDI_TICKS', '100000')
+    data = midi_bytes(SCALE + [(60, 1000.0, 1001.0)], resolution=220)   # 440,442 ticks
+    assert len(data) < 400
+    with pytest.raises(sources.BadInput) as info:
+        sources.parse_midi(data)
+    assert info.value.reason == 'midi_too_long'
+    assert info.value.detail == ('its last event is at tick 440442, past the limit of 100000 '
+                                 '(MUSEKIT_MAX_MIDI_TICKS)')
+    monkeypatch.setenv('MUSEKIT_MAX_MIDI_TICKS', '440443')
+    assert sources.parse_midi(data).total_time == 1001.0
+
+
+def test_ten_hours_of_silence_converts_and_the_extractors_count_it(monkeypatch):
+    from musekit.data import sources
+    ns = sources.parse_midi(midi_bytes(SCALE + [(60, 36_000.0, 36_001.0)]))
+    assert ns.total_time == 36_001.0 and len(ns.notes) == 33
+    melody = get_config('lookback_rnn')
+    extractor, encoder = melody.make_extractor(), melody.make_encoder()
+    pieces, stats = extractor.prepare(ns)
+    assert len(pieces) == 1 and pieces[0].total_quantized_steps == 36_001 * 8
+    melodies, stats = extractor.extract(pieces[0], encoder)
+    assert [len(m) for m in melodies] == [128]                  # the scale; the lone note is short
+    assert stats == {'melodies_discarded_too_short': 1}
+    poly = get_config('lstm_jsb')                                # quarter-note frames
+    extractor, encoder = poly.make_extractor(), poly.make_encoder()
+    [piece], _ = extractor.prepare(ns)
+    (frames, stats), peak = peak_bytes(extractor.extract, piece, encoder)
+    assert frames == [] and stats == {'piano_rolls_discarded_too_long': 1}
+    assert peak < 1 << 20                    # 72,002 frames would be built only to be dropped
+    monkeypatch.setattr(extractor, 'truncate', True)
+    ([frames], stats), peak = peak_bytes(extractor.extract, piece, encoder)
+    assert len(frames) == 1024 and frames[0] == (60,) and stats == {'piano_rolls_truncated': 1}
+    assert peak < 1 << 20
+
+
+def test_pieces_too_long_to_quantize_are_counted(monkeypatch):
+    from musekit.data import sources
+    ns = sources.parse_midi(midi_bytes(SCALE + [(60, 600.0, 601.0)]))    # 4,808 16th steps
+    monkeypatch.setenv('MUSEKIT_MAX_QUANTIZED_STEPS', '4807')
+    for name in ('lookback_rnn', 'lstm_jsb'):
+        config = get_config(name)
+        if name == 'lstm_jsb':
+            monkeypatch.setenv('MUSEKIT_MAX_QUANTIZED_STEPS', '1201')   # 1,202 quarter steps
+        pieces, stats = config.make_extractor().prepare(ns)
+        assert pieces == [] and stats == {'sequences_discarded_too_long_to_quantize': 1}, name
+    monkeypatch.setenv('MUSEKIT_MAX_QUANTIZED_STEPS', '1202')
+    pieces, _ = get_config('lstm_jsb').make_extractor().prepare(ns)
+    assert len(pieces) == 1
+
+
+@pytest.mark.slow
+def test_fifty_thousand_notes_convert_and_are_cut_by_the_extractor():
+    from musekit.data import sources
+    notes = [(48 + (i * 7) % 36, i * 0.125, i * 0.125 + 0.12) for i in range(50_000)]
+    ns, peak = peak_bytes(sources.parse_midi, midi_bytes(notes))
+    assert len(ns.notes) == 50_000
+    assert peak < 200 << 20
+    config = get_config('lookback_rnn')
+    extractor = config.make_extractor()
+    [piece], _ = extractor.prepare(ns)
+    melodies, stats = extractor.extract(piece, config.make_encoder())
+    assert [len(m) for m in melodies] == [512] and stats == {'melodies_truncated': 1}
+
+
+def test_a_primer_midi_past_the_tick_limit_is_one_line(tmp_path, capsys, monkeypatch):
+    primer = tmp_path / 'long.mid'
+    primer.write_bytes(midi_bytes(SCALE))                # its last event: tick 15,360
+    monkeypatch.setenv('MUSEKIT_MAX_MIDI_TICKS', '15000')
+    status, _, err = run_cli(capsys, '--bundle_file=' + fake_bundle(tmp_path / 'f.musekit'),
+                             '--output_dir=%s' % (tmp_path / 'out'), '--primer_midi=%s' % primer)
+    assert status == 2 and err.count('\n') == 1
+    assert re.search(r'cannot read primer MIDI .*long\.mid: its last event is at tick \d+, '
+                     r'past the limit of 15000 \(MUSEKIT_MAX_MIDI_TICKS\) \(midi_too_long\)', err)
+    assert not (tmp_path / 'out').exists()
