@@ -17,6 +17,7 @@ import secrets
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
 
+from musekit import limits
 from musekit.errors import MusekitError
 
 MAGIC = b'MUSEKIT-BUNDLE\n'
@@ -162,6 +163,9 @@ def load_bundle(path):
     path = resolve_bundle_path(os.fspath(path))
     try:
         with open(path, 'rb') as f:
+            size = os.fstat(f.fileno()).st_size
+            limits.MAX_BUNDLE_BYTES.check(size, 'bundle %s (%s)' % (
+                path, limits.format_amount(size, 'bytes')))
             data = f.read()
     except FileNotFoundError:
         names = sorted(shipped_bundles())

@@ -32,7 +32,7 @@ class Limit:
         return parse_size(text, self.env)
 
     def describe(self, amount):
-        """'100,000 steps' or '32.0 MiB'."""
+        """'100,000 steps' or '32 MiB'."""
         text = format_amount(amount, self.unit)
         return text if self.unit == 'bytes' else '%s %s' % (text, self.unit)
 
@@ -75,13 +75,16 @@ def parse_size(text, name):
 
 
 def format_amount(amount, unit):
-    """Bytes as '18.0 GiB'; other units as a plain integer with thousands separators."""
+    """Bytes as '64 MiB' (an exact multiple), '2.9 TiB (3,188,... bytes)' or '900 bytes';
+    other units as an integer with thousands separators."""
     if unit != 'bytes':
         return '{:,}'.format(amount)
     for suffix, size in (('TiB', 1 << 40), ('GiB', 1 << 30), ('MiB', 1 << 20), ('KiB', 1 << 10)):
         if amount >= size:
-            return '%.1f %s' % (amount / size, suffix)
-    return str(amount)
+            if amount % size == 0:
+                return '%d %s' % (amount // size, suffix)
+            return '%.1f %s (%s bytes)' % (amount / size, suffix, '{:,}'.format(amount))
+    return '%d bytes' % amount
 
 
 def physical_memory():
@@ -104,6 +107,11 @@ MAX_STEPS = limit(
 MAX_BEAM_CANDIDATES = limit(
     'MUSEKIT_MAX_BEAM_CANDIDATES', 65_536, 'sequences',
     'beam search keeps --beam_size x --branch_factor x --num_outputs sequences')
+
+MAX_BUNDLE_BYTES = limit(
+    'MUSEKIT_MAX_BUNDLE_BYTES', 1 << 30, 'bytes',
+    'a bundle file (musekit or Magenta .mag) larger than this is refused before it is read; '
+    'the shipped ones are 1 to 3 MB')
 
 # --- training ---------------------------------------------------------------------------
 MEMORY = limit(

@@ -49,7 +49,10 @@ def test_a_limit_is_read_from_the_environment_at_each_check(monkeypatch):
 def test_memory_limit_defaults_to_three_quarters_of_the_machine(monkeypatch):
     monkeypatch.delenv('MUSEKIT_MEMORY_LIMIT', raising=False)
     assert limits.MEMORY.value() == limits.physical_memory() * 3 // 4
-    assert limits.MEMORY.describe(3 << 30) == '3.0 GiB'
+    assert limits.MEMORY.describe(3 << 30) == '3 GiB'
+    assert limits.MEMORY.describe((3 << 30) + 1) == '3.0 GiB (3,221,225,473 bytes)'
+    assert limits.MEMORY.describe(1023) == '1023 bytes'
+    assert limits.MAX_STEPS.describe(1234567) == '1,234,567 steps'
 
 
 def test_the_readme_lists_every_limit_with_its_default():
@@ -369,3 +372,21 @@ def test_a_primer_midi_past_the_tick_limit_is_one_line(tmp_path, capsys, monkeyp
     assert re.search(r'cannot read primer MIDI .*long\.mid: its last event is at tick \d+, '
                      r'past the limit of 15000 \(MUSEKIT_MAX_MIDI_TICKS\) \(midi_too_long\)', err)
     assert not (tmp_path / 'out').exists()
+
+
+def test_a_bundle_over_the_size_limit_is_refused_before_it_is_read(tmp_path, capsys,
+                                                                   monkeypatch):
+    bundle = fake_bundle(tmp_path / 'f.musekit')
+    size = os.path.getsize(bundle)
+    monkeypatch.setenv('MUSEKIT_MAX_BUNDLE_BYTES', str(size - 1))
+    status, out, err = run_cli(capsys, '--bundle_file=' + bundle, '--seed=0',
+                               '--output_dir=%s' % (tmp_path / 'out'), '--num_outputs=1')
+    assert status == 2
+    assert err == ("musekit_generate: error: bundle %s (%s) is over musekit's limit of %s; "
+                   'set the environment variable MUSEKIT_MAX_BUNDLE_BYTES to a larger number '
+                   'if you mean it\n' % (bundle, limits.format_amount(size, 'bytes'),
+                                         limits.format_amount(size - 1, 'bytes')))
+    monkeypatch.setenv('MUSEKIT_MAX_BUNDLE_BYTES', str(size))
+    status, out, err = run_cli(capsys, '--bundle_file=' + bundle, '--seed=0',
+                               '--output_dir=%s' % (tmp_path / 'out'), '--num_outputs=1')
+    assert status == 0, err

@@ -290,6 +290,8 @@ def run_cli(argv, capsys):
     (['--run_dir={tmp}/a_file', '--config=basic_rnn'], 'exists and is not a folder'),
     (['--run_dir={tmp}/bad_config'], 'has an unreadable config.json'),
     (['--run_dir={tmp}/list_config'], 'has a bad config.json: a config is a JSON object'),
+    (['--config=basic_rnn', '--hparams=rnn_layer_sizes=[100000,100000]'],
+     "estimated at 2.9 TiB (3,"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(argv, message, data, tmp_path, capsys):
     train, _ = data
@@ -302,6 +304,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, message, data, tmp_path, cap
     assert code == 2
     assert out.err.count('\n') == 1 and out.err.startswith('musekit_train: error: ')
     assert message in out.err
+    assert not (tmp_path / 'run' / 'train').exists()
 
 
 def test_cli_trains_evaluates_and_writes_bundle(data, tmp_path, capsys):
