@@ -192,11 +192,12 @@ class Trainer:
     def _build_functions(self):
         import tensorflow as tf
         model, optimizer, step, objective = self.model, self.optimizer, self.step, self.objective
+        outputs = self.family.training_outputs
 
         @tf.function(input_signature=self._signature(), jit_compile=False)
         def train_step(inputs, labels, lengths):
             with tf.GradientTape() as tape:
-                totals = objective.totals(model(inputs, training=True), labels,
+                totals = objective.totals(outputs(model, inputs, labels, True), labels,
                                           _mask(labels, lengths))
                 means = {name: total / tf.maximum(count, 1.0)
                          for name, (total, count) in totals.items()}
@@ -207,7 +208,7 @@ class Trainer:
 
         @tf.function(input_signature=self._signature(), jit_compile=False)
         def eval_totals(inputs, labels, lengths):
-            return objective.totals(model(inputs, training=False), labels,
+            return objective.totals(outputs(model, inputs, labels, False), labels,
                                     _mask(labels, lengths))
 
         self._train_step, self._eval_totals = train_step, eval_totals

@@ -87,7 +87,7 @@ class PolyphonicExtractor(Extractor):
         stats = new_stats()
         length = quantized_length(piece)
         keep = length if length <= self.max_steps else self.max_steps if self.truncate else 0
-        frames, outside = note_frames(piece, encoder.min_pitch, encoder.max_pitch, keep)
+        frames, outside = self.steps(piece, encoder, keep)
         if outside:
             stats['notes_outside_key_range'] += outside
         if length < self.min_steps:
@@ -99,6 +99,10 @@ class PolyphonicExtractor(Extractor):
                 return [], stats
             stats['%s_truncated' % self.output_name] += 1
         return [frames], stats
+
+    def steps(self, piece, encoder, length):
+        """(the first `length` events of `piece`, notes outside the encoder's keys)."""
+        return note_frames(piece, encoder.min_pitch, encoder.max_pitch, length)
 
     def fingerprint(self, sequence):
         return tuple(sequence)

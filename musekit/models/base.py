@@ -58,6 +58,12 @@ class ModelFamily(abc.ABC):
         per_step = sum(int(shape[-1]) for shape in shapes.values() if len(shape) == 2)
         return parameters, 16 * parameters + 12 * batch_size * steps * per_step
 
+    def training_outputs(self, model, inputs, labels, training):
+        """The outputs the objective reads for a batch: `model(inputs)` by default; a family
+        whose training feeds the labels back in (teacher forcing inside a step) overrides
+        this."""
+        return model(inputs, training=training)
+
     def batching(self, hparams):
         """How training batches are cut: whole sequences bucketed by length by default."""
         return Bucketed()
@@ -91,7 +97,8 @@ class StepModel(abc.ABC):
 
     def with_top_k(self, k):
         """This step model drawing each class from the `k` likeliest only (renormalised)."""
-        if type(self).sample is not StepModel.sample:
+        if type(self).sample is not StepModel.sample \
+                or type(self).step_and_sample is not StepModel.step_and_sample:
             raise MusekitError('top-k sampling applies to models that draw one class per '
                                'step; this one draws its labels its own way')
         return self._copy_with(top_k=check_int('top_k', k, 0))

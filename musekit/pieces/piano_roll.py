@@ -60,7 +60,7 @@ class PianoRollPiece(PieceType):
         """The frames of every pitched note of a MIDI file, at the model's steps per quarter,
         pitches outside the keyboard moved by octaves into it."""
         from note_seq import sequences_lib
-        from musekit.extractors.polyphony import note_frames, quantized_length
+        from musekit.extractors.polyphony import quantized_length
         sequence = read_midi_sequence(path)
         low, high = self.encoder.min_pitch, self.encoder.max_pitch
         for note in sequence.notes:
@@ -76,10 +76,15 @@ class PianoRollPiece(PieceType):
             raise MusekitError('cannot use primer MIDI %s: %s' % (path, e)) from None
         length = quantized_length(quantized)
         limits.MAX_STEPS.check(length, 'primer MIDI %s (%d steps)' % (path, length))
-        frames, _ = note_frames(quantized, low, high)
-        if not any(frames):
+        if all(note.is_drum for note in quantized.notes):
             raise MusekitError('primer MIDI %s holds no pitched notes' % path)
-        return frames
+        return self.steps(quantized, length)
+
+    def steps(self, quantized, length):
+        """The events of a quantized primer whose pitches all fit the keys."""
+        from musekit.extractors.polyphony import note_frames
+        return note_frames(quantized, self.encoder.min_pitch, self.encoder.max_pitch,
+                           length)[0]
 
     def sampling_mode(self, options):
         mode = options['sampling']
