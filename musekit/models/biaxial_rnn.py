@@ -50,7 +50,8 @@ def _architecture(encoder, hparams):
 class BiaxialBernoulli(Objective):
     """loss: nats per step, the Bernoulli NLL of every note's play decision plus, where it
     is played, of its articulation; frame_nll: the play decisions' part alone (the
-    polyphonic benchmarks' figure)."""
+    polyphonic benchmarks' figure); frame_accuracy: TP / (TP + FP + FN) of the notes played
+    where P(play) > 0.5, each given the true notes below it."""
 
     def totals(self, outputs, labels, mask):
         import tensorflow as tf
@@ -59,8 +60,13 @@ class BiaxialBernoulli(Objective):
         play = tf.reduce_sum(per_note[..., 0], -1)
         articulate = tf.reduce_sum(per_note[..., 1] * labels[..., 0], -1)
         steps = tf.reduce_sum(mask)
+        predicted = tf.cast(outputs[..., 0] > 0, tf.float32) * mask[..., None]
+        on = labels[..., 0] * mask[..., None]
+        true_positives = tf.reduce_sum(predicted * on)
         return {'loss': (tf.reduce_sum((play + articulate) * mask), steps),
-                'frame_nll': (tf.reduce_sum(play * mask), steps)}
+                'frame_nll': (tf.reduce_sum(play * mask), steps),
+                'frame_accuracy': (true_positives, tf.reduce_sum(predicted)
+                                   + tf.reduce_sum(on) - true_positives)}
 
 
 @functools.cache
