@@ -11,14 +11,15 @@ def quantized_length(quantized):
                + [n.quantized_end_step for n in quantized.notes])
 
 
-def note_frames(quantized, low, high, length=None):
-    """(frames, notes left out) of a quantized NoteSequence: one sorted pitch tuple per step
-    for its first `length` steps (default: all); drum notes and pitches outside
-    [low, high) are left out and the latter counted over the whole piece. Only `length`
-    frames are ever built, so a long piece costs no more than the part kept."""
+def note_sets(quantized, low, high, length=None):
+    """(pitches sounding, pitches starting, notes left out) of a quantized NoteSequence: a
+    set per step for its first `length` steps (default: all); drum notes and pitches
+    outside [low, high) are left out and the latter counted over the whole piece. Only
+    `length` steps are ever built, so a long piece costs no more than the part kept."""
     if length is None:
         length = quantized_length(quantized)
-    frames = [set() for _ in range(length)]
+    sounding = [set() for _ in range(length)]
+    starting = [set() for _ in range(length)]
     outside = 0
     for note in quantized.notes:
         if note.is_drum:
@@ -26,9 +27,18 @@ def note_frames(quantized, low, high, length=None):
         if not low <= note.pitch < high:
             outside += 1
             continue
-        for step in range(note.quantized_start_step, min(note.quantized_end_step, length)):
-            frames[step].add(note.pitch)
-    return [tuple(sorted(f)) for f in frames], outside
+        start, end = note.quantized_start_step, min(note.quantized_end_step, length)
+        if start < end:
+            starting[start].add(note.pitch)
+        for step in range(start, end):
+            sounding[step].add(note.pitch)
+    return sounding, starting, outside
+
+
+def note_frames(quantized, low, high, length=None):
+    """(frames, notes left out): `note_sets`'s sounding pitches as sorted tuples."""
+    sounding, _, outside = note_sets(quantized, low, high, length)
+    return [tuple(sorted(f)) for f in sounding], outside
 
 
 @register('polyphonic')
