@@ -271,3 +271,16 @@ def test_same_seed_same_steps_and_log_probabilities():
     assert all(len(e) == 12 for e in a.events) and np.all(a.log_likelihood < 0)
     for events in a.events:
         encoder.validate_events(events)              # articulated always a subset of played
+
+
+def test_a_primer_midi_keeps_repeated_notes_apart_and_moves_pitches_into_range(tmp_path):
+    from musekit.output.midi import write_midi
+    from musekit.pieces.articulated_roll import ArticulatedRollPiece
+    config = get_config('biaxial_rnn')                   # MIDI 24..101, sixteenth notes
+    path = write_midi(str(tmp_path / 'p.mid'), [Note(60, 0, 2), Note(60, 2, 3),
+                                                 Note(110, 1, 3)], 3)
+    piece = ArticulatedRollPiece(config.make_encoder(), config.make_extractor())
+    primer = piece.primer({'primer_midi': path, 'qpm': 120.0, 'render_wav': False,
+                           'plot': False})
+    # 110 is above the range: an octave down is 98
+    assert primer == [((60,), (60,)), ((60, 98), (98,)), ((60, 98), (60,))]
