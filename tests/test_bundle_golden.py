@@ -11,7 +11,7 @@ import json
 import os
 
 import numpy as np
-import pytest
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from musekit import bundle as bundle_lib
 
@@ -103,3 +103,26 @@ def test_the_config_and_provenance_are_sorted_compact_json_in_the_payload():
     payload = golden_bytes().split(b'\n', 2)[2]
     assert json.dumps(CONFIG, sort_keys=True).encode() in payload
     assert json.dumps(LOADED_PROVENANCE, sort_keys=True).encode() in payload
+
+
+def test_the_schema_builder_reads_and_rewrites_the_golden_payload():
+    """`_build_messages()` called afresh (BundleProto is built once, at import) defines the
+    schema of the golden bytes: every field decodes to the written value, nothing is left
+    as an unknown field, and serialising gives the payload back."""
+    payload = golden_bytes().split(b'\n', 2)[2]
+    proto_class = bundle_lib._build_messages()
+    proto = proto_class.FromString(payload)
+    assert proto.DESCRIPTOR.full_name == 'musekit.Bundle'
+    assert proto.format_version == 1
+    assert json.loads(proto.config_json) == CONFIG
+    assert json.loads(proto.provenance_json) == LOADED_PROVENANCE
+    assert [(t.name, t.dtype, list(t.shape)) for t in proto.tensors] == [
+        ('big', 'int64', [2]), ('empty', 'float32', [0, 2]), ('half', 'float16', [3]),
+        ('ids', 'int32', [2, 2]), ('lstm_0/kernel', 'float32', [2, 3]),
+        ('scalar', 'float32', [])]
+    for tensor in proto.tensors:
+        expected = np.asarray(WEIGHTS[tensor.name])
+        assert tensor.data == expected.astype(expected.dtype.newbyteorder('<')).tobytes()
+    assert len(UnknownFieldSet(proto)) == 0
+    assert all(len(UnknownFieldSet(t)) == 0 for t in proto.tensors)
+    assert proto.SerializeToString(deterministic=True) == payload
