@@ -324,6 +324,7 @@ def test_step_model_hands_the_family_its_weights_encoder_and_hparams():
     (MusekitError('weight w has shape (2,), the config needs (3,)'),
      'weight w has shape (2,), the config needs (3,)'),
     (KeyError('lstm_0/kernel'), 'lstm_0/kernel'),
+    (KeyError('lstm_0/X'), 'lstm_0/X'),             # only the quotes KeyError adds go
     (ValueError("can't reshape"), "can't reshape"),
     (TypeError('bad operand'), 'bad operand'),
 ])
@@ -387,3 +388,17 @@ def test_a_config_nobody_could_load_is_not_written(tmp_path):
     assert refusal(bundle_lib.write_bundle, path, {'name': 'x'}, {}) == (
         "config 'x' lacks encoder, model, hparams, data")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_newline_early_in_the_payload_is_not_taken_for_the_header_end(tmp_path,
+                                                                         config_dict):
+    """The header ends at the first newline after the magic line: a config of 1280..1407
+    bytes puts a newline byte (its length's second varint byte) right after the header."""
+    config = dict(config_dict, description='')
+    config['description'] = 'x' * (1300 - len(json.dumps(config, sort_keys=True)))
+    path = str(tmp_path / 'b.musekit')
+    bundle_lib.write_bundle(path, config, {}, {})
+    data = open(path, 'rb').read()
+    header_end = data.index(b'\n', len(bundle_lib.MAGIC)) + 1
+    assert data[header_end:header_end + 5] == b'\x08\x01\x12\x94\x0a'  # 1300 = 0x0a94
+    assert bundle_lib.load_bundle(path).config.to_dict() == config

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from musekit.data import piano_roll_files, sources
-from musekit.data.splits import PublishedSplit
+from musekit.data.splits import HashSplit, PublishedSplit
 from musekit.encoders.chord_tokens import (ChordTokenEncoder, frame_token, pitch_name,
                                            token_frame)
 from musekit.encoders.piano_roll import PianoRollEncoder
@@ -427,3 +427,14 @@ def test_published_split_options_and_description():
     for bad in ('0.1', None, True, 1.5, -0.5):  # e.g. a config file's "eval_ratio": "0.1"
         assert refusal(PublishedSplit, bad) == (
             'eval_ratio must be a number in [0, 1], got %r' % (bad,))
+
+
+def test_the_defaults_a_config_gets_by_leaving_params_out():
+    assert HashSplit().describe() == {'eval_ratio': 0.1}
+    assert HashSplit().with_options(eval_ratio=None, transpose=None).describe() == {
+        'eval_ratio': 0.1}
+    assert refusal(HashSplit().with_options, eval_ratio=0.2, transpose='x') == (
+        "split 'hash' takes no --transpose")
+    assert PianoRollEncoder().params() == {'min_pitch': 21, 'num_keys': 88}
+    assert ChordTokenEncoder().params() == {'vocabulary': None, 'min_count': 2,
+                                            'max_size': 4096}
