@@ -413,7 +413,10 @@ def test_chord_token_bounds_and_checks():
     import collections
     fitted = ChordTokenEncoder(min_count=3).fitted(collections.Counter({'C4': 3, 'D4': 2}))
     assert fitted['vocabulary'] == ['C4']           # a count equal to min_count is kept
-    assert 'vocabulary of 1 chord tokens' in ChordTokenEncoder(**fitted).describe_fit()
+    assert ChordTokenEncoder(**fitted).describe_fit() == (
+        'a vocabulary of 1 chord tokens, plus the unknown token')
+    assert ChordTokenEncoder().describe_fit() == (
+        'a vocabulary of 0 chord tokens, plus the unknown token')
 
 
 def test_published_split_options_and_description():
