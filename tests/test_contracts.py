@@ -217,6 +217,22 @@ def test_read_midi_sequence_refusals(tmp_path):
     assert message.startswith('cannot read primer MIDI %s: ' % empty), message
 
 
+def test_read_midi_sequence_says_the_first_line_or_the_error_type(monkeypatch):
+    import note_seq
+
+    def raising(error):
+        def read(path):
+            raise error
+        return read
+    monkeypatch.setattr(note_seq, 'midi_file_to_note_sequence',
+                        raising(ValueError('bad header\nmore detail')))
+    assert refusal(pieces_base.read_midi_sequence, 'x.mid') == (
+        'cannot read primer MIDI x.mid: bad header')
+    monkeypatch.setattr(note_seq, 'midi_file_to_note_sequence', raising(KeyError()))
+    assert refusal(pieces_base.read_midi_sequence, 'x.mid') == (
+        'cannot read primer MIDI x.mid: KeyError')
+
+
 def test_read_midi_sequence_reads_notes(tmp_path):
     from musekit.output.midi import write_midi
     path = write_midi(str(tmp_path / 'c.mid'), [Note(60, 0, 4), Note(64, 4, 8)], 8)
@@ -236,3 +252,29 @@ def test_write_note_files_writes_what_the_options_ask(tmp_path):
     tempo = [m.tempo for m in midi.tracks[0] if m.type == 'set_tempo']
     assert tempo == [1_000_000]                             # 60 quarter notes a minute
     assert midi.length == pytest.approx(2.0)                # 4 steps at 2 per quarter
+
+
+def test_write_note_files_hands_audio_and_plot_the_timing_and_primer(tmp_path, monkeypatch):
+    from musekit.output import audio, plot
+    calls = []
+
+    def fake_wav(path, notes, num_steps, **timing):
+        calls.append(('wav', path, num_steps, timing))
+        return 'builtin'
+
+    def fake_plot(path, notes, num_steps, **kwargs):
+        calls.append(('png', path, num_steps, kwargs))
+        return path
+    monkeypatch.setattr(audio, 'render_wav', fake_wav)
+    monkeypatch.setattr(plot, 'write_piano_roll', fake_plot)
+    stem = str(tmp_path / 'tune_07')
+    options = {'qpm': 90.0, 'render_wav': True, 'plot': True}
+    paths, renderers = pieces_base.write_note_files(stem, [Note(60, 0, 3)], 12, 5, options, 3)
+    assert paths == [stem + '.mid', stem + '.wav', stem + '.png']
+    assert renderers == ['builtin']
+    assert calls == [
+        ('wav', stem + '.wav', 12, {'qpm': 90.0, 'steps_per_quarter': 3}),
+        ('png', stem + '.png', 12, {'primer_steps': 5, 'steps_per_quarter': 3,
+                                    'steps_per_bar': 12, 'title': 'tune_07'})]
+    options = {'qpm': 90.0, 'render_wav': False, 'plot': True}
+    assert pieces_base.write_note_files(stem, [], 12, 5, options, 3)[1] == []
