@@ -278,3 +278,34 @@ def test_write_note_files_hands_audio_and_plot_the_timing_and_primer(tmp_path, m
                                     'steps_per_bar': 12, 'title': 'tune_07'})]
     options = {'qpm': 90.0, 'render_wav': False, 'plot': True}
     assert pieces_base.write_note_files(stem, [], 12, 5, options, 3)[1] == []
+
+
+class NoModel(models_base.ModelFamily):
+    def build(self, encoder, hparams):
+        raise NotImplementedError
+
+    def objective(self, encoder, hparams):
+        raise NotImplementedError
+
+    def weight_variables(self, keras_model):
+        return {}
+
+    def step_model(self, weights, encoder, hparams):
+        return Logits([[0.0]])
+
+
+@pytest.mark.parametrize('module, registry_name, cls, lookup', [
+    (encoders_base, 'ENCODERS', Letters, lambda name: encoders_base.get_encoder(name, {})),
+    (models_base, 'MODELS', NoModel, models_base.get_model),
+    (pieces_base, 'PIECES', Plain, pieces_base.get_piece_type),
+])
+def test_register_decorators_name_and_find_a_plugin(monkeypatch, module, registry_name, cls,
+                                                    lookup):
+    import musekit.registry
+    registry = getattr(musekit.registry, registry_name)
+    monkeypatch.setattr(registry, '_items', dict(registry._items))     # undone afterwards
+    monkeypatch.setattr(cls, 'name', cls.name)
+    assert module.register('contract_demo')(cls) is cls
+    assert cls.name == 'contract_demo'
+    found = lookup('contract_demo')
+    assert found is cls or type(found) is cls

@@ -441,3 +441,11 @@ def test_the_defaults_a_config_gets_by_leaving_params_out():
     assert PianoRollEncoder().params() == {'min_pitch': 21, 'num_keys': 88}
     assert ChordTokenEncoder().params() == {'vocabulary': None, 'min_count': 2,
                                             'max_size': 4096}
+
+
+def test_an_empty_or_one_frame_sequence_encodes_to_empty_int64_arrays():
+    encoder = ChordTokenEncoder(vocabulary=['C4'])
+    for frames in ([], [(60,)]):
+        inputs, labels = encoder.encode(frames)
+        assert inputs.dtype == labels.dtype == np.int64
+        assert inputs.shape == labels.shape == (0,)
