@@ -309,3 +309,32 @@ def test_register_decorators_name_and_find_a_plugin(monkeypatch, module, registr
     assert cls.name == 'contract_demo'
     found = lookup('contract_demo')
     assert found is cls or type(found) is cls
+
+
+class FakeVariable:
+    def __init__(self, shape):
+        self.shape, self.value = shape, None
+
+    def assign(self, value):
+        self.value = value
+
+    def numpy(self):
+        return self.value
+
+
+def test_import_weights_checks_names_and_shapes_against_the_model_then_assigns():
+    variables = {'a': FakeVariable((2,)), 'b': FakeVariable(())}
+
+    class Holder(NoModel):
+        def weight_variables(self, keras_model):
+            return variables
+    family = Holder()
+    family.name = 'demo'
+    assert refusal(family.import_weights, None, {'a': np.zeros(2)}) == (
+        'weights do not fit the demo model: missing b')
+    assert refusal(family.import_weights, None, {'a': np.zeros(3), 'b': 1.0}) == (
+        'weight a has shape (3,) but the demo model needs (2,)')
+    family.import_weights(None, {'a': np.array([1, 2]), 'b': 0.5})
+    assert variables['a'].value.tolist() == [1.0, 2.0] and variables['b'].value == 0.5
+    exported = family.export_weights(None)
+    assert exported['a'].dtype == np.float32 and exported['a'].tolist() == [1.0, 2.0]
