@@ -336,5 +336,7 @@ def test_import_weights_checks_names_and_shapes_against_the_model_then_assigns()
         'weight a has shape (3,) but the demo model needs (2,)')
     family.import_weights(None, {'a': np.array([1, 2]), 'b': 0.5})
     assert variables['a'].value.tolist() == [1.0, 2.0] and variables['b'].value == 0.5
+    variables['a'].value = np.array([0.5, 0.25])              # a float64 variable
     exported = family.export_weights(None)
-    assert exported['a'].dtype == np.float32 and exported['a'].tolist() == [1.0, 2.0]
+    assert exported['a'].dtype == exported['b'].dtype == np.float32
+    assert exported['a'].tolist() == [0.5, 0.25] and exported['b'].tolist() == 0.5

@@ -182,3 +182,15 @@ def test_public_defaults_are_one_output_at_temperature_one(generate):
     assert default.log_likelihood.tolist() == explicit.log_likelihood.tolist()
     hotter = generate(token_model(), ENCODER, [(60,)], 6, temperature=2.0, seed=4)
     assert hotter.log_likelihood.tolist() != explicit.log_likelihood.tolist()
+
+
+def test_log_softmax_computes_in_float64_whatever_the_logits_dtype():
+    logits32 = np.array([[0.1, 0.2, 0.3], [1e-3, 2e-3, 5.0]], np.float32)
+    got = log_softmax(logits32, 0.7)
+    assert got.dtype == np.float64
+    exact = logits32.astype(np.float64) / 0.7
+    exact -= exact.max(axis=1, keepdims=True)
+    exact -= np.log(np.exp(exact).sum(axis=1, keepdims=True))
+    np.testing.assert_array_equal(got, exact)
+    _, log_p = sample_categorical(logits32, 0.7, np.random.default_rng(0), top_k=0)
+    assert log_p.dtype == np.float64

@@ -68,9 +68,9 @@ def sample_classes(log_probs, rng):
     return np.minimum((cumulative <= u).sum(axis=1), log_probs.shape[1] - 1)
 
 
-def sample_categorical(logits, temperature, rng, top_k=0):
+def sample_categorical(logits, temperature, rng, top_k):
     """(classes [B], their log-probabilities [B]) for logits [B, C] at `temperature`;
-    with `top_k` (0 < k < C), from each row's k likeliest classes, renormalised."""
+    with `top_k` (0 < k < C), from each row's k likeliest classes, renormalised (0: all)."""
     logits = np.asarray(logits, np.float64)
     if 0 < top_k < logits.shape[1]:
         kth = np.partition(logits, -top_k, axis=1)[:, -top_k][:, None]
