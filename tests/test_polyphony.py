@@ -449,3 +449,16 @@ def test_an_empty_or_one_frame_sequence_encodes_to_empty_int64_arrays():
         inputs, labels = encoder.encode(frames)
         assert inputs.dtype == labels.dtype == np.int64
         assert inputs.shape == labels.shape == (0,)
+
+
+def test_the_hash_split_puts_eval_at_fractions_below_the_ratio():
+    """eval is the ids whose sha256 fraction lies in [0, eval_ratio): an id exactly at the
+    ratio is training (so ratio 0 is never eval and ratio 1 always is)."""
+    import hashlib
+
+    from musekit.data.splits import stable_fraction
+    fraction = stable_fraction('/id/midi/x/7')
+    assert fraction == int.from_bytes(
+        hashlib.sha256(b'/id/midi/x/7').digest()[:8], 'big') / 2.0 ** 64
+    assert HashSplit(fraction).assign('/id/midi/x/7') == 'training'
+    assert HashSplit(np.nextafter(fraction, 1.0)).assign('/id/midi/x/7') == 'eval'
