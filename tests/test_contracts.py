@@ -340,3 +340,18 @@ def test_import_weights_checks_names_and_shapes_against_the_model_then_assigns()
     exported = family.export_weights(None)
     assert exported['a'].dtype == exported['b'].dtype == np.float32
     assert exported['a'].tolist() == [0.5, 0.25] and exported['b'].tolist() == 0.5
+
+
+def test_an_encoder_constructor_that_rejects_a_type_is_one_line(monkeypatch):
+    import musekit.registry
+    monkeypatch.setattr(musekit.registry.ENCODERS, '_items',
+                        dict(musekit.registry.ENCODERS._items))
+
+    class Typed(Letters):
+        def __init__(self, alphabet='abc'):
+            if not isinstance(alphabet, str):
+                raise TypeError('alphabet must be a string, not %s' % type(alphabet).__name__)
+    monkeypatch.setattr(Typed, 'name', None)
+    encoders_base.register('typed_letters')(Typed)
+    assert refusal(encoders_base.get_encoder, 'typed_letters', {'alphabet': 3}) == (
+        "bad parameters for encoder 'typed_letters': alphabet must be a string, not int")
