@@ -30,6 +30,7 @@ def test_step_spec_sizes_descriptions_and_refusals():
     assert StepSpec('int64', (), depth=40).describe() == 'int64 [] in [0, 40)'
     assert StepSpec('int64', (), depth=1).describe() == 'int64 [] in [0, 1)'
     assert StepSpec('int64').size == 1
+    assert StepSpec('float32', (1, 1)).size == 1       # a size of 1 is a size
     assert value_error(StepSpec, 'float64') == (
         "a StepSpec dtype is one of ('float32', 'int64'), not 'float64'")
     assert value_error(StepSpec, 'float32', (4, 0)) == (
