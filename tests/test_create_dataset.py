@@ -17,7 +17,11 @@ CHORALES = ['bwv10.7.mxl', 'bwv101.7.mxl', 'bwv102.7.mxl', 'bwv103.6.mxl', 'bwv1
 
 @pytest.fixture(scope='module')
 def chorale_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp('chorales')
+    # A fixed folder name: it is the collection in every record id, and so decides the
+    # split; mktemp's own names (chorales0, chorales1...) count how often this fixture ran,
+    # which depends on the order tests run in (mutmut orders them its own way).
+    root = tmp_path_factory.mktemp('chorales') / 'chorales'
+    root.mkdir()
     corpus = sources.music21_corpus_dir('bach')
     for name in CHORALES:
         shutil.copy(os.path.join(corpus, name), root / name)

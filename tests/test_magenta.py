@@ -66,6 +66,7 @@ def test_what_the_bundle_becomes():
     basic = load_bundle(mag('basic_rnn_chorales150'))
     assert (basic.config.name, basic.config.model['name']) == ('basic_rnn', 'events_rnn')
     assert list(basic.config.hparams['rnn_layer_sizes']) == [128, 128]
+    assert basic.format_version == 1 and basic.path == mag('basic_rnn_chorales150')
     attention = load_bundle(mag('attention_rnn_chorales150'))
     assert attention.config.model['name'] == 'magenta_attention_rnn'
     assert attention.config.hparams['attn_length'] == 40

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from musekit.data import piano_roll_files, sources
-from musekit.data.splits import PublishedSplit
+from musekit.data.splits import HashSplit, PublishedSplit
 from musekit.encoders.chord_tokens import (ChordTokenEncoder, frame_token, pitch_name,
                                            token_frame)
 from musekit.encoders.piano_roll import PianoRollEncoder
@@ -15,6 +15,7 @@ from musekit.errors import MusekitError
 from musekit.layers import snu
 from musekit.output.notes import Note
 from musekit.pieces.piano_roll import frame_notes
+from refusals import refusal
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 JSB = os.path.join(HERE, 'data', 'JSB_Chorales.mat')
@@ -51,10 +52,10 @@ def test_piano_roll_round_trip_and_held_keys_become_one_note():
 
 
 def test_piano_roll_refuses_pitches_off_the_keyboard():
-    with pytest.raises(MusekitError, match='frame 1 holds 109'):
-        PianoRollEncoder().encode([(60,), (109,)])
-    with pytest.raises(MusekitError, match='num_keys'):
-        PianoRollEncoder(min_pitch=100, num_keys=88)
+    assert refusal(PianoRollEncoder().encode, [(60,), (109,)]) == (
+        'frame 1 holds 109, not a key of the piano roll (MIDI 21..108)')
+    assert refusal(PianoRollEncoder, min_pitch=100, num_keys=88) == (
+        'num_keys must be in [1, 28], got 88')
 
 
 def test_stepper_gives_the_same_inputs_as_encode():
@@ -314,8 +315,9 @@ def test_chord_tokens_spell_frames_and_back():
     assert frame_token((56, 45)) == 'A2.G#3' and frame_token(()) == 'R'
     assert token_frame('A2.G#3') == (45, 56) and token_frame('R') == ()
     assert all(token_frame(frame_token((p,))) == (p,) for p in range(128))
-    with pytest.raises(MusekitError, match='not a chord token'):
-        token_frame('H2')
+    assert refusal(token_frame, 'H2') == '\'H2\' is not a chord token (like "A2.G#3" or "R")'
+    assert refusal(token_frame, 'C4.x') == (
+        '\'C4.x\' is not a chord token (like "A2.G#3" or "R")')
 
 
 def test_vocabulary_keeps_frequent_tokens_most_frequent_first():
@@ -332,10 +334,14 @@ def test_vocabulary_keeps_frequent_tokens_most_frequent_first():
 
 
 def test_an_unfitted_chord_encoder_says_where_its_vocabulary_comes_from():
-    with pytest.raises(MusekitError, match='learnt from the training data'):
-        ChordTokenEncoder().encode([(60,), (62,)])
-    with pytest.raises(MusekitError, match='each token once'):
-        ChordTokenEncoder(vocabulary=['C4', 'C4'])
+    unfitted = ('the chord-token encoder has no vocabulary yet: it is learnt from the '
+                'training data by musekit_create_dataset')
+    assert refusal(ChordTokenEncoder().encode, [(60,), (62,)]) == unfitted
+    assert refusal(ChordTokenEncoder().label_to_event, 1, []) == unfitted
+    assert refusal(ChordTokenEncoder().stepper, []) == unfitted
+    once = 'a chord-token vocabulary lists each token once, and not <unk>'
+    assert refusal(ChordTokenEncoder, vocabulary=['C4', 'C4']) == once
+    assert refusal(ChordTokenEncoder, vocabulary=['C4', '<unk>']) == once
 
 
 # --- boundaries and steppers (found unpinned by the mutation run) -------------------------
@@ -344,20 +350,22 @@ def test_piano_roll_keyboard_bounds():
     assert PianoRollEncoder(min_pitch=0, num_keys=1).max_pitch == 1
     assert PianoRollEncoder(min_pitch=127, num_keys=1).max_pitch == 128
     assert PianoRollEncoder(min_pitch=21, num_keys=107).max_pitch == 128
-    for bad in (dict(min_pitch=-1), dict(min_pitch=128), dict(num_keys=0),
-                dict(min_pitch=21, num_keys=108), dict(min_pitch='21')):
-        with pytest.raises(MusekitError):
-            PianoRollEncoder(**bad)
+    for bad, message in ((dict(min_pitch=-1), 'min_pitch must be in [0, 127], got -1'),
+                         (dict(min_pitch=128), 'min_pitch must be in [0, 127], got 128'),
+                         (dict(num_keys=0), 'num_keys must be in [1, 107], got 0'),
+                         (dict(min_pitch=21, num_keys=108),
+                          'num_keys must be in [1, 107], got 108'),
+                         (dict(min_pitch='21'), "min_pitch must be an integer, got '21'")):
+        assert refusal(PianoRollEncoder, **bad) == message
     assert PianoRollEncoder(min_pitch=30, num_keys=10).params() == {'min_pitch': 30,
                                                                    'num_keys': 10}
-    with pytest.raises(MusekitError, match=r'frame 0 holds True, not a key of the piano roll '
-                                           r'\(MIDI 21\.\.108\)'):
-        PianoRollEncoder().encode([(True,), (60,)])
-    with pytest.raises(MusekitError, match='frame 1 is 5, not a collection of pitches'):
-        PianoRollEncoder().encode([(60,), 5])
+    assert refusal(PianoRollEncoder().encode, [(True,), (60,)]) == (
+        'frame 0 holds True, not a key of the piano roll (MIDI 21..108)')
+    assert refusal(PianoRollEncoder().encode, [(60,), 5]) == (
+        'frame 1 is 5, not a collection of pitches')
     for bad in (True, 60.0):            # not integers, though in range as numbers
-        with pytest.raises(MusekitError, match='not a key'):
-            PianoRollEncoder(min_pitch=0, num_keys=128).encode([(bad,), ()])
+        assert refusal(PianoRollEncoder(min_pitch=0, num_keys=128).encode, [(bad,), ()]) == (
+            'frame 0 holds %r, not a key of the piano roll (MIDI 0..127)' % bad)
 
 
 @pytest.mark.parametrize('encoder', [PianoRollEncoder(), ChordTokenEncoder(
@@ -380,19 +388,20 @@ def test_steppers_are_primed_copied_independently_and_match_encode(encoder):
 
 def test_chord_token_bounds_and_checks():
     assert token_frame('G9') == (127,)
-    with pytest.raises(MusekitError, match="'G#9' has a pitch outside MIDI"):
-        token_frame('G#9')
+    assert refusal(token_frame, 'G#9') == "chord token 'G#9' has a pitch outside MIDI"
     encoder = ChordTokenEncoder(vocabulary=['C4'])
     encoder.validate_events([(0, 127), ()])
-    for bad in [(128,), (-1,), (True,), (60.0,)]:
-        with pytest.raises(MusekitError, match='not a MIDI pitch'):
-            encoder.validate_events([(60,), bad])
-    with pytest.raises(MusekitError, match='frame 0 is 3, not a collection'):
-        encoder.validate_events([3])
-    for bad in (dict(min_count=0), dict(max_size=0), dict(vocabulary='C4'),
-                dict(vocabulary=['C4', 7])):
-        with pytest.raises(MusekitError):
-            ChordTokenEncoder(**bad)
+    for bad in [(128,), (-1,), (True,), (60.0,), (64, 60.0)]:
+        assert refusal(encoder.validate_events, [(60,), bad]) == (
+            'frame 1 %r holds something that is not a MIDI pitch' % (bad,))
+    assert refusal(encoder.validate_events, [3]) == 'frame 0 is 3, not a collection of pitches'
+    for bad, message in ((dict(min_count=0), 'min_count must be >= 1, got 0'),
+                         (dict(max_size=0), 'max_size must be >= 1, got 0'),
+                         (dict(min_count=1.5), 'min_count must be an integer, got 1.5'),
+                         (dict(vocabulary='C4'), 'a chord-token vocabulary is a list of tokens'),
+                         (dict(vocabulary=['C4', 7]),
+                          'a chord-token vocabulary is a list of tokens')):
+        assert refusal(ChordTokenEncoder, **bad) == message
     assert ChordTokenEncoder(min_count=1, max_size=1).params() == {
         'vocabulary': None, 'min_count': 1, 'max_size': 1}
     inputs, labels = encoder.encode([(60,), (62,)])
@@ -404,7 +413,10 @@ def test_chord_token_bounds_and_checks():
     import collections
     fitted = ChordTokenEncoder(min_count=3).fitted(collections.Counter({'C4': 3, 'D4': 2}))
     assert fitted['vocabulary'] == ['C4']           # a count equal to min_count is kept
-    assert 'vocabulary of 1 chord tokens' in ChordTokenEncoder(**fitted).describe_fit()
+    assert ChordTokenEncoder(**fitted).describe_fit() == (
+        'a vocabulary of 1 chord tokens, plus the unknown token')
+    assert ChordTokenEncoder().describe_fit() == (
+        'a vocabulary of 0 chord tokens, plus the unknown token')
 
 
 def test_published_split_options_and_description():
@@ -413,8 +425,40 @@ def test_published_split_options_and_description():
     assert split.describe() == {'split': 'published', 'eval_ratio': 0.1}
     assert split.with_options(eval_ratio=0.5).describe() == {'split': 'published',
                                                              'eval_ratio': 0.5}
-    with pytest.raises(MusekitError, match="split 'published' takes no --transpose"):
-        split.with_options(transpose='x')
-    for bad in ('0.1', None, True, 1.5):        # e.g. a config file's "eval_ratio": "0.1"
-        with pytest.raises(MusekitError, match='eval_ratio must be a number in'):
-            PublishedSplit(bad)
+    assert refusal(split.with_options, transpose='x', eval_ratio=None, augment=True) == (
+        "split 'published' takes no --augment")
+    for bad in ('0.1', None, True, 1.5, -0.5):  # e.g. a config file's "eval_ratio": "0.1"
+        assert refusal(PublishedSplit, bad) == (
+            'eval_ratio must be a number in [0, 1], got %r' % (bad,))
+
+
+def test_the_defaults_a_config_gets_by_leaving_params_out():
+    assert HashSplit().describe() == {'eval_ratio': 0.1}
+    assert HashSplit().with_options(eval_ratio=None, transpose=None).describe() == {
+        'eval_ratio': 0.1}
+    assert refusal(HashSplit().with_options, eval_ratio=0.2, transpose='x') == (
+        "split 'hash' takes no --transpose")
+    assert PianoRollEncoder().params() == {'min_pitch': 21, 'num_keys': 88}
+    assert ChordTokenEncoder().params() == {'vocabulary': None, 'min_count': 2,
+                                            'max_size': 4096}
+
+
+def test_an_empty_or_one_frame_sequence_encodes_to_empty_int64_arrays():
+    encoder = ChordTokenEncoder(vocabulary=['C4'])
+    for frames in ([], [(60,)]):
+        inputs, labels = encoder.encode(frames)
+        assert inputs.dtype == labels.dtype == np.int64
+        assert inputs.shape == labels.shape == (0,)
+
+
+def test_the_hash_split_puts_eval_at_fractions_below_the_ratio():
+    """eval is the ids whose sha256 fraction lies in [0, eval_ratio): an id exactly at the
+    ratio is training (so ratio 0 is never eval and ratio 1 always is)."""
+    import hashlib
+
+    from musekit.data.splits import stable_fraction
+    fraction = stable_fraction('/id/midi/x/7')
+    assert fraction == int.from_bytes(
+        hashlib.sha256(b'/id/midi/x/7').digest()[:8], 'big') / 2.0 ** 64
+    assert HashSplit(fraction).assign('/id/midi/x/7') == 'training'
+    assert HashSplit(np.nextafter(fraction, 1.0)).assign('/id/midi/x/7') == 'eval'

@@ -12,6 +12,7 @@ from musekit.errors import MusekitError
 from musekit.generation import beam_search, sample
 from musekit.generation.sampling import log_softmax, sample_categorical, sample_classes
 from musekit.models.token_rnn import TokenStepModel
+from refusals import refusal
 
 VOCABULARY = ['R', 'C4', 'E4', 'G4', 'C4.E4.G4']
 
@@ -85,7 +86,11 @@ def test_top_k_of_one_is_the_argmax_and_odd_class_counts_keep_the_k_likeliest():
     assert set(order[classes].tolist()) <= set(range(1290, 1300))
 
 
-@pytest.mark.parametrize('generate', [sample, beam_search])
+def beam_of_four(*args, **kwargs):
+    return beam_search(*args, beam_size=2, branch_factor=2, steps_per_iteration=1, **kwargs)
+
+
+@pytest.mark.parametrize('generate', [sample, beam_of_four])
 def test_exact_lengths_when_one_or_no_step_is_left(generate):
     primer = [(60,), (64,)]
     one = generate(token_model(), ENCODER, primer, 3, num_outputs=2, seed=0)
@@ -94,28 +99,46 @@ def test_exact_lengths_when_one_or_no_step_is_left(generate):
     none = generate(token_model(), ENCODER, primer, 2, num_outputs=2, seed=0)
     assert none.events == [primer, primer] and none.primer_length == 2
     assert none.log_likelihood.tolist() == [0.0, 0.0]
-    if generate is beam_search:
+    if generate is beam_of_four:
+        assert one.candidates.shape == (2, 4)
         assert none.candidates.shape == (2, 1)
 
 
-@pytest.mark.parametrize('kwargs', [dict(temperature=0), dict(temperature=-1.0),
-                                    dict(temperature=True), dict(beam_size=0),
-                                    dict(branch_factor=0), dict(steps_per_iteration=0),
-                                    dict(num_outputs=0)])
-def test_beam_search_checks_every_argument(kwargs):
-    with pytest.raises(MusekitError):
-        beam_search(token_model(), ENCODER, [(60,)], 4, **kwargs)
-    if set(kwargs) <= {'temperature', 'num_outputs'}:
-        with pytest.raises(MusekitError):
-            sample(token_model(), ENCODER, [(60,)], 4, **kwargs)
+BEAM = dict(beam_size=2, branch_factor=2, steps_per_iteration=1)
 
 
-def test_num_steps_below_one_is_refused_by_name():
-    with pytest.raises(MusekitError, match='num_steps must be >= 1, got 0'):
-        sample(token_model(), ENCODER, [(60,)], 0)
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(temperature=0), 'temperature must be a positive number, got 0'),
+    (dict(temperature=-1.0), 'temperature must be a positive number, got -1.0'),
+    (dict(temperature=True), 'temperature must be a positive number, got True'),
+    (dict(temperature='1'), "temperature must be a positive number, got '1'"),
+    (dict(temperature=float('inf')), 'temperature must be a positive number, got inf'),
+    (dict(temperature=float('nan')), 'temperature must be a positive number, got nan'),
+    (dict(num_outputs=0), 'num_outputs must be >= 1, got 0'),
+    (dict(num_outputs=2.0), 'num_outputs must be an integer, got 2.0'),
+    (dict(num_steps=0), 'num_steps must be >= 1, got 0'),
+    (dict(num_steps=2, primer=[(60,), (62,), (64,)]),
+     'num_steps (2) is shorter than the primer (3 steps); num_steps counts the primer too'),
+    (dict(primer=[]), 'the primer needs at least one event'),
+    (dict(primer=[(60,), (200,)]), 'frame 1 (200,) holds something that is not a MIDI pitch'),
+])
+def test_sampling_and_beam_search_refuse_bad_arguments_in_one_line(kwargs, message):
+    args = {'primer': [(60,)], 'num_steps': 4, **kwargs}
+    assert refusal(sample, token_model(), ENCODER, **args) == message
+    assert refusal(beam_search, token_model(), ENCODER, **args, **BEAM) == message
 
 
-@pytest.mark.parametrize('generate', [sample, beam_search])
+@pytest.mark.parametrize('name', ['beam_size', 'branch_factor', 'steps_per_iteration'])
+def test_beam_search_refuses_bad_beam_arguments_in_one_line(name):
+    for value, message in ((0, '%s must be >= 1, got 0'), (-3, '%s must be >= 1, got -3'),
+                           (True, '%s must be an integer, got True'),
+                           (1.0, '%s must be an integer, got 1.0')):
+        args = dict(BEAM, **{name: value})
+        assert refusal(beam_search, token_model(), ENCODER, [(60,)], 4, **args) == (
+            message % name)
+
+
+@pytest.mark.parametrize('generate', [sample, beam_of_four])
 def test_progress_counts_every_generated_step(generate):
     calls = []
     generate(token_model(), ENCODER, [(60,)], 5, seed=0,
@@ -141,5 +164,33 @@ def test_beam_search_prunes_after_the_short_first_iteration_then_every_iteration
 def test_a_model_without_comparable_likelihoods_refuses_beam_search_in_words():
     model = token_model()
     model.supports_beam_search = False
-    with pytest.raises(MusekitError, match='does not apply to it'):
-        beam_search(model, ENCODER, [(60,)], 4, beam_size=2)
+    assert refusal(beam_search, model, ENCODER, [(60,)], 4, beam_size=2, branch_factor=1,
+                   steps_per_iteration=1) == (
+        'this model samples without comparable likelihoods: beam search (--beam_size, '
+        '--branch_factor) does not apply to it')
+
+
+@pytest.mark.parametrize('generate', [sample, beam_of_four])
+def test_public_defaults_are_one_output_at_temperature_one(generate):
+    """sample and beam_search are public: their defaults are one output at temperature 1.0
+    (the same draws as passing those values)."""
+    default = generate(token_model(), ENCODER, [(60,)], 6, seed=4)
+    explicit = generate(token_model(), ENCODER, [(60,)], 6, num_outputs=1, temperature=1.0,
+                        seed=4)
+    assert len(default.events) == 1
+    assert default.events == explicit.events
+    assert default.log_likelihood.tolist() == explicit.log_likelihood.tolist()
+    hotter = generate(token_model(), ENCODER, [(60,)], 6, temperature=2.0, seed=4)
+    assert hotter.log_likelihood.tolist() != explicit.log_likelihood.tolist()
+
+
+def test_log_softmax_computes_in_float64_whatever_the_logits_dtype():
+    logits32 = np.array([[0.1, 0.2, 0.3], [1e-3, 2e-3, 5.0]], np.float32)
+    got = log_softmax(logits32, 0.7)
+    assert got.dtype == np.float64
+    exact = logits32.astype(np.float64) / 0.7
+    exact -= exact.max(axis=1, keepdims=True)
+    exact -= np.log(np.exp(exact).sum(axis=1, keepdims=True))
+    np.testing.assert_array_equal(got, exact)
+    _, log_p = sample_categorical(logits32, 0.7, np.random.default_rng(0), top_k=0)
+    assert log_p.dtype == np.float64

@@ -3,7 +3,7 @@ model family (pieces/ turns the events into files)."""
 from musekit import limits
 from musekit.errors import check_int
 from musekit.generation.beam_search import beam_search
-from musekit.generation.sampling import Generated, check_args, sample
+from musekit.generation.sampling import Generated, check_args, check_beam_args, sample
 
 __all__ = ['Generated', 'beam_search', 'check_sizes', 'chunk_outputs', 'generate',
            'generate_in_chunks', 'sample']
@@ -17,14 +17,15 @@ def generate(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0, 
              beam_size=1, branch_factor=1, steps_per_iteration=1, progress=None):
     """Sampling, or beam search when beam_size or branch_factor is above 1 (same results
     either way for 1 and 1), of all outputs in one batch."""
-    check_args(encoder, primer, num_steps, num_outputs, temperature, beam_size, branch_factor,
-               steps_per_iteration)
+    check_args(encoder, primer, num_steps, num_outputs, temperature)
+    check_beam_args(beam_size, branch_factor, steps_per_iteration)
     check_sizes(num_steps, num_outputs, beam_size, branch_factor)
     if beam_size == 1 and branch_factor == 1:
         return sample(model, encoder, primer, num_steps, num_outputs, temperature, seed,
                       progress)
     return beam_search(model, encoder, primer, num_steps, num_outputs, temperature, seed,
-                       beam_size, branch_factor, steps_per_iteration, progress)
+                       beam_size=beam_size, branch_factor=branch_factor,
+                       steps_per_iteration=steps_per_iteration, progress=progress)
 
 
 def check_sizes(num_steps, num_outputs, beam_size, branch_factor, flags=False):
@@ -55,8 +56,8 @@ def generate_in_chunks(model, encoder, primer, num_steps, num_outputs=1, tempera
     batch size give the same outputs. `progress(done, total)` counts generated steps over
     all outputs."""
     check_int('batch_size', batch_size, 1)
-    check_args(encoder, primer, num_steps, num_outputs, temperature, beam_size, branch_factor,
-               steps_per_iteration)
+    check_args(encoder, primer, num_steps, num_outputs, temperature)
+    check_beam_args(beam_size, branch_factor, steps_per_iteration)
     check_sizes(num_steps, num_outputs, beam_size, branch_factor)
     size = chunk_outputs(num_outputs, num_steps, beam_size, branch_factor, batch_size)
     generated_steps = num_steps - len(list(primer))

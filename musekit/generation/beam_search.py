@@ -9,18 +9,18 @@ so the others all take the same number. The best final candidate is returned.
 import numpy as np
 
 from musekit.errors import MusekitError
-from musekit.generation.sampling import Batch, Generated, check_args
+from musekit.generation.sampling import Batch, Generated, check_args, check_beam_args
 
 
 def beam_search(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0, seed=None,
-                beam_size=1, branch_factor=1, steps_per_iteration=1, progress=None):
+                *, beam_size, branch_factor, steps_per_iteration, progress=None):
     """Like sampling.sample, keeping the most likely of beam_size * branch_factor branches.
 
     With beam_size = branch_factor = 1 this is exactly sampling.sample (same seed, same
     output). Rows are output-major: row r belongs to output r // (beam_size*branch_factor).
     """
-    primer = check_args(encoder, primer, num_steps, num_outputs, temperature, beam_size,
-                        branch_factor, steps_per_iteration)
+    primer = check_args(encoder, primer, num_steps, num_outputs, temperature)
+    check_beam_args(beam_size, branch_factor, steps_per_iteration)
     if not model.supports_beam_search:
         raise MusekitError('this model samples without comparable likelihoods: beam search '
                            '(--beam_size, --branch_factor) does not apply to it')

@@ -21,9 +21,8 @@ class Generated:
     candidates: np.ndarray = None  # beam search: [num_outputs, K] final candidates' scores
 
 
-def check_args(encoder, primer, num_steps, num_outputs=1, temperature=1.0, beam_size=1,
-               branch_factor=1, steps_per_iteration=1):
-    """Validates generation arguments; returns the primer as a list."""
+def check_args(encoder, primer, num_steps, num_outputs, temperature):
+    """Validates the arguments every generation takes; returns the primer as a list."""
     primer = list(primer)
     if not primer:
         raise MusekitError('the primer needs at least one event')
@@ -36,10 +35,14 @@ def check_args(encoder, primer, num_steps, num_outputs=1, temperature=1.0, beam_
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
             or not temperature > 0 or temperature == float('inf'):
         raise MusekitError('temperature must be a positive number, got %r' % (temperature,))
+    return primer
+
+
+def check_beam_args(beam_size, branch_factor, steps_per_iteration):
+    """Validates beam search's own arguments."""
     check_int('beam_size', beam_size, 1)
     check_int('branch_factor', branch_factor, 1)
     check_int('steps_per_iteration', steps_per_iteration, 1)
-    return primer
 
 
 def prime(model, encoder, primer):
@@ -65,9 +68,9 @@ def sample_classes(log_probs, rng):
     return np.minimum((cumulative <= u).sum(axis=1), log_probs.shape[1] - 1)
 
 
-def sample_categorical(logits, temperature, rng, top_k=0):
+def sample_categorical(logits, temperature, rng, top_k):
     """(classes [B], their log-probabilities [B]) for logits [B, C] at `temperature`;
-    with `top_k` (0 < k < C), from each row's k likeliest classes, renormalised."""
+    with `top_k` (0 < k < C), from each row's k likeliest classes, renormalised (0: all)."""
     logits = np.asarray(logits, np.float64)
     if 0 < top_k < logits.shape[1]:
         kth = np.partition(logits, -top_k, axis=1)[:, -top_k][:, None]
