@@ -95,7 +95,7 @@ def test_a_shipped_bundle_loads_by_name_and_a_path_wins(tmp_path, monkeypatch):
     from musekit.bundle import load_bundle, shipped_bundles
     from musekit.errors import MusekitError
     assert set(shipped_bundles()) == {'basic_rnn', 'lookback_rnn', 'attention_rnn',
-                                      'ssnu_jsb', 'chord_token_lstm'}
+                                      'ssnu_jsb', 'chord_token_lstm', 'biaxial_jsb'}
     assert load_bundle('attention_rnn').config.name == 'attention_rnn'
     monkeypatch.chdir(tmp_path)
     (tmp_path / 'lookback_rnn').write_bytes(b'not a bundle')
@@ -155,7 +155,42 @@ def test_chord_token_bundle_carries_its_vocabulary_and_test_loss():
     assert bundle.provenance['test']['loss'] < 0.7 * math.log(encoder.depth)
 
 
-@pytest.mark.parametrize('name, flags', [('ssnu_jsb', []), ('chord_token_lstm', ['--top_k=20'])])
+def roll_steps(roll):
+    """(played, articulated) steps of a benchmark piano roll: a key is articulated where it
+    starts to sound (the benchmark files do not tell repeated notes apart)."""
+    steps, previous = [], set()
+    for row in roll:
+        played = {21 + int(k) for k in np.flatnonzero(row)}
+        steps.append((tuple(sorted(played)), tuple(sorted(played - previous))))
+        previous = played
+    return steps
+
+
+@pytest.mark.slow
+def test_biaxial_bundle_meets_the_goal_and_the_numpy_model_reproduces_its_test_nll():
+    from musekit.models.biaxial_rnn import log_bernoulli
+    bundle = load_bundle(path_of('biaxial_jsb'))
+    facts = bundle.provenance
+    assert bundle.config.name == 'biaxial_jsb' and facts['epoch'] >= 1
+    test = facts['test']
+    assert test['steps'] == 4648 and test['frame_nll'] <= 5.6    # per-key models: 8.4-9.1
+    encoder = bundle.make_encoder()
+    model = bundle.step_model(encoder)
+    total, frames = 0.0, 0
+    for roll in jsb_test_rolls():
+        inputs, labels = encoder.encode(roll_steps(roll))
+        state = model.initial_state(1)
+        for row, label in zip(inputs, labels):
+            time_outputs, state = model.step(row[None], state)
+            _, _, logits = model.decide(time_outputs, 1.0, None,
+                                        choose=lambda n, _, label=label: label[n][None])
+            total -= log_bernoulli(label[:, 0] == 1, logits[0, :, 0]).sum()
+        frames += len(labels)
+    assert total / frames == pytest.approx(test['frame_nll'], abs=2e-3)
+
+
+@pytest.mark.parametrize('name, flags', [('ssnu_jsb', []), ('chord_token_lstm', ['--top_k=20']),
+                                         ('biaxial_jsb', [])])
 def test_polyphonic_bundles_generate_chords_by_name(tmp_path, name, flags):
     import pretty_midi
     script = os.path.join(os.path.dirname(sys.executable), 'musekit_generate')
