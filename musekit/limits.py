@@ -64,11 +64,12 @@ def limit(env, default, unit, what):
 
 def parse_size(text, name):
     """A positive integer from '100000', '1_000_000', '64M' or '16G' (binary multiples)."""
-    match = re.fullmatch(r'([0-9][0-9_]*)\s*([KMGT]?)(?:i?B)?', text.strip(), re.IGNORECASE)
+    match = re.fullmatch(r'([0-9]+(?:_[0-9]+)*)\s*([KMGT]?)(?:i?B)?', text.strip(),
+                         re.IGNORECASE)
     if not match:
         raise MusekitError('%s must be a positive whole number (suffixes K, M, G, T allowed), '
                            'got %r' % (name, text))
-    number = int(match.group(1).replace('_', '')) * _SUFFIXES[match.group(2).upper()]
+    number = int(match.group(1)) * _SUFFIXES[match.group(2).upper()]     # int() reads 1_000
     if number < 1:
         raise MusekitError('%s must be a positive whole number, got %r' % (name, text))
     return number

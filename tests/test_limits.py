@@ -21,16 +21,34 @@ README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 @pytest.mark.parametrize('text, value', [
     ('100000', 100_000), ('1_000_000', 1_000_000), ('64M', 64 << 20), ('16g', 16 << 30),
-    ('2KiB', 2048), (' 7 ', 7),
+    ('2KiB', 2048), (' 7 ', 7), ('1', 1), ('3t', 3 << 40), ('5 MB', 5 << 20),
 ])
 def test_sizes_parse_with_binary_suffixes(text, value):
     assert limits.parse_size(text, 'X') == value
 
 
-@pytest.mark.parametrize('text', ['abc', '-5', '0', '1.5G', '12 apples', ''])
+@pytest.mark.parametrize('text', ['abc', '-5', '1.5G', '12 apples', '', '1__0'])
 def test_bad_sizes_are_one_clear_error(text):
-    with pytest.raises(MusekitError, match='X must be a positive whole number'):
+    with pytest.raises(MusekitError) as info:
         limits.parse_size(text, 'X')
+    assert str(info.value) == ('X must be a positive whole number (suffixes K, M, G, T '
+                               'allowed), got %r' % text)
+
+
+def test_zero_is_not_a_size():
+    with pytest.raises(MusekitError) as info:
+        limits.parse_size('0K', 'X')
+    assert str(info.value) == "X must be a positive whole number, got '0K'"
+
+
+def test_declaring_a_limit_registers_it_once(monkeypatch):
+    monkeypatch.setattr(limits, 'LIMITS', {})
+    bound = limits.limit('MUSEKIT_TEST_BOUND', 5, 'things', 'a bound for this test')
+    assert limits.LIMITS == {'MUSEKIT_TEST_BOUND': bound}
+    assert bound == limits.Limit('MUSEKIT_TEST_BOUND', 5, 'things', 'a bound for this test')
+    with pytest.raises(ValueError, match='^limit MUSEKIT_TEST_BOUND is declared twice$'):
+        limits.limit('MUSEKIT_TEST_BOUND', 6, 'things', 'again')
+    assert limits.LIMITS['MUSEKIT_TEST_BOUND'].default == 5
 
 
 def test_a_limit_is_read_from_the_environment_at_each_check(monkeypatch):
