@@ -5,6 +5,7 @@ import os
 import re
 import tracemalloc
 
+import numpy as np
 import pytest
 
 from musekit import limits
@@ -408,3 +409,67 @@ def test_a_bundle_over_the_size_limit_is_refused_before_it_is_read(tmp_path, cap
     status, out, err = run_cli(capsys, '--bundle_file=' + bundle, '--seed=0',
                                '--output_dir=%s' % (tmp_path / 'out'), '--num_outputs=1')
     assert status == 0, err
+
+
+# --- what the mutation run of limits.py and generation/__init__.py found unpinned -------
+
+def test_generate_dispatches_to_beam_search_when_either_beam_argument_is_above_one():
+    from musekit.generation import beam_search, sample
+    model, encoder = setup()
+    seen = []
+    plain = generate(model, encoder, [60], 12, num_outputs=2, seed=4,
+                     progress=lambda d, t: seen.append((d, t)))
+    assert plain.candidates is None and seen[-1] == (11, 11)
+    assert plain.events == sample(setup()[0], encoder, [60], 12, 2, 1.0, 4).events
+    for beam, branch in ((2, 1), (1, 2)):
+        seen = []
+        got = generate(setup()[0], encoder, [60], 12, num_outputs=2, temperature=0.7, seed=4,
+                       beam_size=beam, branch_factor=branch,
+                       progress=lambda d, t: seen.append((d, t)))
+        want = beam_search(setup()[0], encoder, [60], 12, 2, 0.7, 4, beam_size=beam,
+                           branch_factor=branch, steps_per_iteration=1)
+        assert got.candidates is not None and got.events == want.events
+        assert np.array_equal(got.log_likelihood, want.log_likelihood)
+        assert seen[-1] == (11, 11)
+
+
+def test_the_beam_bound_applies_to_beam_search_only(monkeypatch):
+    from musekit.generation import check_sizes
+    monkeypatch.setenv('MUSEKIT_MAX_BEAM_CANDIDATES', '5')
+    check_sizes(12, 10, 1, 1)                            # plain sampling: any count
+    check_sizes(12, 2, 2, 1)                             # 4 sequences
+    for beam, branch in ((2, 1), (1, 2)):
+        with pytest.raises(MusekitError) as info:
+            check_sizes(12, 3, beam, branch)
+        assert str(info.value) == (
+            "beam_size=%d x branch_factor=%d x num_outputs=3 = 6 sequences is over musekit's "
+            'limit of 5 sequences; set the environment variable MUSEKIT_MAX_BEAM_CANDIDATES '
+            'to a larger number if you mean it' % (beam, branch))
+
+
+def test_a_batch_size_below_one_is_refused():
+    model, encoder = setup()
+    with pytest.raises(MusekitError) as info:
+        next(generate_in_chunks(model, encoder, [60], 8, batch_size=0))
+    assert str(info.value) == 'batch_size must be >= 1, got 0'
+
+
+def test_physical_memory_asks_the_system_and_falls_back_to_24_gib(monkeypatch):
+    pages = {'SC_PAGE_SIZE': 4096, 'SC_PHYS_PAGES': 1000}
+    monkeypatch.setattr(os, 'sysconf', pages.__getitem__)
+    assert limits.physical_memory() == 4_096_000
+    monkeypatch.delenv('MUSEKIT_MEMORY_LIMIT', raising=False)
+    assert limits.MEMORY.value() == 3_072_000
+
+    def unknown(name):
+        raise ValueError('unrecognized configuration name')
+    monkeypatch.setattr(os, 'sysconf', unknown)
+    assert limits.physical_memory() == 24 << 30
+    monkeypatch.setattr(limits, 'physical_memory', lambda: 10)
+    assert limits.MEMORY.value() == 7 and isinstance(limits.MEMORY.value(), int)
+
+
+def test_kibibytes_are_shown_like_the_larger_units():
+    assert limits.MEMORY.describe(2048) == '2 KiB'
+    assert limits.MEMORY.describe(1536) == '1.5 KiB (1,536 bytes)'
+    assert limits.MEMORY.describe(1024) == '1 KiB'
