@@ -473,3 +473,22 @@ def test_kibibytes_are_shown_like_the_larger_units():
     assert limits.MEMORY.describe(2048) == '2 KiB'
     assert limits.MEMORY.describe(1536) == '1.5 KiB (1,536 bytes)'
     assert limits.MEMORY.describe(1024) == '1 KiB'
+
+
+def test_generation_defaults_one_output_and_one_step_per_beam_iteration():
+    model, encoder = setup()
+    assert len(generate(model, encoder, [60], 8, seed=0).events) == 1
+    assert [len(g.events) for _, g in generate_in_chunks(setup()[0], encoder, [60], 8,
+                                                         seed=0)] == [1]
+    chunked = next(generate_in_chunks(setup()[0], encoder, [60], 10, num_outputs=2, seed=3,
+                                      beam_size=2, branch_factor=2))[1]
+    explicit = generate(setup()[0], encoder, [60], 10, num_outputs=2, seed=3, beam_size=2,
+                        branch_factor=2, steps_per_iteration=1)
+    assert chunked.events == explicit.events
+
+
+def test_unseeded_chunks_draw_fresh_streams():
+    model, encoder = setup()
+    chunks = [g.events[0] for _, g in generate_in_chunks(model, encoder, [60], 30,
+                                                         num_outputs=3, batch_size=1)]
+    assert len(chunks) == 3 and len({tuple(c) for c in chunks}) == 3

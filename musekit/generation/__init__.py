@@ -51,9 +51,9 @@ def generate_in_chunks(model, encoder, primer, num_steps, num_outputs=1, tempera
                        seed=None, beam_size=1, branch_factor=1, steps_per_iteration=1,
                        batch_size=DEFAULT_BATCH_SIZE, progress=None):
     """Yields (index of its first output, Generated) chunk by chunk, so memory depends on
-    `batch_size`, not on `num_outputs`. The first chunk draws from `seed` (so up to one
-    chunk of outputs equals `generate`'s), chunk k > 0 from [seed, k]: the same seed and
-    batch size give the same outputs. `progress(done, total)` counts generated steps over
+    `batch_size`, not on `num_outputs`. Chunk k draws from [seed, k]; numpy seeds [seed, 0]
+    as it seeds `seed`, so up to one chunk of outputs equals `generate`'s. The same seed
+    and batch size give the same outputs. `progress(done, total)` counts generated steps over
     all outputs."""
     check_int('batch_size', batch_size, 1)
     check_args(encoder, primer, num_steps, num_outputs, temperature)
@@ -68,7 +68,7 @@ def generate_in_chunks(model, encoder, primer, num_steps, num_outputs=1, tempera
             def chunk_progress(done, total, first=first, count=count):
                 progress(first * generated_steps + count * done,
                          num_outputs * generated_steps)
-        chunk_seed = seed if k == 0 or seed is None else [seed, k]
+        chunk_seed = None if seed is None else [seed, k]
         yield first, generate(model, encoder, primer, num_steps, count, temperature,
                               chunk_seed, beam_size, branch_factor, steps_per_iteration,
                               chunk_progress)
