@@ -96,8 +96,8 @@ class PolyphonicExtractor(Extractor):
     def extract(self, piece, encoder):
         stats = new_stats()
         length = quantized_length(piece)
-        keep = length if length <= self.max_steps else self.max_steps if self.truncate else 0
-        frames, outside = self.steps(piece, encoder, keep)
+        dropped = length < self.min_steps or (length > self.max_steps and not self.truncate)
+        frames, outside = self.steps(piece, encoder, 0 if dropped else min(length, self.max_steps))
         if outside:
             stats['notes_outside_key_range'] += outside
         if length < self.min_steps:

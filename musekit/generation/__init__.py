@@ -53,14 +53,14 @@ def generate_in_chunks(model, encoder, primer, num_steps, num_outputs=1, tempera
     """Yields (index of its first output, Generated) chunk by chunk, so memory depends on
     `batch_size`, not on `num_outputs`. Chunk k draws from [seed, k]; numpy seeds [seed, 0]
     as it seeds `seed`, so up to one chunk of outputs equals `generate`'s. The same seed
-    and batch size give the same outputs. `progress(done, total)` counts generated steps over
-    all outputs."""
+    and batch size give the same outputs. `progress(done, total)` counts generated steps
+    over all outputs."""
     check_int('batch_size', batch_size, 1)
-    check_args(encoder, primer, num_steps, num_outputs, temperature)
+    primer = check_args(encoder, primer, num_steps, num_outputs, temperature)
     check_beam_args(beam_size, branch_factor, steps_per_iteration)
     check_sizes(num_steps, num_outputs, beam_size, branch_factor)
     size = chunk_outputs(num_outputs, num_steps, beam_size, branch_factor, batch_size)
-    generated_steps = num_steps - len(list(primer))
+    generated_steps = num_steps - len(primer)
     for k, first in enumerate(range(0, num_outputs, size)):
         count = min(size, num_outputs - first)
         chunk_progress = None
