@@ -109,6 +109,12 @@ MAX_BEAM_CANDIDATES = limit(
     'MUSEKIT_MAX_BEAM_CANDIDATES', 65_536, 'sequences',
     'beam search keeps --beam_size x --branch_factor x --num_outputs sequences')
 
+MAX_AUDIO_SAMPLES = limit(
+    'MUSEKIT_MAX_AUDIO_SAMPLES', 1 << 24, 'samples',
+    'one piece of audio: a generated clip (musekit_generate --num_seconds) and one decoded '
+    'or rendered audio input of the dataset job (audio_too_long); 2^24 samples are 35 '
+    'minutes at 8 kHz')
+
 MAX_BUNDLE_BYTES = limit(
     'MUSEKIT_MAX_BUNDLE_BYTES', 1 << 30, 'bytes',
     'a bundle file (musekit or Magenta .mag) larger than this is refused before it is read; '

@@ -170,16 +170,19 @@ def main(argv):
         model = model.with_mode(mode)
     if fv.top_k:
         model = model.with_top_k(fv.top_k)
+    num_steps = piece.num_steps(options, fv.num_steps, fv['num_steps'].present)
     seed = (check_int('seed', fv.seed, 0) if fv.seed is not None
             else random.SystemRandom().randrange(2 ** 31))
     output_dir = fv.output_dir
     command.check_folder(output_dir, '--output_dir')
 
-    label = 'generating %d x %d steps' % (fv.num_outputs, fv.num_steps)
+    label = 'generating %d x %s %s' % (fv.num_outputs, '{:,}'.format(num_steps),
+                                        piece.step_unit)
     bar = ProgressBar(label, pipe_interval_s=PIPE_PROGRESS_S)
-    chunks = generate_in_chunks(model, encoder, primer, fv.num_steps, fv.num_outputs,
+    chunks = generate_in_chunks(model, encoder, primer, num_steps, fv.num_outputs,
                                 fv.temperature, seed, fv.beam_size, fv.branch_factor,
-                                fv.steps_per_iteration, fv.batch_size, progress=bar)
+                                fv.steps_per_iteration, fv.batch_size, progress=bar,
+                                steps_limit=piece.steps_limit)
     width = max(2, len(str(fv.num_outputs)))
     renderers, written = set(), 0
     try:
@@ -201,8 +204,9 @@ def main(argv):
         print('%s: interrupted; the %d finished %s of %d are in %s' % (
             PROGRAM, written, piece.plural, fv.num_outputs, output_dir), file=sys.stderr)
         sys.exit(130)
-    print('%s: %d %s of %d steps (primer %d) in %s, seed %d, %.2f s%s' % (
-        PROGRAM, fv.num_outputs, piece.plural, fv.num_steps, len(primer), output_dir, seed,
+    print('%s: %d %s of %d %s (primer %d) in %s, seed %d, %.2f s%s' % (
+        PROGRAM, fv.num_outputs, piece.plural, num_steps, piece.step_unit, len(primer),
+        output_dir, seed,
         time.perf_counter() - started,
         ', audio by ' + '/'.join(sorted(renderers)) if renderers else ''))
 

@@ -14,12 +14,14 @@ MAX_CHUNK_EVENTS = 1 << 21
 
 
 def generate(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0, seed=None,
-             beam_size=1, branch_factor=1, steps_per_iteration=1, progress=None):
+             beam_size=1, branch_factor=1, steps_per_iteration=1, progress=None,
+             steps_limit=limits.MAX_STEPS):
     """Sampling, or beam search when beam_size or branch_factor is above 1 (same results
-    either way for 1 and 1), of all outputs in one batch."""
+    either way for 1 and 1), of all outputs in one batch. `steps_limit` bounds num_steps
+    (the piece type's: steps, or samples of audio)."""
     check_args(encoder, primer, num_steps, num_outputs, temperature)
     check_beam_args(beam_size, branch_factor, steps_per_iteration)
-    check_sizes(num_steps, num_outputs, beam_size, branch_factor)
+    check_sizes(num_steps, num_outputs, beam_size, branch_factor, steps_limit=steps_limit)
     if beam_size == 1 and branch_factor == 1:
         return sample(model, encoder, primer, num_steps, num_outputs, temperature, seed,
                       progress)
@@ -28,11 +30,13 @@ def generate(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0, 
                        steps_per_iteration=steps_per_iteration, progress=progress)
 
 
-def check_sizes(num_steps, num_outputs, beam_size, branch_factor, flags=False):
-    """Refuses (MusekitError) a length over MUSEKIT_MAX_STEPS and a beam search over
-    MUSEKIT_MAX_BEAM_CANDIDATES, before any work; `flags` words the message as flags."""
+def check_sizes(num_steps, num_outputs, beam_size, branch_factor, flags=False,
+                steps_limit=limits.MAX_STEPS):
+    """Refuses (MusekitError) a length over `steps_limit` (MUSEKIT_MAX_STEPS) and a beam
+    search over MUSEKIT_MAX_BEAM_CANDIDATES, before any work; `flags` words the message as
+    flags."""
     name = (lambda n: '--' + n) if flags else (lambda n: n)
-    limits.MAX_STEPS.check(num_steps, '%s=%d' % (name('num_steps'), num_steps))
+    steps_limit.check(num_steps, '%s=%d' % (name('num_steps'), num_steps))
     if beam_size > 1 or branch_factor > 1:
         total = beam_size * branch_factor * num_outputs
         limits.MAX_BEAM_CANDIDATES.check(total, '%s=%d x %s=%d x %s=%d = %d sequences' % (
@@ -49,16 +53,17 @@ def chunk_outputs(num_outputs, num_steps, beam_size, branch_factor, batch_size):
 
 def generate_in_chunks(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0,
                        seed=None, beam_size=1, branch_factor=1, steps_per_iteration=1,
-                       batch_size=DEFAULT_BATCH_SIZE, progress=None):
+                       batch_size=DEFAULT_BATCH_SIZE, progress=None,
+                       steps_limit=limits.MAX_STEPS):
     """Yields (index of its first output, Generated) chunk by chunk, so memory depends on
     `batch_size`, not on `num_outputs`. Chunk k draws from [seed, k]; numpy seeds [seed, 0]
     as it seeds `seed`, so up to one chunk of outputs equals `generate`'s. The same seed
     and batch size give the same outputs. `progress(done, total)` counts generated steps
-    over all outputs."""
+    over all outputs; `steps_limit` bounds num_steps."""
     check_int('batch_size', batch_size, 1)
     primer = check_args(encoder, primer, num_steps, num_outputs, temperature)
     check_beam_args(beam_size, branch_factor, steps_per_iteration)
-    check_sizes(num_steps, num_outputs, beam_size, branch_factor)
+    check_sizes(num_steps, num_outputs, beam_size, branch_factor, steps_limit=steps_limit)
     size = chunk_outputs(num_outputs, num_steps, beam_size, branch_factor, batch_size)
     generated_steps = num_steps - len(primer)
     for k, first in enumerate(range(0, num_outputs, size)):
@@ -71,4 +76,4 @@ def generate_in_chunks(model, encoder, primer, num_steps, num_outputs=1, tempera
         chunk_seed = None if seed is None else [seed, k]
         yield first, generate(model, encoder, primer, num_steps, count, temperature,
                               chunk_seed, beam_size, branch_factor, steps_per_iteration,
-                              chunk_progress)
+                              chunk_progress, steps_limit)

@@ -8,6 +8,7 @@ import abc
 import dataclasses
 import os
 
+from musekit import limits
 from musekit.errors import MusekitError
 from musekit.registry import PIECES
 
@@ -35,6 +36,8 @@ class PieceType(abc.ABC):
     flags = ()                  # Flag specs offered by musekit_generate
     file_stem = 'piece'         # outputs are written as {file_stem}_01.ext, ...
     plural = 'pieces'
+    step_unit = 'steps'         # what one generated event is, for progress output
+    steps_limit = limits.MAX_STEPS    # the bound on a generated piece's events
 
     def __init__(self, encoder, extractor):
         self.encoder = encoder
@@ -45,6 +48,12 @@ class PieceType(abc.ABC):
         """The primer events the options ask for (or the default primer), at their own
         pitches. Called before anything is generated or written, so it also checks the
         other options (a bad one is a MusekitError)."""
+
+    def num_steps(self, options, num_steps, given):
+        """How many events each output has, primer included: --num_steps (`given`: whether
+        it was on the command line) by default; a piece type that measures length otherwise
+        (seconds of audio) reads its own flags."""
+        return num_steps
 
     def sampling_mode(self, options):
         """How the step model should draw labels (one of its `modes`), as the options ask;
