@@ -61,7 +61,7 @@ def test_sequence_example_bytes_are_what_tensorflow_reads():
 
 @pytest.mark.parametrize('steps,width,label_width,high', [
     (300, 121, 1, 40), (300, 121, 1, 300), (1, 74, 1, 127), (0, 38, 1, 5), (7, 5, 4, 2),
-    (3, 200, 1, 2**40)])
+    (3, 200, 1, 2**40), (500, 1, 1, 256), (400, 2, 1, 1 << 14), (400, 2, 1, 1 << 15)])
 def test_direct_bytes_equal_protobufs_deterministic_serialization(steps, width,
                                                                   label_width, high):
     rng = np.random.default_rng(steps + width)

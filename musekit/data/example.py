@@ -105,12 +105,19 @@ def _steps(values, dtype, what):
 
 def _int_rows(rows):
     """A FeatureList of one Int64List per row."""
-    if rows.shape[1] == 1 and len(rows) and 0 <= rows.min() and rows.max() < 128:
-        # one single-byte varint per step: every Feature is the same 7 bytes but the last
-        out = np.empty((len(rows), 7), dtype=np.uint8)
-        out[:, :6] = (0x0A, 0x05, 0x1A, 0x03, 0x0A, 0x01)
-        out[:, 6] = rows[:, 0]
-        return out.tobytes()
+    if rows.shape[1] == 1 and len(rows) and 0 <= rows.min() and rows.max() < 1 << 14:
+        # one value of one or two varint bytes per step (class ids, mu-law audio): each
+        # Feature is 7 or 8 bytes, built for all steps at once
+        values = rows[:, 0]
+        two = values >= 128
+        out = np.empty((len(rows), 8), dtype=np.uint8)
+        out[:, 0], out[:, 2], out[:, 4] = 0x0A, 0x1A, 0x0A
+        out[:, 1], out[:, 3], out[:, 5] = 5 + two, 3 + two, 1 + two
+        out[:, 6] = np.where(two, (values & 0x7F) | 0x80, values)
+        out[:, 7] = values >> 7
+        keep = np.ones(out.shape, bool)
+        keep[:, 7] = two
+        return out[keep].tobytes()
     return _feature_list(0x1A, [b''.join(_varint(int(v) & 0xFFFFFFFFFFFFFFFF)
                                              for v in row) for row in rows.tolist()])
 
