@@ -1,6 +1,7 @@
 """The audio extractor: a source piece (an audio file, or a NoteSequence rendered to audio)
 -> mono samples at the config's rate -> fixed windows with overlap, near-silent ones
 dropped, each a sequence [label, sample, ...] for the mu-law encoder."""
+import collections.abc
 import logging
 import math
 import os
@@ -136,14 +137,12 @@ class AudioWindowsExtractor(Extractor):
         if tail:
             stats['tail_samples_dropped'] += tail
         quietest = 10.0 ** (self.silence_db / 10.0)         # mean square at silence_db
-        out = []
-        for start in range(0, count * self.hop, self.hop):
-            window = samples[start:start + self.window]
-            if np.mean(np.square(window, dtype=np.float64)) < quietest:
-                stats['%s_discarded_silent' % self.output_name] += 1
-                continue
-            out.append([label] + window.tolist())
-        return out, stats
+        starts = [start for start in range(0, count * self.hop, self.hop)
+                  if np.mean(np.square(samples[start:start + self.window], dtype=np.float64))
+                  >= quietest]
+        if len(starts) < count:
+            stats['%s_discarded_silent' % self.output_name] += count - len(starts)
+        return Clips(label, samples, starts, self.window), stats
 
     def describe(self, written):
         """What dataset.json says of the output: the rate, the window and hop in samples,
@@ -154,6 +153,23 @@ class AudioWindowsExtractor(Extractor):
             out['clip_seconds'] = {part: n * self.window / self.sample_rate
                                    for part, n in written.items()}
         return out
+
+
+class Clips(collections.abc.Sequence):
+    """The kept windows of one piece, each made a sequence [label, sample, ...] only when
+    read: a long piece never holds all its windows as Python lists at once."""
+
+    def __init__(self, label, samples, starts, length):
+        self._label, self._samples, self._starts, self._length = label, samples, starts, length
+
+    def __len__(self):
+        return len(self._starts)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        start = self._starts[index]
+        return [self._label] + self._samples[start:start + self._length].tolist()
 
 
 def _unknown_label(encoder, label):
