@@ -156,8 +156,9 @@ def test_stereo_is_mixed_to_mono_block_by_block(tmp_path, monkeypatch):
                                atol=1e-7)
 
 
-@pytest.mark.parametrize('name,kw', [('a.flac', {}), ('a.ogg', {'subtype': 'VORBIS'})])
-def test_flac_and_ogg_are_read(tmp_path, name, kw):
+@pytest.mark.parametrize('name,kw', [('a.flac', {}), ('a.ogg', {'subtype': 'VORBIS'}),
+                                     ('a.mp3', {})])
+def test_flac_ogg_and_mp3_are_read(tmp_path, name, kw):
     path = str(tmp_path / name)
     write_tone(path, 440.0, 1.5, rate=22050, **kw)
     samples = audio_files.read_audio(path, RATE)
