@@ -80,13 +80,12 @@ class AudioWindowsExtractor(Extractor):
         stats = new_stats()
         if isinstance(item, audio_files.AudioFileSource):
             label, where = item.label, item.path
+            load = lambda: audio_files.read_audio(item.path, self.sample_rate)  # noqa: E731
         else:
             label, where = audio_files.label_of(item.filename), item.filename or item.id
+            load = lambda: self.render(item, stats)                             # noqa: E731
         try:
-            if isinstance(item, audio_files.AudioFileSource):
-                samples = audio_files.read_audio(item.path, self.sample_rate)
-            else:
-                samples = self.render(item, stats)
+            samples = load()
         except BadInput as e:
             stats['sources_skipped_' + e.reason] += 1
             logging.getLogger('musekit').warning('%s: skipped (%s: %s)', where, e.reason,
