@@ -16,9 +16,10 @@ setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.10,<3.13',
     # configs/, pipelines/ and bundles/ live at the top of the repository but install inside
-    # musekit.
+    # musekit (pipelines/ with its subpackages, e.g. musekit.pipelines.readers).
     packages=(find_packages(include=['musekit', 'musekit.*'])
-              + ['musekit.configs', 'musekit.pipelines', 'musekit.bundles']),
+              + ['musekit.configs', 'musekit.pipelines', 'musekit.bundles']
+              + ['musekit.pipelines.' + name for name in find_packages(str(HERE / 'pipelines'))]),
     package_dir={'musekit.configs': 'configs', 'musekit.pipelines': 'pipelines',
                  'musekit.bundles': 'bundles'},
     package_data={'musekit.configs': ['*.json'], 'musekit.bundles': ['*.musekit']},

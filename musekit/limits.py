@@ -129,7 +129,8 @@ MEMORY = limit(
 # --- input files ------------------------------------------------------------------------
 MAX_FILE_BYTES = limit(
     'MUSEKIT_MAX_FILE_BYTES', 32 << 20, 'bytes',
-    'an input file larger than this is skipped (file_too_large), never read into memory')
+    'an input file larger than this is skipped (file_too_large), never read into memory; '
+    'audio files, decoded block by block, are bounded by MUSEKIT_MAX_AUDIO_SAMPLES instead')
 MAX_UNZIPPED_BYTES = limit(
     'MUSEKIT_MAX_UNZIPPED_BYTES', 64 << 20, 'bytes',
     'a compressed MusicXML (.mxl) file inflating past this is skipped (zip_too_large)')

@@ -61,13 +61,15 @@ def dead_letter_line(source, error):
 
 class ReadMusicFiles(beam.PTransform):
     """Input spec (folder, file, glob or music21:NAME) -> a `Parsed` of (id, NoteSequence
-    bytes) `sequences` and `dead_letters` ("path<TAB>reason<TAB>detail" lines)."""
+    bytes) `sequences` and `dead_letters` ("path<TAB>reason<TAB>detail" lines). `listed`:
+    the spec's Sources already listed (a reader that takes some of them itself)."""
 
-    def __init__(self, input_spec):
+    def __init__(self, input_spec, listed=None):
         super().__init__()
         # absolute: a worker of another process (a Dask cluster) has its own working folder
         self._sources = [dataclasses.replace(s, path=os.path.abspath(s.path))
-                         for s in sources.list_sources(input_spec)]
+                         for s in (sources.list_sources(input_spec) if listed is None
+                                   else listed)]
         if not any(sources.is_supported(s.path) for s in self._sources):
             raise MusekitError('no MIDI, MusicXML, ABC or piano-roll benchmark files (%s) at %s'
                                % (' '.join(sources.SUPPORTED_EXTENSIONS), input_spec))

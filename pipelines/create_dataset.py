@@ -175,6 +175,7 @@ def build_pipeline(pipeline, config, input_spec, output_dir, split=None, transpo
     output_dir = beam_job.absolute(output_dir)     # workers may run in other folders
     extractor = config.make_extractor()
     extractor.check_augmentation(transpositions)
+    extractor.check_runnable()
     prefixes = output_prefixes(config, split)
     reader = READERS.create(extractor.reader)
     records, description = reader.read(pipeline, input_spec, output_dir, prefixes.values())
@@ -264,9 +265,17 @@ def write_description(output_dir, config, input_spec, split, transpose_range, co
     Deterministic (no timestamps), like the shards beside it.
     """
     from musekit import __version__
+    extractor = config.make_extractor()
+    written = None if counts is None else {
+        part: counts.get('%s_%s' % (part, extractor.output_name), 0) for part in split.names}
     description = {'config': config.name, 'encoder': config.to_dict()['encoder'],
-                   'input': input_spec, 'transpose_range': transpose_range or None,
-                   'counters': counts, 'musekit_version': __version__, **split.describe()}
+                   'data': dict(config.to_dict()['data'], params=extractor.params()),
+                   'input': input_spec,
+                   'transpose_range': transpose_range or None, 'counters': counts,
+                   'musekit_version': __version__, **split.describe()}
+    output = extractor.describe(written)
+    if output:
+        description['output'] = output
     path = '%s/%s' % (output_dir.rstrip('/'), DESCRIPTION_FILE)
     with FileSystems.create(path) as f:
         f.write((json.dumps(description, indent=2, sort_keys=True) + '\n').encode('utf-8'))

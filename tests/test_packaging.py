@@ -40,6 +40,11 @@ def test_a_wheel_install_generates_from_a_shipped_bundle_by_name(tmp_path):
     where = subprocess.run([python, '-c', 'import musekit; print(musekit.__file__)'],
                            capture_output=True, text=True, cwd=str(work), check=True).stdout
     assert where.startswith(purelib)
+    # pipelines/ installs with its subpackages (the readers, one module each)
+    readers = subprocess.run([python, '-c', 'from musekit.registry import READERS; '
+                              'print(READERS.names())'], capture_output=True, text=True,
+                             cwd=str(work), check=True).stdout
+    assert readers.strip() == "['audio', 'note_sequences']"
     proc = subprocess.run([str(fresh / 'bin' / 'musekit_generate'), '--bundle_file=lookback_rnn',
                            '--output_dir=out', '--num_outputs=2', '--seed=1'],
                           capture_output=True, text=True, cwd=str(work))

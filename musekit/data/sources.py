@@ -105,9 +105,21 @@ def is_supported(path):
 
 def sequence_id(source, content, index=None):
     """Stable id from the file's relative path and its bytes (and a tune index for ABC)."""
-    digest = hashlib.sha256(source.relpath.encode('utf-8') + b'\0' + content).hexdigest()[:32]
-    kind = _kind(source.path)
-    base = '/id/%s/%s/%s' % (kind, source.collection, digest)
+    return _piece_id(source, _kind(source.path), [content], index)
+
+
+def file_id(source, kind, chunk_bytes=1 << 20):
+    """The id sequence_id gives a file of `kind` (e.g. 'audio'), its bytes read in chunks
+    so a large file is never held whole; raises OSError when it cannot be read."""
+    with open(source.path, 'rb') as f:
+        return _piece_id(source, kind, iter(lambda: f.read(chunk_bytes), b''))
+
+
+def _piece_id(source, kind, chunks, index=None):
+    digest = hashlib.sha256(source.relpath.encode('utf-8') + b'\0')
+    for chunk in chunks:
+        digest.update(chunk)
+    base = '/id/%s/%s/%s' % (kind, source.collection, digest.hexdigest()[:32])
     return base if index is None else '%s/%s' % (base, index)
 
 

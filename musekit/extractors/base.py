@@ -49,6 +49,16 @@ class Extractor(abc.ABC):
             raise MusekitError('extractor %r cannot transpose its pieces' % self.name)
         return piece
 
+    def check_runnable(self):
+        """Raises MusekitError when this machine lacks something the extractor was asked
+        to use (a program it runs); the dataset job calls it before it starts."""
+
+    def describe(self, written):
+        """Facts about the output for the dataset's description file (e.g. a sample rate),
+        given `written` ({part: sequences written}; None where the runner counted
+        nothing); {} says nothing more."""
+        return {}
+
     def fingerprint(self, sequence):
         """A hashable key equal for equal sequences, so the job writes a piece's duplicate
         sequences once; None (the default) keeps every sequence."""

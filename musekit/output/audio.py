@@ -32,28 +32,36 @@ def find_soundfont():
     return None
 
 
+def find_fluidsynth():
+    """(the fluidsynth program, a General MIDI SoundFont) when both are installed, else
+    None."""
+    fluidsynth, soundfont = shutil.which('fluidsynth'), find_soundfont()
+    return (fluidsynth, soundfont) if fluidsynth and soundfont else None
+
+
 def render_wav(path, notes, num_steps, qpm=120.0, steps_per_quarter=4,
                sample_rate=SAMPLE_RATE, use_fluidsynth=True):
     """Writes the notes as a WAV file; returns 'fluidsynth' or 'builtin' (what rendered it)."""
-    fluidsynth, soundfont = shutil.which('fluidsynth'), find_soundfont()
-    if use_fluidsynth and fluidsynth and soundfont:
-        _fluidsynth(fluidsynth, soundfont, path, notes, num_steps, qpm, steps_per_quarter,
-                    sample_rate)
+    found = find_fluidsynth()
+    if use_fluidsynth and found:
+        from musekit.output.midi import write_midi
+        with tempfile.TemporaryDirectory(prefix='musekit_render_') as tmp:
+            midi = write_midi(os.path.join(tmp, 'piece.mid'), notes, num_steps, qpm,
+                              steps_per_quarter)
+            fluidsynth_midi(found, midi, path, sample_rate)
         return 'fluidsynth'
     write_wav(path, synthesize(notes, num_steps, qpm, steps_per_quarter, sample_rate),
               sample_rate)
     return 'builtin'
 
 
-def _fluidsynth(binary, soundfont, path, notes, num_steps, qpm, steps_per_quarter,
-                sample_rate):
-    from musekit.output.midi import write_midi
-    with tempfile.TemporaryDirectory(prefix='musekit_render_') as tmp:
-        midi = write_midi(os.path.join(tmp, 'piece.mid'), notes, num_steps, qpm,
-                          steps_per_quarter)
-        proc = subprocess.run([binary, '-ni', '-q', '-g', '1.0', '-r', str(sample_rate),
-                               '-T', 'wav', '-F', os.path.abspath(path), soundfont, midi],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def fluidsynth_midi(found, midi, path, sample_rate):
+    """Renders the MIDI file `midi` to the WAV file `path` with FluidSynth (`found`: what
+    find_fluidsynth returned); raises MusekitError when it fails."""
+    binary, soundfont = found
+    proc = subprocess.run([binary, '-ni', '-q', '-g', '1.0', '-r', str(sample_rate),
+                           '-T', 'wav', '-F', os.path.abspath(path), soundfont, midi],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if proc.returncode or not os.path.isfile(path):
         raise MusekitError('fluidsynth failed to render %s: %s' % (
             path, (proc.stderr.strip().splitlines() or ['exit %d' % proc.returncode])[-1]))

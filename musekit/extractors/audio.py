@@ -1,0 +1,212 @@
+"""The audio extractor: a source piece (an audio file, or a NoteSequence rendered to audio)
+-> mono samples at the config's rate -> fixed windows with overlap, near-silent ones
+dropped, each a sequence [label, sample, ...] for the mu-law encoder."""
+import collections.abc
+import logging
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from musekit import limits
+from musekit.data import audio_files
+from musekit.data.sources import BadInput
+from musekit.errors import MusekitError, check_int
+from musekit.extractors.base import Extractor, new_stats, register
+
+RENDERERS = ('auto', 'builtin', 'fluidsynth')
+FLUIDSYNTH_RATE = 44100     # FluidSynth renders at CD rate; the result is resampled
+
+
+def _number(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
+        raise MusekitError('%s must be a number, got %r' % (name, value))
+    return float(value)
+
+
+@register('audio_windows')
+class AudioWindowsExtractor(Extractor):
+    """Windows of `window_seconds` (exactly round(window_seconds * sample_rate) samples)
+    starting every window minus `overlap_seconds`, from sample 0; a tail shorter than a
+    window is dropped, and a window whose RMS is below `silence_db` dBFS (a full-scale
+    square wave is 0 dB) too, all counted. Music is rendered by `renderer`: 'fluidsynth'
+    (the FluidSynth program with a General MIDI SoundFont), 'builtin' (musekit's small
+    synthesizer) or 'auto' (FluidSynth when both are installed, else builtin)."""
+
+    output_name = 'clips'
+    reader = 'audio'
+
+    def __init__(self, sample_rate=8000, window_seconds=10.0, overlap_seconds=1.0,
+                 silence_db=-50.0, renderer='auto'):
+        self.sample_rate = check_int('sample_rate', sample_rate, 100, 384000)
+        self.window_seconds = _number('window_seconds', window_seconds)
+        self.overlap_seconds = _number('overlap_seconds', overlap_seconds)
+        self.window = int(round(self.window_seconds * self.sample_rate))
+        overlap = int(round(self.overlap_seconds * self.sample_rate))
+        if self.window < 2:
+            raise MusekitError('window_seconds must give at least 2 samples at %d Hz, got %r'
+                               % (self.sample_rate, window_seconds))
+        if not 0 <= overlap < self.window:
+            raise MusekitError('overlap_seconds must be >= 0 and shorter than window_seconds '
+                               '(%r), got %r' % (window_seconds, overlap_seconds))
+        self.hop = self.window - overlap
+        self.max_steps = self.window
+        self.silence_db = _number('silence_db', silence_db)
+        if self.silence_db > 0:
+            raise MusekitError('silence_db is a level in dBFS, at most 0, got %r' % silence_db)
+        if renderer not in RENDERERS:
+            raise MusekitError('renderer must be one of %s, not %r'
+                               % (', '.join(RENDERERS), renderer))
+        self.renderer = renderer
+
+    def params(self):
+        return {'sample_rate': self.sample_rate, 'window_seconds': self.window_seconds,
+                'overlap_seconds': self.overlap_seconds, 'silence_db': self.silence_db,
+                'renderer': self.renderer}
+
+    def check_runnable(self):
+        if self.renderer == 'fluidsynth':
+            _fluidsynth_or_refuse()
+
+    def decode(self, data):
+        return audio_files.parse_record(data)
+
+    def prepare(self, item):
+        """([(label, mono float32 samples at sample_rate)], drops) of a source piece: an
+        audio file decoded, or a NoteSequence rendered; one that cannot be is counted
+        (sources_skipped_<reason>) and logged."""
+        stats = new_stats()
+        if isinstance(item, audio_files.AudioFileSource):
+            label, where = item.label, item.path
+            load = lambda: audio_files.read_audio(item.path, self.sample_rate)  # noqa: E731
+        else:
+            label, where = audio_files.label_of(item.filename), item.filename or item.id
+            load = lambda: self.render(item, stats)                             # noqa: E731
+        try:
+            samples = load()
+        except BadInput as e:
+            stats['sources_skipped_' + e.reason] += 1
+            logging.getLogger('musekit').warning('%s: skipped (%s: %s)', where, e.reason,
+                                                 e.detail)
+            return [], stats
+        return [(label, samples)], stats
+
+    def render(self, sequence, stats):
+        """Mono samples at sample_rate of a NoteSequence's pitched (non-drum) notes, by
+        their times in seconds; the renderer used is counted (sequences_rendered_<it>).
+        Raises BadInput when there is nothing to render, or too much."""
+        notes = [n for n in sequence.notes if not n.is_drum and n.end_time > n.start_time]
+        if not notes:
+            raise BadInput('no_pitched_notes', 'only drums, or no notes')
+        found = None if self.renderer == 'builtin' else (
+            _fluidsynth_or_refuse() if self.renderer == 'fluidsynth' else _find_fluidsynth())
+        rate = FLUIDSYNTH_RATE if found else self.sample_rate
+        end = max(n.end_time for n in notes)
+        bound = limits.MAX_AUDIO_SAMPLES.value()
+        if max(end * rate, end * self.sample_rate) > bound:
+            raise BadInput('audio_too_long', '%.0f seconds, past the limit of %d samples at '
+                           '%d Hz (MUSEKIT_MAX_AUDIO_SAMPLES)' % (end, bound, rate))
+        stats['sequences_rendered_%s' % ('fluidsynth' if found else 'builtin')] += 1
+        if found:
+            return _render_fluidsynth(found, sequence, self.sample_rate)
+        from musekit.output.audio import synthesize
+        from musekit.output.notes import Note
+        # a grid of one step per sample: qpm * steps_per_quarter = 60 * rate
+        rate = self.sample_rate
+        return synthesize([Note(n.pitch, round(n.start_time * rate), round(n.end_time * rate),
+                                n.velocity) for n in notes],
+                          round(end * rate), qpm=60.0 * rate, steps_per_quarter=1,
+                          sample_rate=rate)
+
+    def extract(self, piece, encoder):
+        """The windows of one piece as [label, sample, ...] sequences (see the class)."""
+        label, samples = piece
+        stats = new_stats()
+        if not encoder.needs_fitting and _unknown_label(encoder, label):
+            # a conditioned encoder fitted to the training part does not know this label
+            stats['pieces_discarded_label_not_in_training'] += 1
+            return [], stats
+        if len(samples) < self.window:
+            stats['pieces_discarded_shorter_than_a_window'] += 1
+            return [], stats
+        count = (len(samples) - self.window) // self.hop + 1
+        tail = len(samples) - ((count - 1) * self.hop + self.window)
+        if tail:
+            stats['tail_samples_dropped'] += tail
+        quietest = 10.0 ** (self.silence_db / 10.0)         # mean square at silence_db
+        starts = [start for start in range(0, count * self.hop, self.hop)
+                  if np.mean(np.square(samples[start:start + self.window], dtype=np.float64))
+                  >= quietest]
+        if len(starts) < count:
+            stats['%s_discarded_silent' % self.output_name] += count - len(starts)
+        return Clips(label, samples, starts, self.window), stats
+
+    def describe(self, written):
+        """What dataset.json says of the output: the rate, the window and hop in samples,
+        and seconds of audio in each part's clips (overlaps counted in each clip)."""
+        out = {'sample_rate': self.sample_rate, 'window_samples': self.window,
+               'hop_samples': self.hop}
+        if written is not None:
+            out['clip_seconds'] = {part: n * self.window / self.sample_rate
+                                   for part, n in written.items()}
+        return out
+
+
+class Clips(collections.abc.Sequence):
+    """The kept windows of one piece, each made a sequence [label, sample, ...] only when
+    read: a long piece never holds all its windows as Python lists at once."""
+
+    def __init__(self, label, samples, starts, length):
+        self._label, self._samples, self._starts, self._length = label, samples, starts, length
+
+    def __len__(self):
+        return len(self._starts)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        start = self._starts[index]
+        return [self._label] + self._samples[start:start + self._length].tolist()
+
+
+def _unknown_label(encoder, label):
+    try:
+        encoder.label_index(label)
+    except MusekitError:
+        return True
+    return False
+
+
+def _find_fluidsynth():
+    from musekit.output.audio import find_fluidsynth
+    return find_fluidsynth()
+
+
+def _fluidsynth_or_refuse():
+    found = _find_fluidsynth()
+    if not found:
+        raise MusekitError("renderer 'fluidsynth' needs the fluidsynth program and a General "
+                           'MIDI SoundFont (set MUSEKIT_SOUNDFONT); install them, or use '
+                           "renderer 'auto' or 'builtin'")
+    return found
+
+
+def _render_fluidsynth(found, sequence, sample_rate):
+    """A NoteSequence's pitched notes rendered by FluidSynth at FLUIDSYNTH_RATE, read back
+    mixed to mono at `sample_rate`; a failed render is BadInput (fluidsynth_failed)."""
+    import note_seq
+    from musekit.output.audio import fluidsynth_midi
+    pitched = note_seq.NoteSequence()
+    pitched.CopyFrom(sequence)
+    del pitched.notes[:]
+    pitched.notes.extend(n for n in sequence.notes if not n.is_drum)
+    with tempfile.TemporaryDirectory(prefix='musekit_render_') as tmp:
+        midi, wav = os.path.join(tmp, 'piece.mid'), os.path.join(tmp, 'piece.wav')
+        note_seq.sequence_proto_to_midi_file(pitched, midi)
+        try:
+            fluidsynth_midi(found, midi, wav, FLUIDSYNTH_RATE)
+        except MusekitError as e:
+            raise BadInput('fluidsynth_failed', str(e)) from None
+        return audio_files.read_audio(wav, sample_rate)
