@@ -54,4 +54,4 @@ def test_a_wheel_install_generates_from_a_shipped_bundle_by_name(tmp_path):
                            '--output_dir=out'], capture_output=True, text=True, cwd=str(work))
     assert proc.returncode == 2
     assert 'no such bundle file: nope (shipped bundles: attention_rnn, basic_rnn, ' \
-        'biaxial_jsb, chord_token_lstm, lookback_rnn, ssnu_jsb)' in proc.stderr
+        'biaxial_jsb, chord_token_lstm, lookback_rnn, ssnu_jsb, wavenet)' in proc.stderr

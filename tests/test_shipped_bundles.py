@@ -1,5 +1,6 @@
 """The bundles in bundles/: they load, say how they were trained, have learnt something
 musical, and the README's generate command works with them."""
+import collections
 import math
 import os
 import subprocess
@@ -95,7 +96,8 @@ def test_a_shipped_bundle_loads_by_name_and_a_path_wins(tmp_path, monkeypatch):
     from musekit.bundle import load_bundle, shipped_bundles
     from musekit.errors import MusekitError
     assert set(shipped_bundles()) == {'basic_rnn', 'lookback_rnn', 'attention_rnn',
-                                      'ssnu_jsb', 'chord_token_lstm', 'biaxial_jsb'}
+                                      'ssnu_jsb', 'chord_token_lstm', 'biaxial_jsb',
+                                      'wavenet'}
     assert load_bundle('attention_rnn').config.name == 'attention_rnn'
     monkeypatch.chdir(tmp_path)
     (tmp_path / 'lookback_rnn').write_bytes(b'not a bundle')
@@ -202,3 +204,50 @@ def test_polyphonic_bundles_generate_chords_by_name(tmp_path, name, flags):
         notes = pretty_midi.PrettyMIDI(str(tmp_path / file)).instruments[0].notes
         starts = [round(n.start, 3) for n in notes]
         assert sum(starts.count(t) >= 3 for t in set(starts)) >= 4    # several chords
+
+
+# The WaveNet bundle, trained on chorales BWV 2xx rendered by the built-in synthesizer
+
+def rendered_chorale(name, seconds, rate=8000):
+    """The first `seconds` of a music21 chorale rendered as the audio dataset job does."""
+    from musekit.data import sources
+    from musekit.extractors.audio import AudioWindowsExtractor
+    path = os.path.join(sources.music21_corpus_dir('bach'), name)
+    source = sources.Source(path, name, 'bach')
+    [sequence] = sources.parse(source, sources.read_bounded(path))
+    samples = AudioWindowsExtractor(sample_rate=rate, renderer='builtin').render(sequence, collections.Counter())
+    return samples[:int(seconds * rate)]
+
+
+@pytest.mark.slow
+def test_wavenet_bundle_predicts_an_unseen_chorale_far_better_than_its_class_frequencies():
+    from musekit.models import wavenet
+    bundle = load_bundle(path_of('wavenet'))
+    facts = bundle.provenance
+    assert bundle.config.name == 'wavenet' and facts['training_steps'] >= 1000
+    assert facts['dataset_description']['counters']['sequences_rendered_builtin'] > 0
+    encoder = bundle.make_encoder()
+    arch = wavenet.Architecture(encoder, dict(bundle.config.hparams))
+    # BWV 346 is not among the training chorales (BWV 2xx)
+    clip = rendered_chorale('bwv346.mxl', 2.0)
+    inputs, labels = encoder.encode([''] + clip.tolist())
+    logits = wavenet.forward(bundle.weights, arch, inputs[None])[0, arch.receptive_field - 1:]
+    labels = labels[arch.receptive_field - 1:]
+    bits = -log_softmax(logits, 1.0)[np.arange(len(labels)), labels].mean() / math.log(2)
+    counts = np.bincount(labels, minlength=256)
+    p = counts[counts > 0] / counts.sum()
+    entropy = -(p * np.log2(p)).sum()      # the best any model of class frequencies does
+    assert bits < entropy - 2.0, (bits, entropy)
+
+
+def test_wavenet_bundle_writes_the_readme_wav(tmp_path):
+    import soundfile
+    script = os.path.join(os.path.dirname(sys.executable), 'musekit_generate')
+    proc = subprocess.run([script, '--bundle_file=wavenet', '--num_seconds=2',
+                           '--num_outputs=2', '--seed=1', '--output_dir=%s' % tmp_path],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for name in ('audio_01.wav', 'audio_02.wav'):
+        samples, rate = soundfile.read(str(tmp_path / name))
+        assert rate == 8000 and len(samples) == 16000
+        assert np.sqrt(np.mean(samples ** 2)) > 1e-3        # not silence
