@@ -214,9 +214,10 @@ def _float32(weights):
     return {k: np.ascontiguousarray(v, np.float32) for k, v in weights.items()}
 
 
-def forward(weights, arch, inputs):
+def forward(weights, arch, inputs, last_only=False):
     """NumPy logits [B, T, C] of stored inputs [B, T] or [B, T, 2], computed over the whole
-    sequence like the Keras model (the reference of the step models)."""
+    sequence like the Keras model (the reference of the step models); `last_only`: the
+    logits [B, 1, C] of the last step alone (skip outputs and head at that step only)."""
     w = _float32(weights)
     inputs = np.asarray(inputs, np.int64)
     classes, label = (inputs[..., 0], inputs[..., 1]) if arch.labels else (inputs, None)
@@ -235,7 +236,8 @@ def forward(weights, arch, inputs):
         if label is not None:
             z = z + w[p + 'label'][label]
         gated = np.tanh(z[..., :d_ch]) * (1.0 / (1.0 + np.exp(-z[..., d_ch:])))
-        skip = skip + gated @ w[p + 'skip/kernel'] + w[p + 'skip/bias']
+        skip = skip + (gated[:, -1:] if last_only else gated) @ w[p + 'skip/kernel'] \
+            + w[p + 'skip/bias']
         if p + 'residual/kernel' in w:
             h = h + gated @ w[p + 'residual/kernel'] + w[p + 'residual/bias']
     out = np.maximum(np.maximum(skip, 0) @ w['output_1/kernel'] + w['output_1/bias'], 0)
@@ -243,9 +245,10 @@ def forward(weights, arch, inputs):
 
 
 class NaiveWaveNetStepModel(StepModel):
-    """The reference generator: each step recomputes the whole network over the last
-    receptive field of inputs (O(receptive field x layers) per sample). State: the inputs
-    so far, at most a receptive field of them, [B, n] or [B, n, 2]."""
+    """The reference generator: each step recomputes every layer over the last receptive
+    field of inputs (O(receptive field x layers) per sample; the skip outputs and the head
+    at the newest step only). State: the inputs so far, at most a receptive field of them,
+    [B, n] or [B, n, 2]."""
 
     def __init__(self, weights, arch):
         self.weights, self.arch = _float32(weights), arch
@@ -257,7 +260,7 @@ class NaiveWaveNetStepModel(StepModel):
     def step(self, inputs, state):
         history = np.concatenate([state[0], np.asarray(inputs, np.int64)[:, None]], 1)
         history = history[:, -self.arch.receptive_field:]
-        return forward(self.weights, self.arch, history)[:, -1], (history,)
+        return forward(self.weights, self.arch, history, last_only=True)[:, -1], (history,)
 
 
 class WaveNetStepModel(StepModel):
