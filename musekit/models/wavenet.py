@@ -36,6 +36,23 @@ ARCHITECTURE = (('stacks', 2), ('layers_per_stack', 10), ('residual_channels', 3
                 ('dilation_channels', 32), ('skip_channels', 128))
 
 
+def layer_sizes(hparams):
+    """{name: size} of the ARCHITECTURE hparams, checked."""
+    sizes = {name: check_int('hparam ' + name, hparams.get(name, default), 1)
+             for name, default in ARCHITECTURE}
+    if sizes['layers_per_stack'] > 16:
+        raise MusekitError('hparam layers_per_stack is at most 16 (dilation 32,768), got %d'
+                           % sizes['layers_per_stack'])
+    return sizes
+
+
+def receptive_field(hparams):
+    """Inputs that one output sees: 2 through the input convolution, plus each layer's
+    dilation (1, 2, ..., 2^(layers_per_stack - 1) in every stack)."""
+    sizes = layer_sizes(hparams)
+    return 2 + sizes['stacks'] * (2 ** sizes['layers_per_stack'] - 1)
+
+
 class Architecture:
     """The sizes the hparams give, checked, and what follows from them."""
 
@@ -43,21 +60,13 @@ class Architecture:
         if not isinstance(encoder, MuLawEncoder):
             raise MusekitError('model wavenet reads mu-law audio, not encoder %r'
                                % encoder.name)
-        for name, default in ARCHITECTURE:
-            setattr(self, name, check_int('hparam ' + name, hparams.get(name, default), 1))
-        if self.layers_per_stack > 16:
-            raise MusekitError('hparam layers_per_stack is at most 16 (dilation 32,768), '
-                               'got %d' % self.layers_per_stack)
+        for name, size in layer_sizes(hparams).items():
+            setattr(self, name, size)
         self.classes = encoder.num_classes
         self.labels = len(encoder.labels or []) if encoder.condition else 0
         self.dilations = [2 ** k for _ in range(self.stacks)
                           for k in range(self.layers_per_stack)]
-
-    @property
-    def receptive_field(self):
-        """Inputs that one output sees: 2 through the input convolution, plus each layer's
-        dilation."""
-        return 2 + sum(self.dilations)
+        self.receptive_field = receptive_field(hparams)
 
     @property
     def num_layers(self):
@@ -185,8 +194,7 @@ class WaveNet(ModelFamily):
     def batching(self, hparams):
         crop = check_int('hparam crop_samples', hparams.get('crop_samples', 2048), 1)
         eval_batch = check_int('hparam eval_batch_size', hparams.get('eval_batch_size', 1), 1)
-        arch = Architecture(MuLawEncoder(), hparams)
-        return AudioCrops(arch.receptive_field - 1 + crop, eval_batch)
+        return AudioCrops(receptive_field(hparams) - 1 + crop, eval_batch)
 
     def weight_variables(self, keras_model):
         return dict(keras_model.w)
@@ -292,6 +300,8 @@ class WaveNetStepModel(StepModel):
             self.res_skip[i, :, r:] = w[p + 'skip/kernel']
             self.res_skip_bias[i, r:] = w[p + 'skip/bias']
         self.w = w
+        from musekit.models._wavenet_kernel import wavenet_step   # loads numba
+        self._kernel = wavenet_step
 
     def initial_state(self, batch_size):
         return (np.zeros(batch_size, np.int64), np.full(batch_size, -1, np.int64),
@@ -299,7 +309,6 @@ class WaveNetStepModel(StepModel):
                          np.float32))
 
     def step(self, inputs, state):
-        from musekit.models._wavenet_kernel import wavenet_step
         inputs = np.asarray(inputs, np.int64)
         if self.arch.labels:
             classes, labels = np.ascontiguousarray(inputs[:, 0]), np.ascontiguousarray(inputs[:, 1])
@@ -308,7 +317,7 @@ class WaveNetStepModel(StepModel):
         count, previous, queues = state
         w = self.w
         logits = np.empty((len(classes), self.arch.classes), np.float32)
-        wavenet_step(classes, labels, count, previous, queues, w['input/current'],
+        self._kernel(classes, labels, count, previous, queues, w['input/current'],
                      w['input/previous'], w['input/bias'], self.current, self.previous,
                      self.bias, self.label, self.res_skip, self.res_skip_bias,
                      self.dilations, self.offsets, w['output_1/kernel'], w['output_1/bias'],
