@@ -36,7 +36,8 @@ setup(
         'mido>=1.3',
         'soundfile>=0.12',
         'matplotlib>=3.7',
-        'scipy>=1.11',      # the polyphonic benchmark .mat files
+        'scipy>=1.11',      # the polyphonic benchmark .mat files, audio resampling
+        'numba>=0.60',      # WaveNet's compiled generation step (librosa brings it too)
     ],
     extras_require={
         # Beam's Dask runner (it ships inside apache-beam) needs dask and distributed
