@@ -40,7 +40,7 @@ def config_file(tmp_path, params=None, condition=False):
     path = tmp_path / 'audio.json'
     path.write_text(json.dumps({
         'name': 'audio_test', 'encoder': {'name': 'mu_law', 'params': {'condition': condition}},
-        'model': {'name': 'events_rnn'}, 'hparams': {},
+        'model': {'name': 'wavenet'}, 'hparams': {},
         'data': {'extractor': 'audio_windows', 'params': dict(PARAMS, **(params or {}))}}))
     return str(path)
 
