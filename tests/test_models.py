@@ -177,3 +177,124 @@ def test_the_shared_numpy_lstm_cell_equals_keras_lstm():
         h, c = cell(x, h, c)
         np.testing.assert_array_equal(x, inputs[:, t])             # inputs are kept
         np.testing.assert_allclose(h, expected[:, t], atol=1e-5)
+
+
+def _lstm_pair(units, input_size, seed):
+    """keras.layers.LSTM and musekit's training layer with the same (non-trivial) weights."""
+    import keras
+    from musekit.layers import lstm
+    reference = keras.layers.LSTM(units, return_sequences=True, return_state=True)
+    ours = lstm.keras_layer(units, 'ours')
+    ours.return_state = True
+    rng = np.random.default_rng(seed)
+    for layer in (reference, ours):
+        layer.build((None, None, input_size))
+    for a, b in zip(reference.weights, ours.weights):
+        value = (0.5 * rng.normal(size=a.shape)).astype(np.float32)
+        a.assign(value)
+        b.assign(value)
+    return reference, ours
+
+
+@pytest.mark.parametrize('graph', [False, True])
+def test_the_training_lstm_and_its_gradients_equal_keras_lstm(graph):
+    """lstm_sequence (hoisted input projection, hand-written backward pass) computes what
+    Keras's LSTM computes: outputs, last state, and the gradients of all of them with
+    respect to inputs, initial state and weights."""
+    import tensorflow as tf
+    reference, ours = _lstm_pair(6, 4, seed=7)
+    rng = np.random.default_rng(8)
+    inputs = tf.constant(rng.normal(size=(3, 9, 4)).astype(np.float32))
+    h0, c0 = (tf.constant(rng.normal(size=(3, 6)).astype(np.float32)) for _ in range(2))
+    weights = [tf.constant(rng.normal(size=s).astype(np.float32))
+               for s in ((3, 9, 6), (3, 6), (3, 6))]
+
+    def run(layer):
+        with tf.GradientTape() as tape:
+            tape.watch([inputs, h0, c0])
+            outputs = layer(inputs, initial_state=[h0, c0])
+            loss = sum(tf.reduce_sum(o * w) for o, w in zip(outputs, weights))
+        return outputs, tape.gradient(loss, [inputs, h0, c0] + layer.trainable_variables)
+
+    if graph:
+        run = tf.function(run)
+    expected, expected_grads = run(reference)
+    got, got_grads = run(ours)
+    for a, b in zip(list(got) + got_grads, list(expected) + expected_grads):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_bfloat16_matmuls_keep_the_lstm_close_to_float32():
+    """matmul_dtype='bfloat16' rounds the matmul operands only (state and gates stay
+    float32): outputs and gradients stay within bfloat16's rounding of float32's."""
+    import tensorflow as tf
+    from musekit.layers import lstm
+    reference, ours = _lstm_pair(16, 8, seed=9)
+    ours.matmul_dtype = 'bfloat16'
+    inputs = tf.constant(np.random.default_rng(10).normal(size=(4, 20, 8)).astype(np.float32))
+    results = []
+    for layer in (reference, ours):
+        with tf.GradientTape() as tape:
+            outputs = layer(inputs)[0]
+            loss = tf.reduce_sum(outputs ** 2)
+        results.append([outputs] + tape.gradient(loss, layer.trainable_variables))
+    for a, b in zip(*results):
+        scale = float(tf.reduce_max(tf.abs(b)))
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=0.03 * scale)
+    with pytest.raises(MusekitError, match='matmul dtype is one of float32, bfloat16'):
+        lstm.keras_layer(16, 'bad', matmul_dtype='int32')
+
+
+def test_checkpoints_of_keras_lstm_models_restore_into_todays_model(spec, tmp_path,
+                                                                   monkeypatch):
+    """Run directories written while the events RNN used keras.layers.LSTM itself restore
+    into today's model, weight for weight (the layer keeps Keras's cell and variables)."""
+    import keras
+    import tensorflow as tf
+    from musekit.layers import lstm
+    hparams = VARIANTS['attention']
+    today = spec.build(ENC, hparams)
+    with monkeypatch.context() as patch:
+        patch.setattr(lstm, 'keras_layer', lambda units, name, **_: keras.layers.LSTM(
+            units, return_sequences=True, name=name))
+        keras.utils.set_random_seed(4)
+        before = spec.build(ENC, hparams)
+    assert type(before.get_layer('lstm_0')) is keras.layers.LSTM
+    path = tf.train.Checkpoint(model=before).save(str(tmp_path / 'ckpt'))
+    tf.train.Checkpoint(model=today).restore(path).assert_existing_objects_matched()
+    for name, value in spec.export_weights(before).items():
+        np.testing.assert_array_equal(spec.export_weights(today)[name], value)
+    inputs = _inputs()
+    np.testing.assert_allclose(today(inputs).numpy(), before(inputs).numpy(), atol=1e-5)
+
+
+def test_attention_layer_equals_its_gathered_window_definition(spec):
+    """The banded-matmul attention computes the module docstring's windowed attention (and
+    its gradients) as a direct gather of every step's window does."""
+    import tensorflow as tf
+    hparams = VARIANTS['attention']
+    model = spec.build(ENC, hparams)
+    layer = model.get_layer('attention')
+    length = hparams['attn_length']
+    h = tf.constant(np.random.default_rng(11).normal(size=(2, 13, 8)).astype(np.float32))
+
+    def reference(h):
+        keys = h @ layer.key_kernel
+        query = h @ layer.query_kernel + layer.query_bias
+        offsets = np.arange(13)[:, None] - np.arange(length)[None, :]
+        windows = tf.gather(keys, np.maximum(offsets, 0), axis=1)          # [B, T, L, A]
+        scores = tf.einsum('btla,a->btl', tf.tanh(windows + query[:, :, None]), layer.v)
+        scores = tf.where(offsets[None] >= 0, scores, -np.inf)
+        context = tf.einsum('btl,btlu->btu', tf.nn.softmax(scores),
+                            tf.gather(h, np.maximum(offsets, 0), axis=1))
+        return tf.concat([h, context], axis=-1)
+
+    results = []
+    for fn in (layer, reference):
+        with tf.GradientTape() as tape:
+            tape.watch(h)
+            out = fn(h)
+            loss = tf.reduce_sum(out * tf.range(out.shape[-1], dtype=tf.float32))
+        results.append([out] + tape.gradient(loss, [h] + layer.trainable_variables))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
