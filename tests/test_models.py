@@ -179,12 +179,12 @@ def test_the_shared_numpy_lstm_cell_equals_keras_lstm():
         np.testing.assert_allclose(h, expected[:, t], atol=1e-5)
 
 
-def _lstm_pair(units, input_size, seed):
+def _lstm_pair(units, input_size, seed, matmul_dtype='float32'):
     """keras.layers.LSTM and musekit's training layer with the same (non-trivial) weights."""
     import keras
     from musekit.layers import lstm
     reference = keras.layers.LSTM(units, return_sequences=True, return_state=True)
-    ours = lstm.keras_layer(units, 'ours')
+    ours = lstm.keras_layer(units, 'ours', matmul_dtype=matmul_dtype)
     ours.return_state = True
     rng = np.random.default_rng(seed)
     for layer in (reference, ours):
@@ -229,8 +229,7 @@ def test_bfloat16_matmuls_keep_the_lstm_close_to_float32():
     float32): outputs and gradients stay within bfloat16's rounding of float32's."""
     import tensorflow as tf
     from musekit.layers import lstm
-    reference, ours = _lstm_pair(16, 8, seed=9)
-    ours.matmul_dtype = 'bfloat16'
+    reference, ours = _lstm_pair(16, 8, seed=9, matmul_dtype='bfloat16')
     inputs = tf.constant(np.random.default_rng(10).normal(size=(4, 20, 8)).astype(np.float32))
     results = []
     for layer in (reference, ours):

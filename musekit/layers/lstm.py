@@ -34,9 +34,8 @@ def keras_layer(units, name, matmul_dtype='float32'):
     if matmul_dtype not in MATMUL_DTYPES:
         raise MusekitError('an LSTM matmul dtype is one of %s, not %r'
                            % (', '.join(MATMUL_DTYPES), matmul_dtype))
-    layer = _fast_lstm_class()(units, return_sequences=True, name=name)
-    layer.matmul_dtype = matmul_dtype
-    return layer
+    return _fast_lstm_class()(units, return_sequences=True, name=name,
+                              matmul_dtype=matmul_dtype)
 
 
 @functools.cache
@@ -120,8 +119,9 @@ def lstm_sequence(inputs, kernel, recurrent_kernel, bias, h0, c0, matmul_dtype='
         i, f, g, o = tf.split(weights, 4, axis=-1)
         return tf.concat([i, f, o, g], axis=-1)
     low = tf.as_dtype(matmul_dtype)
-    zx = tf.tensordot(tf.cast(tf.transpose(inputs, [1, 0, 2]), low), tf.cast(ifog(kernel), low), 1)
-    zx = tf.cast(zx, inputs.dtype) + ifog(bias)
+    time_major = tf.cast(tf.transpose(inputs, [1, 0, 2]), low)
+    zx = tf.cast(tf.tensordot(time_major, tf.cast(ifog(kernel), low), 1), inputs.dtype)
+    zx += ifog(bias)                                                           # [T, B, 4U]
     hs, c = _recurrence()(zx, tf.cast(ifog(recurrent_kernel), low), h0, c0)
     return tf.transpose(hs, [1, 0, 2]), hs[-1], c
 
@@ -129,12 +129,21 @@ def lstm_sequence(inputs, kernel, recurrent_kernel, bias, h0, c0, matmul_dtype='
 @functools.cache
 def _fast_lstm_class():
     """keras.layers.LSTM running its loop through `lstm_sequence` when it can (standard
-    activations, no dropout inside the cell, no mask, forwards, a TensorFlow backend)."""
+    activations, no dropout inside the cell, no mask, forwards, TensorFlow without a GPU,
+    where Keras's own layer runs cuDNN)."""
     import keras
+    import tensorflow as tf
 
     class FastLSTM(keras.layers.LSTM):
         """keras.layers.LSTM (same cell, weights and checkpoint entries) whose loop is
         `lstm_sequence`; unusual settings fall back to Keras's own loop."""
+
+        def __init__(self, units, matmul_dtype='float32', **kwargs):
+            super().__init__(units, **kwargs)
+            self.matmul_dtype = matmul_dtype
+
+        def get_config(self):
+            return {**super().get_config(), 'matmul_dtype': self.matmul_dtype}
 
         def inner_loop(self, sequences, initial_state, mask, training=False):
             cell = self.cell
@@ -142,12 +151,12 @@ def _fast_lstm_class():
                     or self.recurrent_dropout or keras.backend.backend() != 'tensorflow'
                     or cell.activation is not keras.activations.tanh
                     or cell.recurrent_activation is not keras.activations.sigmoid
-                    or not cell.use_bias):
+                    or not cell.use_bias or tf.config.list_logical_devices('GPU')):
                 return super().inner_loop(sequences, initial_state, mask, training)
             outputs, h, c = lstm_sequence(sequences, cell.kernel.value,
                                           cell.recurrent_kernel.value, cell.bias.value,
                                           initial_state[0], initial_state[1],
-                                          getattr(self, 'matmul_dtype', 'float32'))
+                                          self.matmul_dtype)
             return h, outputs, [h, c]
 
     return FastLSTM
