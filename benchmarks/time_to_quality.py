@@ -87,11 +87,12 @@ def run(config, pattern, eval_pattern, steps, every, seed, batching):
         curve.start = time.perf_counter()
         trainer.train(pattern, steps, summary_frequency=every, save_checkpoint_steps=0,
                       batching=batching, progress=curve)
-        total = curve.seconds()
-        first = curve.points[0]
-        # steps/s over the part after the first evaluation (no tracing)
-        rate = (steps - first[0]) / (curve.points[-1][1] - first[1]) if steps > first[0] else 0
-        return curve.points, total, rate
+        (first_step, first_seconds, _), (last_step, last_seconds, _) = curve.points[0], \
+            curve.points[-1]
+        # steps/s between the first and the last evaluation (no tracing)
+        rate = ((last_step - first_step) / (last_seconds - first_seconds)
+                if last_step > first_step else 0.0)
+        return curve.points, last_seconds, rate
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -137,8 +138,8 @@ def main():
         points, total, rate = run(config, pattern, eval_pattern, args.steps, args.eval_every,
                                   seed, batching)
         runs.append((points, total, rate))
-        print('  %.1f s training, %.2f steps/s after the first evaluation' % (total, rate),
-              flush=True)
+        print('  %.1f s training to step %d, %.2f steps/s after the first evaluation'
+              % (total, points[-1][0], rate), flush=True)
     print('median of %d run(s):' % len(runs))
     print('  step   seconds   eval NLL   (each seed)')
     for i, (step, _, _) in enumerate(runs[0][0]):

@@ -3,9 +3,8 @@ a Dense layer to the logits of the next event's class (Magenta's events_rnn_grap
 
 It models any encoder with float input rows and one class per step; the melody configs
 basic_rnn, mono_rnn, lookback_rnn and attention_rnn all use it. Hparams:
-``rnn_layer_sizes`` (LSTM widths), ``dropout_rate`` (on each layer's output, training only),
-``attn_length`` (0: no attention) and ``lstm_matmul_dtype`` (training only: ``float32``, or
-``bfloat16`` for the LSTM matmuls' operands, see musekit.layers.lstm; weights stay float32).
+``rnn_layer_sizes`` (LSTM widths), ``dropout_rate`` (on each layer's output, training only)
+and ``attn_length`` (0: no attention).
 
 Attention (``attn_length`` = L > 0) looks back over the first LSTM layer's outputs h_i:
 
@@ -163,11 +162,10 @@ class EventsRNN(ModelFamily):
         import keras
         input_size, num_classes = _sizes(encoder)
         sizes, attn_length, dropout = _architecture(hparams)
-        matmul_dtype = hparams.get('lstm_matmul_dtype') or 'float32'
         inputs = keras.Input(shape=(None, input_size), dtype='float32', name='inputs')
         h = inputs
         for k, units in enumerate(sizes):
-            h = lstm.keras_layer(units, 'lstm_%d' % k, matmul_dtype=matmul_dtype)(h)
+            h = lstm.keras_layer(units, 'lstm_%d' % k)(h)
             if k == 0 and attn_length:
                 h = _attention_layer_class()(attn_length, name='attention')(h)
             if dropout:
