@@ -6,12 +6,12 @@
 
 Trains `--config` with musekit's own Trainer (the loop `musekit_train` runs, without
 checkpoints) on a dataset that `musekit_create_dataset` made from `music21:bach` (made
-into `--data_dir` when that folder has no `training_melodies-*` files; default
+into `--data_dir` when that folder has no `training_*` files; default
 /tmp/musekit_ttq/CONFIG). Every `--eval_every` steps the clock stops, the whole eval split
 is evaluated, and the clock restarts, so the seconds printed are training time only (the
 first step's tracing included: users pay it too). Per seed it prints a row per evaluation:
 step, training seconds, eval NLL (nats per step); then medians over the seeds, the steps/s
-over the timed part, and the training seconds at which eval NLL first reached `--target`
+between the first and the last evaluation, and the training seconds at which eval NLL first reached `--target`
 (by default no target: pass today's 1000-step median to compare a change with it).
 """
 import argparse
