@@ -177,3 +177,36 @@ def test_the_shared_numpy_lstm_cell_equals_keras_lstm():
         h, c = cell(x, h, c)
         np.testing.assert_array_equal(x, inputs[:, t])             # inputs are kept
         np.testing.assert_allclose(h, expected[:, t], atol=1e-5)
+
+
+@pytest.mark.parametrize('steps', [3, 13])      # shorter and longer than the window (5)
+def test_attention_layer_equals_its_gathered_window_definition(spec, steps):
+    """The banded-matmul attention computes the module docstring's windowed attention (and
+    its gradients) as a direct gather of every step's window does."""
+    import tensorflow as tf
+    hparams = VARIANTS['attention']
+    model = spec.build(ENC, hparams)
+    layer = model.get_layer('attention')
+    length = hparams['attn_length']
+    h = tf.constant(np.random.default_rng(11).normal(size=(2, steps, 8)).astype(np.float32))
+
+    def reference(h):
+        keys = h @ layer.key_kernel
+        query = h @ layer.query_kernel + layer.query_bias
+        offsets = np.arange(steps)[:, None] - np.arange(length)[None, :]
+        windows = tf.gather(keys, np.maximum(offsets, 0), axis=1)          # [B, T, L, A]
+        scores = tf.einsum('btla,a->btl', tf.tanh(windows + query[:, :, None]), layer.v)
+        scores = tf.where(offsets[None] >= 0, scores, -np.inf)
+        context = tf.einsum('btl,btlu->btu', tf.nn.softmax(scores),
+                            tf.gather(h, np.maximum(offsets, 0), axis=1))
+        return tf.concat([h, context], axis=-1)
+
+    results = []
+    for fn in (layer, reference):
+        with tf.GradientTape() as tape:
+            tape.watch(h)
+            out = fn(h)
+            loss = tf.reduce_sum(out * tf.range(out.shape[-1], dtype=tf.float32))
+        results.append([out] + tape.gradient(loss, [h] + layer.trainable_variables))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)

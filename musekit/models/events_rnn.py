@@ -116,18 +116,34 @@ def _attention_layer_class():
         def call(self, h):
             keys = ops.matmul(h, self.key_kernel)
             query = ops.matmul(h, self.query_kernel) + self.query_bias
+            steps = ops.shape(h)[1]
             # offsets[t, d] = t - d: the window of step t, newest first; negative = before start
-            time = ops.arange(ops.shape(h)[1], dtype='int32')
-            offsets = time[:, None] - ops.arange(self.attn_length, dtype='int32')[None, :]
+            offsets = (ops.arange(steps, dtype='int32')[:, None]
+                       - ops.arange(self.attn_length, dtype='int32')[None, :])
             valid = offsets >= 0
             offsets = ops.maximum(offsets, 0)
-            window_keys = ops.take(keys, offsets, axis=1)                 # [B, T, L, A]
-            scores = ops.einsum('btla,a->btl', ops.tanh(window_keys + query[:, :, None, :]),
-                                self.v)
+
+            def window_scores(row):         # one sequence's [T, L, A] window at a time,
+                row_keys, row_query = row   # small enough to stay in the CPU's caches
+                return ops.einsum('tla,a->tl', ops.tanh(ops.take(row_keys, offsets, axis=0)
+                                                        + row_query[:, None, :]), self.v)
+            scores = ops.map(window_scores, (keys, query))                  # [B, T, L]
             scores = ops.where(valid[None], scores, ops.full_like(scores, -1e9))
             weights = ops.softmax(scores, axis=-1)
-            context = ops.einsum('btl,btlu->btu', weights, ops.take(h, offsets, axis=1))
+            context = ops.matmul(self._banded(weights, steps), h)
             return ops.concatenate([h, context], axis=-1)
+
+        def _banded(self, weights, steps):
+            """[B, T, L] window weights (index d: step t - d) -> [B, T, T] matrix M with
+            M[b, t, t - d] = weights[b, t, d], zeros elsewhere, so the context is one batched
+            matmul M h (no [B, T, L, U] gather of windows). Each row is shifted right by its
+            index by padding rows to width L + T and rereading them L + T - 1 wide."""
+            length = self.attn_length
+            batch, width = ops.shape(weights)[0], length + steps
+            rows = ops.pad(ops.flip(weights, axis=2), [[0, 0], [0, 0], [0, steps]])
+            rows = ops.reshape(rows, [batch, steps * width])[:, :steps * (width - 1)]
+            rows = ops.reshape(rows, [batch, steps, width - 1])
+            return rows[:, :, length - 1:length - 1 + steps]
 
         def get_config(self):
             return {**super().get_config(), 'attn_length': self.attn_length}
