@@ -7,6 +7,13 @@ from musekit.errors import MusekitError
 from musekit.pieces.base import Flag, PieceType, register
 
 
+def positive_seconds(flag, seconds):
+    """`seconds` when it is a positive, finite number; otherwise one clear error."""
+    if not seconds > 0 or seconds == float('inf'):
+        raise MusekitError('--%s must be a positive number, got %r' % (flag, seconds))
+    return seconds
+
+
 @register('audio')
 class AudioPiece(PieceType):
     """Events: the clip's label, then its samples (see musekit.encoders.mu_law)."""
@@ -33,9 +40,7 @@ class AudioPiece(PieceType):
         if given:
             raise MusekitError('--num_steps does not apply to audio bundles; give the '
                                'length as --num_seconds')
-        seconds = options['num_seconds']
-        if not seconds > 0 or seconds == float('inf'):
-            raise MusekitError('--num_seconds must be a positive number, got %r' % seconds)
+        seconds = positive_seconds('num_seconds', options['num_seconds'])
         samples = int(round(seconds * self.sample_rate))
         self.steps_limit.check(samples, '--num_seconds=%g (%s samples at %d Hz)' % (
             seconds, '{:,}'.format(samples), self.sample_rate))
@@ -51,9 +56,7 @@ class AudioPiece(PieceType):
         self.encoder.label_index(label)
         if not options['primer_wav']:
             return [label]
-        seconds = options['primer_seconds']
-        if not seconds > 0 or seconds == float('inf'):
-            raise MusekitError('--primer_seconds must be a positive number, got %r' % seconds)
+        seconds = positive_seconds('primer_seconds', options['primer_seconds'])
         path = options['primer_wav']
         if not os.path.isfile(path):
             raise MusekitError('no such primer audio file: %s' % path)
