@@ -1,16 +1,13 @@
 """Pieces every musekit Beam job shares: flags, sharded deterministic output, counters."""
-import os
 import sys
 import warnings
 
 import apache_beam as beam
 from absl import flags
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from musekit.cli import command
-from musekit.data import tfrecord
-from musekit.data.splits import stable_fraction
+from musekit.data import shards
 from musekit.errors import MusekitError
 
 NAMESPACE = 'musekit'
@@ -41,52 +38,9 @@ def freeze_loaded_modules():
         import note_seq  # noqa: F401  (its import-time objects join the frozen heap)
 
 
-def shard_paths(prefix, num_shards, suffix):
-    return ['%s-%05d-of-%05d%s' % (prefix, i, num_shards, suffix) for i in range(num_shards)]
-
-
-def escape_glob(text):
-    """`text` as glob pattern text that matches only itself ('[' in a folder name, say)."""
-    return ''.join('[%s]' % c if c in '*?[' else c for c in text)
-
-
-def absolute(path):
-    """A local path made absolute (Beam lists the folder above a pattern's first glob
-    character, which for a relative path can be ''); other file systems' URLs as is."""
-    return path if '://' in path else os.path.abspath(path)
-
-
-def check_output_location(path, flag):
-    """Raises MusekitError when local output `path` (a file prefix) cannot be written:
-    it names a folder rather than a prefix, or sits under an existing file."""
-    if '://' in path:
-        return
-    if not os.path.basename(path):
-        raise MusekitError('%s %s ends in a slash: give a file prefix such as %sbach'
-                           % (flag, path, path))
-    parent = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise MusekitError('%s %s: %s is a file, not a folder' % (flag, path, parent))
-
-
-def remove_stale_shards(prefix, suffix):
-    """Deletes earlier runs' shards of `prefix`, so a glob never mixes two runs."""
-    pattern = '%s-?????-of-?????%s' % (escape_glob(absolute(prefix)), escape_glob(suffix))
-    stale = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
-    if stale:
-        delete_files(stale)
-
-
-def delete_files(paths):
-    """Deletes exactly `paths` (Beam's delete would read '[' or '*' in a name as a glob)."""
-    FileSystems.delete([escape_glob(absolute(p)) for p in paths])
-
-
 class _WriteShard(beam.DoFn):
     def __init__(self, prefix, num_shards, suffix, as_text, to_records):
-        self._paths = shard_paths(prefix, num_shards, suffix)
+        self._paths = shards.shard_paths(prefix, num_shards, suffix)
         self._as_text = as_text
         self._to_records = to_records
 
@@ -96,26 +50,8 @@ class _WriteShard(beam.DoFn):
 
     def process(self, item):
         index, keyed = item
-        pairs = sorted(kv for kv in keyed if kv is not None)
-        if self._to_records is None:
-            records = (value for _, value in pairs)
-        else:
-            records = (record for key, value in pairs
-                       for record in self._to_records(key, value))
-        path = self._paths[index]
-        # hidden, so an input glob over the output folder never picks up a partial shard
-        folder, name = FileSystems.split(path)
-        tmp = FileSystems.join(folder, '.%s.tmp-%d' % (name, os.getpid()))
-        with FileSystems.create(tmp) as f:
-            if self._as_text:
-                for line in records:
-                    f.write((line + '\n').encode('utf-8'))
-            else:
-                tfrecord.write_records(f, records)
-        if FileSystems.exists(path):
-            delete_files([path])
-        FileSystems.rename([tmp], [path])
-        yield path
+        yield shards.write_shard(self._paths[index], shards.shard_records(keyed, self._to_records),
+                                 self._as_text)
 
 
 class WriteShards(beam.PTransform):
@@ -140,7 +76,7 @@ class WriteShards(beam.PTransform):
         every_shard = (keyed_records.pipeline
                        | 'AllShards' >> beam.Create([(i, None) for i in range(n)]))
         assigned = keyed_records | 'AssignShard' >> beam.Map(
-            lambda kv: (int(stable_fraction(kv[0]) * n), kv))
+            lambda kv: (shards.shard_index(kv[0], n), kv))
         return ((assigned, every_shard) | 'Flatten' >> beam.Flatten()
                 | 'GroupByShard' >> beam.GroupByKey()
                 | 'WriteShard' >> beam.ParDo(_WriteShard(self._prefix, n, self._suffix,

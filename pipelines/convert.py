@@ -12,7 +12,7 @@ import typing
 
 import apache_beam as beam
 
-from musekit.data import sources
+from musekit.data import shards, sources
 from musekit.errors import MusekitError
 from musekit.pipelines import beam_job
 
@@ -102,16 +102,16 @@ class Parsed(tuple):
 def build_pipeline(pipeline, input_spec, output, num_shards):
     """Adds the convert job to `pipeline`; returns the number of input files listed."""
     read = ReadMusicFiles(input_spec)  # a bad --input fails before old output is removed
-    beam_job.check_output_location(output, '--output')
-    output = beam_job.absolute(output)
-    beam_job.remove_stale_shards(output, SHARD_SUFFIX)
+    shards.check_output_location(output, '--output')
+    output = shards.absolute(output)
+    shards.remove_stale_shards(output, SHARD_SUFFIX)
     parsed = pipeline | 'Read' >> read
-    shards = parsed.sequences | 'WriteSequences' >> beam_job.WriteShards(
+    written = parsed.sequences | 'WriteSequences' >> beam_job.WriteShards(
         output, num_shards, SHARD_SUFFIX)
     dead_letters = (parsed.dead_letters
                     | 'KeyDeadLetters' >> beam.Map(lambda line: (line, line))
                     | 'WriteDeadLetters' >> _WriteDeadLetters(output + DEAD_LETTER_SUFFIX))
-    beam_job.finish([shards, dead_letters])
+    beam_job.finish([written, dead_letters])
     return read.num_files
 
 
@@ -129,7 +129,7 @@ class _WriteDeadLetters(beam.PTransform):
 def _rename_single(written, final):
     from apache_beam.io.filesystems import FileSystems
     if FileSystems.exists(final):
-        beam_job.delete_files([final])
+        shards.delete_files([final])
     FileSystems.rename([written], [final])
     return final
 

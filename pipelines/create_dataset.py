@@ -19,6 +19,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from musekit.cli import command
+from musekit.data import shards
 from musekit.config import get_config
 from musekit.data.dataset import DESCRIPTION_FILE
 from musekit.data.example import make_sequence_example
@@ -172,7 +173,7 @@ def build_pipeline(pipeline, config, input_spec, output_dir, split=None, transpo
     `split` defaults to the config's; transpositions apply to its first (training) part.
     """
     split = split or config.make_split()
-    output_dir = beam_job.absolute(output_dir)     # workers may run in other folders
+    output_dir = shards.absolute(output_dir)     # workers may run in other folders
     extractor = config.make_extractor()
     extractor.check_augmentation(transpositions)
     extractor.check_runnable()
@@ -189,7 +190,7 @@ def build_pipeline(pipeline, config, input_spec, output_dir, split=None, transpo
             lambda kv, name=name: split.assign(kv[0], kv[1]) == name)
         shifts = list(transpositions) if index == 0 else [0]
         prefix = '%s/%s' % (output_dir.rstrip('/'), prefixes[name])
-        beam_job.remove_stale_shards(prefix, '.tfrecord')
+        shards.remove_stale_shards(prefix, '.tfrecord')
         written.append(part | 'Write_%s' % name >> beam_job.WriteShards(
             prefix, num_shards, to_records=EncodePiece(config_dict, name, shifts)))
     beam_job.finish(written)

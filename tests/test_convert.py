@@ -11,7 +11,8 @@ from note_seq.protobuf import music_pb2
 
 from music_files import make_midi_bytes, make_mixed_folder, make_zip_bomb_bytes, write
 from musekit.data import tfrecord
-from musekit.pipelines import beam_job, convert
+from musekit.data.shards import shard_index
+from musekit.pipelines import convert
 
 
 def convert_main(input_dir, output, *extra):
@@ -84,7 +85,7 @@ def test_shards_hold_exactly_the_good_sequences(mixed_input, converted):
     for index, records in enumerate(shards.values()):
         keys = [ns.id for ns in records]
         assert keys == sorted(keys)
-        assert all(int(beam_job.stable_fraction(k) * 2) == index for k in keys)
+        assert all(shard_index(k, 2) == index for k in keys)
 
 
 def test_dead_letter_lists_every_bad_file_once(mixed_input, converted):

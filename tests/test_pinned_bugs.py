@@ -97,10 +97,10 @@ def test_each_outputs_beams_descend_from_that_outputs_rows_only():
 @pytest.mark.slow
 def test_split_and_shard_assignment_do_not_depend_on_the_process():
     code = ('from musekit.data.splits import HashSplit\n'
-            'from musekit.pipelines.beam_job import stable_fraction\n'
+            'from musekit.data.shards import shard_index\n'
             "ids = ['/id/midi/bach/%d' % i for i in range(300)]\n"
             "print(''.join(HashSplit(0.3).assign(i, b'')[0] for i in ids))\n"
-            "print(''.join(str(int(stable_fraction(i) * 4)) for i in ids))\n")
+            "print(''.join(str(shard_index(i, 4)) for i in ids))\n")
     outputs = [subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                               check=True, env=dict(os.environ, PYTHONHASHSEED=seed)).stdout
                for seed in ('1', '2', 'random')]

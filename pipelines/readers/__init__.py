@@ -11,9 +11,9 @@ import re
 
 from apache_beam.io.filesystems import FileSystems
 
-from musekit.data import sources
+from musekit.data import shards, sources
 from musekit.errors import MusekitError
-from musekit.pipelines import beam_job, convert
+from musekit.pipelines import convert
 
 
 class Reader(abc.ABC):
@@ -40,7 +40,7 @@ def record_files(input_spec, readable=sources.is_supported):
         if any(readable(p) for p in paths):
             return None
         return [os.path.abspath(p) for p in paths if p.endswith(convert.SHARD_SUFFIX)] or None
-    matches = sorted(m.path for r in FileSystems.match([beam_job.absolute(input_spec)])
+    matches = sorted(m.path for r in FileSystems.match([shards.absolute(input_spec)])
                      for m in r.metadata_list
                      if not m.path.endswith(convert.DEAD_LETTER_SUFFIX))
     if not matches:
