@@ -3,6 +3,7 @@ import io
 
 import numpy as np
 import pytest
+from google.protobuf import descriptor_pb2
 
 from musekit.data import example, tfrecord
 from musekit.errors import MusekitError
@@ -57,6 +58,51 @@ def test_sequence_example_bytes_are_what_tensorflow_reads():
         'labels': tf.io.FixedLenSequenceFeature([], tf.int64)})
     np.testing.assert_array_equal(seq['inputs'].numpy(), inputs)
     np.testing.assert_array_equal(seq['labels'].numpy(), [4, 5, 6])
+
+
+# TensorFlow's example.proto / feature.proto, as far as a SequenceExample reaches:
+# {message: [(field, number, type, label, message type or None, oneof or None)]}
+_T, _L = example._F, example._F
+TENSORFLOW_SCHEMA = {
+    'SequenceExample': [('context', 1, _T.TYPE_MESSAGE, _L.LABEL_OPTIONAL, 'Features', None),
+                        ('feature_lists', 2, _T.TYPE_MESSAGE, _L.LABEL_OPTIONAL,
+                         'FeatureLists', None)],
+    'Features': [('feature', 1, _T.TYPE_MESSAGE, _L.LABEL_REPEATED, 'Features.FeatureEntry',
+                  None)],
+    'Features.FeatureEntry': [('key', 1, _T.TYPE_STRING, _L.LABEL_OPTIONAL, None, None),
+                              ('value', 2, _T.TYPE_MESSAGE, _L.LABEL_OPTIONAL, 'Feature', None)],
+    'FeatureLists': [('feature_list', 1, _T.TYPE_MESSAGE, _L.LABEL_REPEATED,
+                      'FeatureLists.FeatureListEntry', None)],
+    'FeatureLists.FeatureListEntry': [
+        ('key', 1, _T.TYPE_STRING, _L.LABEL_OPTIONAL, None, None),
+        ('value', 2, _T.TYPE_MESSAGE, _L.LABEL_OPTIONAL, 'FeatureList', None)],
+    'FeatureList': [('feature', 1, _T.TYPE_MESSAGE, _L.LABEL_REPEATED, 'Feature', None)],
+    'Feature': [('bytes_list', 1, _T.TYPE_MESSAGE, _L.LABEL_OPTIONAL, 'BytesList', 'kind'),
+                ('float_list', 2, _T.TYPE_MESSAGE, _L.LABEL_OPTIONAL, 'FloatList', 'kind'),
+                ('int64_list', 3, _T.TYPE_MESSAGE, _L.LABEL_OPTIONAL, 'Int64List', 'kind')],
+    'BytesList': [('value', 1, _T.TYPE_BYTES, _L.LABEL_REPEATED, None, None)],
+    'FloatList': [('value', 1, _T.TYPE_FLOAT, _L.LABEL_REPEATED, None, None)],
+    'Int64List': [('value', 1, _T.TYPE_INT64, _L.LABEL_REPEATED, None, None)],
+}
+
+
+def test_sequence_example_schema_is_tensorflows():
+    seen, todo = {}, [example.sequence_example_class().DESCRIPTOR]
+    while todo:
+        message = todo.pop()
+        name = message.full_name[len('tensorflow.'):]
+        if name in seen:
+            continue
+        seen[name] = [(f.name, f.number, f.type, f.label,
+                       f.message_type.full_name[len('tensorflow.'):] if f.message_type else None,
+                       f.containing_oneof.name if f.containing_oneof else None)
+                      for f in message.fields]
+        todo += [f.message_type for f in message.fields if f.message_type]
+        assert message.GetOptions().map_entry == name.endswith('Entry'), name
+    assert seen == TENSORFLOW_SCHEMA
+    file_proto = descriptor_pb2.FileDescriptorProto()
+    message.file.CopyToProto(file_proto)
+    assert file_proto.syntax == 'proto3'       # repeated numbers packed, as TensorFlow's
 
 
 @pytest.mark.parametrize('steps,width,label_width,high', [

@@ -1,9 +1,11 @@
-"""tf.train.SequenceExample / Example messages built without importing TensorFlow.
+"""tf.train.SequenceExample messages built without importing TensorFlow.
 
-The schema below is TensorFlow's example.proto (same package, names and field numbers),
-registered in a private descriptor pool so it never clashes with TensorFlow's own copy;
-bytes written here parse with ``tf.train.SequenceExample.FromString`` and vice versa.
+The schema below is the part of TensorFlow's example.proto and feature.proto that a
+SequenceExample uses (same package, names and field numbers), registered in a private
+descriptor pool so it never clashes with TensorFlow's own copy; bytes written here parse with ``tf.train.SequenceExample.FromString`` and vice versa.
 """
+import functools
+
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
@@ -44,8 +46,6 @@ def _build_pool():
     _field(fd.message_type.add(name='FeatureList'), 'feature', 1, _F.TYPE_MESSAGE,
            _F.LABEL_REPEATED, '.tensorflow.Feature')
     _map(fd.message_type.add(name='FeatureLists'), 'feature_list', '.tensorflow.FeatureList')
-    _field(fd.message_type.add(name='Example'), 'features', 1, _F.TYPE_MESSAGE,
-           type_name='.tensorflow.Features')
     seq = fd.message_type.add(name='SequenceExample')
     _field(seq, 'context', 1, _F.TYPE_MESSAGE, type_name='.tensorflow.Features')
     _field(seq, 'feature_lists', 2, _F.TYPE_MESSAGE, type_name='.tensorflow.FeatureLists')
@@ -54,10 +54,11 @@ def _build_pool():
     return pool
 
 
-_POOL = _build_pool()
-SequenceExample = message_factory.GetMessageClass(
-    _POOL.FindMessageTypeByName('tensorflow.SequenceExample'))
-Example = message_factory.GetMessageClass(_POOL.FindMessageTypeByName('tensorflow.Example'))
+@functools.cache
+def sequence_example_class():
+    """The SequenceExample message class (schema built on first use, not at import)."""
+    return message_factory.GetMessageClass(
+        _build_pool().FindMessageTypeByName('tensorflow.SequenceExample'))
 
 
 def _varint(n):
@@ -157,7 +158,7 @@ def make_sequence_example_with_protobuf(inputs, labels):
     integer_inputs = raw_inputs.dtype.kind in 'iub'
     inputs = _steps(raw_inputs, np.int64 if integer_inputs else np.float32, 'inputs')
     labels = _steps(labels, np.int64, 'labels')
-    ex = SequenceExample()
+    ex = sequence_example_class()()
     lists = ex.feature_lists.feature_list
     in_list, label_list = lists['inputs'].feature, lists['labels'].feature
     for row in inputs.tolist():
@@ -170,7 +171,7 @@ def make_sequence_example_with_protobuf(inputs, labels):
 
 def parse_sequence_example(data):
     """(inputs [T, D] float32 or int64, labels int64 [T] or [T, K]) from serialized bytes."""
-    ex = SequenceExample.FromString(data)
+    ex = sequence_example_class().FromString(data)
     lists = ex.feature_lists.feature_list
     steps = lists['inputs'].feature
     if steps and steps[0].WhichOneof('kind') == 'int64_list':
