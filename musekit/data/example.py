@@ -2,7 +2,8 @@
 
 The schema below is the part of TensorFlow's example.proto and feature.proto that a
 SequenceExample uses (same package, names and field numbers), registered in a private
-descriptor pool so it never clashes with TensorFlow's own copy; bytes written here parse with ``tf.train.SequenceExample.FromString`` and vice versa.
+descriptor pool so it never clashes with TensorFlow's own copy; bytes written here parse
+with ``tf.train.SequenceExample.FromString`` and vice versa.
 """
 import functools
 
