@@ -214,3 +214,65 @@ def test_an_extractor_may_not_name_its_output_like_the_read_counter(monkeypatch)
     monkeypatch.setattr(MelodyExtractor, 'output_name', 'sequences')
     with pytest.raises(MusekitError, match="output_name cannot be 'sequences'"):
         config_lib.get_config('basic_rnn')
+
+
+def test_registry_refusals_are_whole_messages():
+    import abc
+
+    class Base(abc.ABC):
+        name = None
+
+        @abc.abstractmethod
+        def run(self):
+            """Abstract."""
+
+        @abc.abstractmethod
+        def fit(self):
+            """Abstract."""
+
+    class Half(Base):
+        pass
+
+    reg = Registry('gadget', base=Base)
+    messages = []
+    for call, args in ((reg.register, ('', Half)), (reg.register, (5, Half)),
+                       (reg.register, ('int', int)), (reg.register, ('half', Half))):
+        with pytest.raises((TypeError, ValueError)) as e:
+            call(*args)
+        messages.append(str(e.value))
+    assert messages == [
+        "a gadget name is a non-empty string, not ''",
+        'a gadget name is a non-empty string, not 5',
+        "gadget 'int' must be a subclass of %s.%s, not <class 'int'>" % (
+            Base.__module__, Base.__qualname__),
+        "gadget 'half' (test_registry_refusals_are_whole_messages.<locals>.Half) leaves "
+        'abstract methods unimplemented: fit, run']
+    plain = Registry('thing')
+    plain.register('a', int)
+    with pytest.raises(ValueError) as e:
+        plain.register('a', str)
+    assert str(e.value) == "thing 'a' is registered twice"
+    plain.alias('old', 'a')
+    plain.alias('old', 'a')                 # the same alias again is harmless (re-import)
+    with pytest.raises(ValueError) as e:
+        plain.alias('old', 'b')             # but not one name for two plugins
+    assert str(e.value) == "thing 'old' is registered twice"
+    assert plain.get('old') is int
+
+
+def test_builtins_load_on_first_lookup_from_a_callable_or_a_package(tmp_path, monkeypatch):
+    calls = []
+    reg = Registry('thing', builtins=lambda: calls.append(reg.register('made', dict)))
+    assert calls == []                      # nothing is loaded at construction
+    assert reg.get('made') is dict and 'made' in reg and reg.names() == ['made']
+    assert len(calls) == 1
+    package = tmp_path / 'toy_plugins'
+    package.mkdir()
+    (package / '__init__.py').write_text('')
+    (package / 'public.py').write_text("from toy_registry import TOY\nTOY.register('public', list)\n")
+    (package / '_private.py').write_text("raise AssertionError('private modules are skipped')\n")
+    (tmp_path / 'toy_registry.py').write_text(
+        "from musekit.registry import Registry\nTOY = Registry('toy', builtins='toy_plugins')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from toy_registry import TOY
+    assert TOY.names() == ['public'] and TOY.get('public') is list

@@ -146,6 +146,22 @@ def test_library_generation_applies_the_same_limits(monkeypatch):
         next(generate_in_chunks(model, encoder, [60], 21, seed=0))
 
 
+
+def test_generation_takes_its_length_bound_from_the_piece_type(monkeypatch):
+    """Audio pieces pass the samples limit: num_steps over MUSEKIT_MAX_STEPS but within
+    MUSEKIT_MAX_AUDIO_SAMPLES is generated, in the first check and in every chunk's."""
+    model, encoder = setup()
+    monkeypatch.setenv('MUSEKIT_MAX_STEPS', '20')
+    monkeypatch.setenv('MUSEKIT_MAX_AUDIO_SAMPLES', '30')
+    chunks = list(generate_in_chunks(model, encoder, [60], 25, num_outputs=3, seed=0,
+                                     batch_size=2, steps_limit=limits.MAX_AUDIO_SAMPLES))
+    assert [len(g.events) for _, g in chunks] == [2, 1]
+    assert all(len(events) == 25 for _, g in chunks for events in g.events)
+    assert len(generate(model, encoder, [60], 25, seed=0,
+                        steps_limit=limits.MAX_AUDIO_SAMPLES).events[0]) == 25
+    with pytest.raises(MusekitError, match="num_steps=31 is over musekit's limit of 30 samples"):
+        next(generate_in_chunks(model, encoder, [60], 31, steps_limit=limits.MAX_AUDIO_SAMPLES))
+
 # --- generation in chunks ---------------------------------------------------------------
 
 @pytest.mark.parametrize('num_outputs, num_steps, beam, branch, batch, expected', [
