@@ -11,6 +11,7 @@ from musekit.encoders.biaxial import BiaxialEncoder, features
 from musekit.errors import MusekitError
 from musekit.output.notes import Note
 from musekit.pieces.articulated_roll import step_notes
+from refusals import refusal
 
 # 14 notes, MIDI 60..73: small enough to work features out by hand.
 ENCODER = BiaxialEncoder(min_pitch=60, num_notes=14)
@@ -86,11 +87,61 @@ def test_encode_pairs_each_step_with_the_next_steps_decisions():
     ([((59,), ())], 'step 0 holds 59, not a note of the range (MIDI 60..73)'),
     ([((), ()), ((60,), (62,))], 'step 1 articulates [62] without playing it'),
     ([(60, 62)], 'step 0 is (60, 62), not a pair (played pitches, articulated pitches)'),
+    ([((73, 74), ())], 'step 0 holds 74, not a note of the range (MIDI 60..73)'),
+    ([((60.0,), ())], 'step 0 holds 60.0, not a note of the range (MIDI 60..73)'),
 ])
 def test_bad_steps_are_one_clear_error(steps, message):
     with pytest.raises(MusekitError) as info:
         ENCODER.validate_events(steps)
     assert str(info.value) == message
+
+
+def test_default_range_is_midi_24_to_101():
+    assert BiaxialEncoder().params() == {'min_pitch': 24, 'num_notes': 78}
+    assert BiaxialEncoder().max_pitch == 102
+
+
+@pytest.mark.parametrize('min_pitch, num_notes, message', [
+    (-1, 10, 'min_pitch must be in [0, 127], got -1'),
+    (128, 1, 'min_pitch must be in [0, 127], got 128'),
+    (60, 0, 'num_notes must be in [1, 68], got 0'),
+    (60, 69, 'num_notes must be in [1, 68], got 69'),
+    (127, 2, 'num_notes must be in [1, 1], got 2'),
+])
+def test_a_range_outside_midi_is_one_clear_error(min_pitch, num_notes, message):
+    assert refusal(BiaxialEncoder, min_pitch, num_notes) == message
+
+
+def test_a_range_may_span_all_of_midi_or_one_note():
+    assert BiaxialEncoder(0, 128).max_pitch == 128
+    assert BiaxialEncoder(127, 1).max_pitch == 128
+    assert BiaxialEncoder(60, 68).max_pitch == 128
+
+
+def test_stored_inputs_are_int64_with_the_beat_cycling_through_0_to_15():
+    inputs, labels = ENCODER.encode([((60, 73), (73,))] * 19)
+    assert inputs.dtype == np.int64 and labels.dtype == np.int64
+    assert ENCODER.state(((60,), ())).dtype == np.int64
+    assert inputs[:, 28].tolist() == list(range(16)) + [0, 1]      # 18 inputs
+
+
+def test_features_are_float32_whatever_the_inputs_dtype():
+    inputs, _ = ENCODER.encode([((60, 64), (60,)), ((64, 67), (67,))] * 9)
+    f = ENCODER.features(inputs)
+    assert f.dtype == np.float32
+    # inputs read back as floats (as a float pipeline gives them): the same features
+    assert np.array_equal(ENCODER.features(inputs.astype(np.float32)), f)
+
+
+def test_stepper_pushes_give_the_encoded_inputs_of_sorted_steps():
+    steps = [((64, 60), (64,)), ((60, 64), (60,)), ((), ()), ((73,), (73,))]
+    inputs, _ = ENCODER.encode(steps + [((), ())])
+    stepper = ENCODER.stepper([])
+    assert np.stack([stepper.push(s) for s in steps]).tolist() == inputs.tolist()
+    assert stepper.events[0] == ((60, 64), (64,))
+    primed = ENCODER.stepper(steps[:2])
+    assert primed.events == [((60, 64), (64,)), ((60, 64), (60,))]
+    assert primed.push(steps[2]).tolist() == inputs[2].tolist()
 
 
 def test_held_and_repeated_notes_from_midi_and_back(tmp_path):

@@ -37,7 +37,7 @@ def mu_law_samples(classes, mu=255):
 def _sample_class(x, mu, log_mu):
     """mu_law_classes of one Python float, without NumPy's per-call overhead."""
     x = -1.0 if x < -1.0 else 1.0 if x > 1.0 else x
-    companded = math.copysign(math.log1p(mu * abs(x)) / log_mu, x) if x else 0.0
+    companded = math.copysign(math.log1p(mu * abs(x)) / log_mu, x)
     return math.floor((companded + 1.0) / 2.0 * mu + 0.5)
 
 
