@@ -11,6 +11,7 @@ from musekit.encoders.lookback import LookbackMelodyEncoder
 from musekit.encoders.melody import OneHotMelodyEncoder
 from musekit.errors import MusekitError
 from musekit.registry import ENCODERS
+from refusals import refusal
 
 ALL_KEYS = tuple(range(12))
 
@@ -81,27 +82,56 @@ def test_params_rebuild_the_encoder(encoder):
 
 
 @pytest.mark.parametrize('cls, params, message', [
-    (OneHotMelodyEncoder, {'min_note': 84, 'max_note': 48}, 'greater than min_note'),
-    (OneHotMelodyEncoder, {'min_note': 60, 'max_note': 60}, 'greater than min_note'),
-    (OneHotMelodyEncoder, {'min_note': -1}, 'min_note'),
-    (OneHotMelodyEncoder, {'max_note': 129}, 'max_note'),
-    (OneHotMelodyEncoder, {'min_note': 48.0}, 'integer'),
-    (OneHotMelodyEncoder, {'max_note': True}, 'integer'),
-    (LookbackMelodyEncoder, {'lookback_distances': [0, 4]}, 'lookback distance'),
-    (LookbackMelodyEncoder, {'lookback_distances': [-16]}, 'lookback distance'),
-    (LookbackMelodyEncoder, {'lookback_distances': [32, 16]}, 'strictly increasing'),
-    (LookbackMelodyEncoder, {'lookback_distances': [16, 16]}, 'strictly increasing'),
-    (LookbackMelodyEncoder, {'lookback_distances': 16}, 'list of integers'),
-    (LookbackMelodyEncoder, {'lookback_distances': '16'}, 'list of integers'),
-    (LookbackMelodyEncoder, {'lookback_distances': [2.5]}, 'integer'),
-    (LookbackMelodyEncoder, {'binary_counter_bits': -1}, 'binary_counter_bits'),
-    (KeyMelodyEncoder, {'steps_per_bar': 0}, 'steps_per_bar'),
-    (KeyMelodyEncoder, {'min_note': 90}, 'greater than min_note'),
-    (KeyMelodyEncoder, {'lookback_distances': [4, 2]}, 'strictly increasing'),
+    (OneHotMelodyEncoder, {'min_note': 84, 'max_note': 48},
+     'max_note (48) must be greater than min_note (84)'),
+    (OneHotMelodyEncoder, {'min_note': 60, 'max_note': 60},
+     'max_note (60) must be greater than min_note (60)'),
+    (OneHotMelodyEncoder, {'min_note': -1}, 'min_note must be in [0, 127], got -1'),
+    (OneHotMelodyEncoder, {'max_note': 129}, 'max_note must be in [1, 128], got 129'),
+    (OneHotMelodyEncoder, {'min_note': 48.0}, 'min_note must be an integer, got 48.0'),
+    (OneHotMelodyEncoder, {'max_note': True}, 'max_note must be an integer, got True'),
+    (LookbackMelodyEncoder, {'lookback_distances': [0, 4]},
+     'lookback distance must be >= 1, got 0'),
+    (LookbackMelodyEncoder, {'lookback_distances': [-16]},
+     'lookback distance must be >= 1, got -16'),
+    (LookbackMelodyEncoder, {'lookback_distances': [32, 16]},
+     'lookback_distances must be strictly increasing, got [32, 16]'),
+    (LookbackMelodyEncoder, {'lookback_distances': [16, 16]},
+     'lookback_distances must be strictly increasing, got [16, 16]'),
+    (LookbackMelodyEncoder, {'lookback_distances': 16},
+     'lookback_distances must be a list of integers, got 16'),
+    (LookbackMelodyEncoder, {'lookback_distances': '16'},
+     "lookback_distances must be a list of integers, got '16'"),
+    (LookbackMelodyEncoder, {'lookback_distances': [2.5]},
+     'lookback distance must be an integer, got 2.5'),
+    (LookbackMelodyEncoder, {'binary_counter_bits': -1},
+     'binary_counter_bits must be in [0, 32], got -1'),
+    (KeyMelodyEncoder, {'steps_per_bar': 0}, 'steps_per_bar must be >= 1, got 0'),
+    (KeyMelodyEncoder, {'min_note': 90}, 'max_note (84) must be greater than min_note (90)'),
+    (KeyMelodyEncoder, {'lookback_distances': [4, 2]},
+     'lookback_distances must be strictly increasing, got [4, 2]'),
 ])
 def test_bad_params(cls, params, message):
-    with pytest.raises(MusekitError, match=message):
-        cls(**params)
+    assert refusal(cls, **params) == message
+
+
+def test_one_step_bars():
+    # steps_per_bar=1, the smallest allowed: every position starts a bar (input column 8).
+    encoder = KeyMelodyEncoder(60, 64, [], 0, steps_per_bar=1)
+    assert encoder.encode([60, -2, -1])[0][:, 8].tolist() == [1, 1]
+
+
+@pytest.mark.parametrize('encoder, text', [
+    (OneHotMelodyEncoder(0, 128), 'OneHotMelodyEncoder(min_note=0, max_note=128)'),
+    (LookbackMelodyEncoder(60, 64, [2, 4], 3),
+     'LookbackMelodyEncoder(min_note=60, max_note=64, lookback_distances=[2, 4], '
+     'binary_counter_bits=3)'),
+    (KeyMelodyEncoder(60, 62, [3], 1, steps_per_bar=3),
+     'KeyMelodyEncoder(min_note=60, max_note=62, lookback_distances=[3], '
+     'binary_counter_bits=1, steps_per_bar=3)'),
+], ids=['one_hot', 'lookback', 'key'])
+def test_repr(encoder, text):
+    assert repr(encoder) == text
 
 
 def test_unknown_param_is_a_musekit_error():
@@ -114,28 +144,28 @@ def test_unknown_param_is_a_musekit_error():
 @pytest.mark.parametrize('encoder', ENCODERS_UNDER_TEST[::3] + [ENCODERS_UNDER_TEST[-1]])
 def test_bad_events(encoder):
     lo, hi = encoder.min_note, encoder.max_note
-    out_of_range = [hi, 127] + ([lo - 1] if lo > 0 else [])
+    # Pitch 0 below the range must not pass as a special event.
+    out_of_range = [hi, 127] + ([lo - 1, 0] if lo > 0 else [])
     for bad in out_of_range:
         events = [lo, -2, -1, bad, -2]
-        pattern = r"event %d at position 3 is outside the encoder's pitch range \[%d, %d\)" % (
+        message = "event %d at position 3 is outside the encoder's pitch range [%d, %d)" % (
             bad, lo, hi)
         for call in (encoder.validate_events, encoder.encode, encoder.stepper):
-            with pytest.raises(MusekitError, match=pattern):
-                call(events)
+            assert refusal(call, events) == message
         stepper = encoder.stepper(events[:3])
-        with pytest.raises(MusekitError, match=pattern):
-            stepper.push(bad)
+        assert refusal(stepper.push, bad) == message
         assert stepper.events == events[:3]     # a refused event is not recorded
-    with pytest.raises(MusekitError, match='event -3 at position 1 is not a melody event'):
-        encoder.encode([lo, -3])
-    with pytest.raises(MusekitError, match='integers'):
-        encoder.encode([lo, lo + 0.5])
-    with pytest.raises(MusekitError, match='integer'):
-        encoder.stepper([lo]).push(float(lo))
-    with pytest.raises(MusekitError, match='outside'):
-        encoder.class_to_event(encoder.num_classes, [lo])
-    with pytest.raises(MusekitError, match='outside'):
-        encoder.class_to_event(-1, [lo])
+    message = ('event -3 at position 1 is not a melody event (-2 = no event, -1 = note-off, '
+               'or a pitch in [%d, %d))' % (lo, hi))
+    assert refusal(encoder.encode, [lo, -3]) == message
+    assert refusal(encoder.stepper([lo]).push, -3) == message
+    assert refusal(encoder.encode, [lo, lo + 0.5]) == (
+        'melody events must be a flat sequence of integers, got [%d, %r]' % (lo, lo + 0.5))
+    assert refusal(encoder.stepper([lo]).push, float(lo)) == (
+        'melody event at position 1 must be an integer, got %r' % float(lo))
+    for c in (encoder.num_classes, -1):
+        assert refusal(encoder.class_to_event, c, [lo]) == 'class %d is outside [0, %d)' % (
+            c, encoder.num_classes)
     encoder.validate_events(np.array([lo, -2, -1, hi - 1], np.int32))
 
 
@@ -266,6 +296,28 @@ def test_key_quirks():
     # A note-off silences the note but keeps the attack flag of the note-on before it.
     assert inputs[3, offset + 1] == 1 and inputs[3, offset + 2] == 1
     assert KEYS_OF_PITCH_CLASS[0] == (0, 1, 3, 5, 7, 8, 10)
+    # With no note at all every key ties at 0: all 24 key flags are set.
+    np.testing.assert_array_equal(encoder.encode([-2, -1, -2])[0][:, -24:], np.ones((2, 24)))
+
+
+def test_key_flags_with_an_offset_range():
+    # min_note 61 (C#) is not a multiple of 6: recent keys must come from pitch classes.
+    encoder = KeyMelodyEncoder(61, 73, [], 0)
+    events = [62, 66, 69, 61, -2]          # D F# A, then C#
+    # Keys holding D: 0 2 3 5 7 9 10; F#: 1 2 4 6 7 9 11; A: 0 2 4 5 7 9 10;
+    # C#: 1 2 4 6 8 9 11.
+    d_keys = (0, 2, 3, 5, 7, 9, 10)
+    expected = [(d_keys, d_keys), ((2, 7, 9), (2, 7, 9)), ((2, 7, 9), (2, 7, 9)),
+                # all four notes: D and A major; the last 3 (F# A C#): D, E and A major.
+                ((2, 9), (2, 4, 9))]
+    flags = np.zeros((4, 24), np.float32)
+    for row, (keys, recent_keys) in zip(flags, expected):
+        row[list(keys)] = 1.0
+        row[12 + np.array(recent_keys)] = 1.0
+    inputs = encoder.encode(events)[0]
+    np.testing.assert_array_equal(inputs[:, -24:], flags)
+    stepper = encoder.stepper([])
+    np.testing.assert_array_equal(np.stack([stepper.push(e) for e in events[:-1]]), inputs)
 
 
 # --- round trips and steppers -----------------------------------------------------------

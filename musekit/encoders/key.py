@@ -197,8 +197,6 @@ class KeyMelodyEncoder(MelodyEncoder):
     def _key_flags_per_note(self, pitches):
         """[len(pitches), 24] key flags after each note: all notes so far, last 3 distinct."""
         num_notes = len(pitches)
-        if num_notes == 0:
-            return np.zeros((0, 24), np.float32)
         rows = np.arange(num_notes)
         pitch_classes = np.zeros((num_notes, 12), np.int64)
         pitch_classes[rows, pitches % 12] = 1
