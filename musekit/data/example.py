@@ -153,23 +153,6 @@ def make_sequence_example(inputs, labels):
     return _length_delimited(0x12, feature_lists)
 
 
-def make_sequence_example_with_protobuf(inputs, labels):
-    """The same bytes through the protobuf library (slower; the reference in tests)."""
-    raw_inputs = np.asarray(inputs)
-    integer_inputs = raw_inputs.dtype.kind in 'iub'
-    inputs = _steps(raw_inputs, np.int64 if integer_inputs else np.float32, 'inputs')
-    labels = _steps(labels, np.int64, 'labels')
-    ex = sequence_example_class()()
-    lists = ex.feature_lists.feature_list
-    in_list, label_list = lists['inputs'].feature, lists['labels'].feature
-    for row in inputs.tolist():
-        feature = in_list.add()
-        (feature.int64_list if integer_inputs else feature.float_list).value.extend(row)
-    for row in labels.tolist():
-        label_list.add().int64_list.value.extend(row)
-    return ex.SerializeToString(deterministic=True)
-
-
 def parse_sequence_example(data):
     """(inputs [T, D] float32 or int64, labels int64 [T] or [T, K]) from serialized bytes."""
     ex = sequence_example_class().FromString(data)
