@@ -375,8 +375,10 @@ def test_kill_9_during_training_leaves_a_restorable_checkpoint(data, tmp_path):
     for _ in range(3):
         proc = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE,
                                 text=True)
+        steps = 0
         for line in proc.stdout:
-            if line.startswith('step '):
+            steps += line.startswith('step ')
+            if steps == 2:          # step 1's checkpoint is on disk: kill somewhere after it
                 break
         time.sleep(rng.uniform(0.05, 0.5))
         proc.send_signal(signal.SIGKILL)
