@@ -72,6 +72,20 @@ def test_keras_model_is_causal(built):
     assert np.abs(a[:, 9:] - b[:, 9:]).max() > 1e-4
 
 
+
+def test_dropout_acts_in_training_outputs_only(spec, built):
+    hparams, model = built
+    inputs = _inputs()
+    evaluated = spec.training_outputs(model, inputs, None, training=False).numpy()
+    np.testing.assert_array_equal(evaluated, model(inputs, training=False).numpy())
+    trained = [spec.training_outputs(model, inputs, None, training=True).numpy()
+               for _ in range(2)]
+    if hparams['dropout_rate']:
+        assert np.abs(trained[0] - evaluated).max() > 1e-3       # masks are applied ...
+        assert np.abs(trained[0] - trained[1]).max() > 1e-3      # ... fresh each batch
+    else:
+        np.testing.assert_allclose(trained[0], evaluated, atol=1e-6)
+
 def test_export_import_round_trip(spec, built):
     import keras
     hparams, model = built
