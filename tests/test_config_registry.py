@@ -269,7 +269,8 @@ def test_builtins_load_on_first_lookup_from_a_callable_or_a_package(tmp_path, mo
     package = tmp_path / 'toy_plugins'
     package.mkdir()
     (package / '__init__.py').write_text('')
-    (package / 'public.py').write_text("from toy_registry import TOY\nTOY.register('public', list)\n")
+    (package / 'public.py').write_text(
+        "from toy_registry import TOY\nTOY.register('public', list)\n")
     (package / '_private.py').write_text("raise AssertionError('private modules are skipped')\n")
     (tmp_path / 'toy_registry.py').write_text(
         "from musekit.registry import Registry\nTOY = Registry('toy', builtins='toy_plugins')\n")
