@@ -224,3 +224,24 @@ def test_attention_layer_equals_its_gathered_window_definition(spec, steps):
         results.append([out] + tape.gradient(loss, [h] + layer.trainable_variables))
     for a, b in zip(*results):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_stacked_cells_in_one_time_loop_equal_lstm_layers_in_sequence():
+    """events_rnn without attention runs its LSTMs as cells of one RNN layer (faster to
+    train); with the same weights it computes what separate LSTM layers compute."""
+    import keras
+    from musekit.layers import lstm
+    inputs = _inputs(steps=23)
+    x = keras.Input((None, INPUT_SIZE))
+    separate = keras.Model(x, lstm.keras_layer(6, 'lstm_1')(lstm.keras_layer(8, 'lstm_0')(x)))
+    stacked_layer = lstm.keras_stacked_layer([8, 6], 0.5, 'lstm')
+    stacked = keras.Model(x, stacked_layer(x))
+    mine = lstm.keras_stacked_variables(stacked_layer)
+    theirs = {name: variable for layer in separate.layers[1:]
+              for name, variable in lstm.keras_variables(layer).items()}
+    assert sorted(mine) == sorted(theirs)
+    for name, variable in mine.items():
+        variable.assign(theirs[name])
+    np.testing.assert_array_equal(stacked(inputs).numpy(), separate(inputs).numpy())
+    dropped = stacked(inputs, training=True).numpy()      # dropout between the cells
+    assert np.abs(dropped - separate(inputs).numpy()).max() > 1e-3

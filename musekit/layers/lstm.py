@@ -20,6 +20,55 @@ def keras_layer(units, name):
     return keras.layers.LSTM(units, return_sequences=True, name=name)
 
 
+def keras_stacked_layer(sizes, dropout, name):
+    """One Keras RNN layer running an LSTM cell per size at each time step (returns every
+    step's last-cell output), with `dropout` on the output of every cell but the last
+    (a fresh mask each step, as a Dropout layer between LSTM layers draws).
+
+    The same maths as LSTM layers in sequence, but one time loop: TensorFlow overlaps
+    cell k at step t with cell k - 1 at step t + 1, and their backward passes likewise.
+    """
+    import keras
+
+    class StackedLSTMCells(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.cells = [keras.layers.LSTMCell(units, name='lstm_%d' % k)
+                          for k, units in enumerate(sizes)]
+            self.state_size = [units for units in sizes for _ in range(2)]    # h, c per cell
+            self.output_size = sizes[-1]
+            self.seed_generator = keras.random.SeedGenerator(name='dropout_seed')
+
+        def build(self, input_shape):
+            width = input_shape[-1]
+            for cell, units in zip(self.cells, sizes):
+                cell.build((None, width))
+                width = units
+            self.built = True
+
+        def call(self, inputs, states, training=False):
+            h, new_states = inputs, []
+            for k, cell in enumerate(self.cells):
+                h, (h_state, c_state) = cell(h, [states[2 * k], states[2 * k + 1]])
+                new_states += [h_state, c_state]
+                if training and dropout and k < len(self.cells) - 1:
+                    h = keras.random.dropout(h, dropout, seed=self.seed_generator)
+            return h, new_states
+
+    return keras.layers.RNN(StackedLSTMCells(name=name + '_cells'), return_sequences=True,
+                            name=name)
+
+
+def keras_stacked_variables(layer, prefix='lstm'):
+    """{name: Variable} of every cell of a `keras_stacked_layer`: PREFIX_k/kernel, ..."""
+    out = {}
+    for k, cell in enumerate(layer.cell.cells):
+        out.update({'%s_%d/kernel' % (prefix, k): cell.kernel,
+                    '%s_%d/recurrent_kernel' % (prefix, k): cell.recurrent_kernel,
+                    '%s_%d/bias' % (prefix, k): cell.bias})
+    return out
+
+
 def keras_variables(layer, prefix=None):
     """{name: Variable} of a Keras LSTM layer's cell, named as `weight_shapes` names them."""
     prefix = prefix or layer.name

@@ -164,12 +164,17 @@ class EventsRNN(ModelFamily):
         sizes, attn_length, dropout = _architecture(hparams)
         inputs = keras.Input(shape=(None, input_size), dtype='float32', name='inputs')
         h = inputs
-        for k, units in enumerate(sizes):
-            h = lstm.keras_layer(units, 'lstm_%d' % k)(h)
-            if k == 0 and attn_length:
-                h = _attention_layer_class()(attn_length, name='attention')(h)
+        if attn_length or len(sizes) == 1:
+            for k, units in enumerate(sizes):
+                h = lstm.keras_layer(units, 'lstm_%d' % k)(h)
+                if k == 0 and attn_length:
+                    h = _attention_layer_class()(attn_length, name='attention')(h)
+                if dropout:
+                    h = keras.layers.Dropout(dropout, name='dropout_%d' % k)(h)
+        else:   # every layer in one time loop: the same maths, faster to train
+            h = lstm.keras_stacked_layer(sizes, dropout, 'lstm')(h)
             if dropout:
-                h = keras.layers.Dropout(dropout, name='dropout_%d' % k)(h)
+                h = keras.layers.Dropout(dropout, name='dropout_%d' % (len(sizes) - 1))(h)
         logits = keras.layers.Dense(num_classes, name='logits')(h)
         return keras.Model(inputs, logits, name='events_rnn')
 
@@ -179,7 +184,9 @@ class EventsRNN(ModelFamily):
     def weight_variables(self, keras_model):
         out = {}
         for layer in keras_model.layers:
-            if layer.name.startswith('lstm_'):
+            if layer.name == 'lstm':
+                out.update(lstm.keras_stacked_variables(layer))
+            elif layer.name.startswith('lstm_'):
                 out.update(lstm.keras_variables(layer))
             elif layer.name == 'attention':
                 out.update({'attention/' + n: getattr(layer, n)
