@@ -1,5 +1,7 @@
 """Shared pytest setup: the tests folder on sys.path (for test-data builders), markers,
-and quiet third-party warnings."""
+quiet third-party warnings, and the cheap-first test order of mutation runs."""
+import collections
+import json
 import os
 import sys
 
@@ -13,3 +15,21 @@ def pytest_configure(config):
                     "ignore:'audioop' is deprecated:DeprecationWarning",
                     'ignore:Possible nested set:FutureWarning'):   # Beam, escaped '['
         config.addinivalue_line('filterwarnings', pattern)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Under mutmut (MUTANT_UNDER_TEST set), runs the test modules that took least time in
+    mutmut's own timing first, each module's tests in their usual order: a killed mutant
+    stops at its first failure (-x) sooner. The verdict is the same in any order."""
+    if not os.environ.get('MUTANT_UNDER_TEST'):
+        return
+    try:
+        with open('mutmut-stats.json') as f:
+            durations = json.load(f)['duration_by_test']
+    except (OSError, ValueError, KeyError):
+        return
+    cost = collections.Counter()
+    for test, seconds in durations.items():
+        cost[test.split('::')[0]] += seconds
+    # mutmut runs in mutants/ and names the tests without that prefix
+    items.sort(key=lambda item: cost[item.nodeid.split('::')[0].removeprefix('mutants/')])
