@@ -9,6 +9,7 @@ import pytest
 from musekit.encoders import base as encoders_base
 from musekit.encoders.base import StepSpec
 from musekit.errors import MusekitError
+from musekit.extractors import base as extractors_base
 from musekit.models import base as models_base
 from musekit.output.notes import Note
 from musekit.pieces import base as pieces_base
@@ -367,3 +368,47 @@ def test_an_encoder_constructor_that_rejects_a_type_is_one_line(monkeypatch):
     encoders_base.register('typed_letters')(Typed)
     assert refusal(encoders_base.get_encoder, 'typed_letters', {'alphabet': 3}) == (
         "bad parameters for encoder 'typed_letters': alphabet must be a string, not int")
+
+
+# --- extractors ----------------------------------------------------------------------------
+
+class Whole(extractors_base.Extractor):
+    """An extractor that keeps each item whole and cannot transpose (the base default)."""
+    name = 'whole'
+
+    def params(self):
+        return {}
+
+    def decode(self, data):
+        return data
+
+    def prepare(self, item):
+        return [item], extractors_base.new_stats()
+
+    def extract(self, piece, encoder):
+        return [piece], extractors_base.new_stats()
+
+
+def test_an_extractor_that_cannot_transpose_refuses_any_transposition_in_one_line():
+    extractor, piece = Whole(), object()
+    assert extractor.check_augmentation([0, 0]) is None
+    assert extractor.augment(piece, 0) is piece
+    assert refusal(extractor.check_augmentation, [0, 2]) == (
+        "extractor 'whole' cannot transpose its pieces (--transpose_range)")
+    assert refusal(extractor.augment, piece, -3) == "extractor 'whole' cannot transpose its pieces"
+
+
+class Quantized:
+    def __init__(self, steps):
+        self.total_quantized_steps = steps
+
+
+def test_fits_step_limit_adds_each_sequence_too_long_to_the_count(monkeypatch):
+    monkeypatch.setenv('MUSEKIT_MAX_QUANTIZED_STEPS', '10')
+    stats = extractors_base.new_stats()
+    stats['sequences_discarded_too_long_to_quantize'] = 2      # counted by earlier pieces
+    assert extractors_base.fits_step_limit(Quantized(10), stats)
+    assert stats == {'sequences_discarded_too_long_to_quantize': 2}
+    assert not extractors_base.fits_step_limit(Quantized(11), stats)
+    assert not extractors_base.fits_step_limit(Quantized(12), stats)
+    assert stats == {'sequences_discarded_too_long_to_quantize': 4}

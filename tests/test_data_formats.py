@@ -186,3 +186,13 @@ def test_batches_follow_the_encoders_step_specs(tmp_path):
             np.testing.assert_array_equal(inputs[row, :n].numpy(), want_inputs)
             np.testing.assert_array_equal(labels[row, :n].numpy(), want_labels)
             assert not inputs[row, n:].numpy().any()               # padding is zeros
+
+
+def test_float_rows_are_little_endian_whatever_the_arrays_byte_order():
+    # one step [1.0, -2.5]: FeatureList.feature entry (0a, 12 bytes) of a Feature whose
+    # float_list (12, 10 bytes) packs value (0a, 8 bytes): 1.0 = 0x3f800000, -2.5 = 0xc0200000
+    want = bytes.fromhex('0a0c' '120a' '0a08' '0000803f' '000020c0')
+    for dtype in ('<f4', '>f4'):
+        assert example._float_rows(np.array([[1.0, -2.5]], dtype)) == want
+    assert example.make_sequence_example(np.array([[1.0, -2.5]], '>f4'), [3]) == \
+        example.make_sequence_example(np.array([[1.0, -2.5]], '<f4'), [3])

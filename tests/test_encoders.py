@@ -106,6 +106,10 @@ def test_params_rebuild_the_encoder(encoder):
      'lookback distance must be an integer, got 2.5'),
     (LookbackMelodyEncoder, {'binary_counter_bits': -1},
      'binary_counter_bits must be in [0, 32], got -1'),
+    (LookbackMelodyEncoder, {'binary_counter_bits': 33},
+     'binary_counter_bits must be in [0, 32], got 33'),
+    (KeyMelodyEncoder, {'binary_counter_bits': 33},
+     'binary_counter_bits must be in [0, 32], got 33'),
     (KeyMelodyEncoder, {'steps_per_bar': 0}, 'steps_per_bar must be >= 1, got 0'),
     (KeyMelodyEncoder, {'min_note': 90}, 'max_note (84) must be greater than min_note (90)'),
     (KeyMelodyEncoder, {'lookback_distances': [4, 2]},
@@ -113,6 +117,11 @@ def test_params_rebuild_the_encoder(encoder):
 ])
 def test_bad_params(cls, params, message):
     assert refusal(cls, **params) == message
+
+
+def test_thirty_two_counter_bits_are_allowed():
+    # The largest binary_counter_bits allowed; one-hot width 62 - 60 + 2 = 4, no lookbacks.
+    assert LookbackMelodyEncoder(60, 62, [], 32).input_size == 4 + 32
 
 
 def test_one_step_bars():

@@ -12,7 +12,9 @@ from musekit import limits
 from musekit.config import get_config
 from musekit.errors import MusekitError
 from musekit.generation import chunk_outputs, generate, generate_in_chunks
+from musekit.models.base import ModelFamily
 from musekit.progress import ProgressBar
+from refusals import refusal
 from test_generation import ElmanStep, fake_bundle, run_cli, setup
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'README.md')
@@ -271,6 +273,43 @@ def test_training_memory_estimate_is_worked_out_from_the_weight_shapes():
     expected = 16 * params + 12 * 1 * 1024 * per_step    # max_steps 1024
     assert check_training_memory(config, config.make_encoder(), config.make_model(),
                                  dict(config.hparams)) == (params, expected)
+
+
+class Shaped(ModelFamily):
+    """A family that is nothing but its weight shapes (enough for training_memory)."""
+
+    def __init__(self, shapes):
+        self.shapes = shapes
+
+    build = objective = weight_variables = step_model = None
+
+    def weight_shapes(self, encoder, hparams):
+        return self.shapes
+
+
+def test_training_memory_counts_every_weight_and_each_matrix_output_width():
+    family = Shaped({'kernel': (3, 8), 'bias': (8,), 'conv': (2, 3, 4)})
+    params = 3 * 8 + 8 + 2 * 3 * 4                      # 56
+    # per step only the matrix's output width (8): batch 2 x 5 steps x 8 x 12 bytes
+    assert family.training_memory(None, {}, 2, 5) == (params, 16 * params + 12 * 2 * 5 * 8)
+
+
+def test_training_memory_is_exact_past_64_bit_integers(monkeypatch):
+    # 3 billion units: 3.6e19 parameters, past int64 (9.2e18), where a numpy product wraps
+    # round (once to a negative count that passed the memory check).
+    from musekit.training import check_training_memory
+    family = Shaped({'kernel': (3_000_000_000, 12_000_000_000)})
+    assert family.training_memory(None, {}, 1, 1) == (
+        36_000_000_000_000_000_000, 576_000_000_000_000_000_000 + 12 * 12_000_000_000)
+    monkeypatch.setenv('MUSEKIT_MEMORY_LIMIT', '1G')
+    config = get_config('lookback_rnn').with_hparams({'rnn_layer_sizes': [3_000_000_000]})
+    # 121 inputs, 40 classes: 4u(121 + u + 1) + 40u + 40 parameters; per step 4u + 4u + 40
+    assert refusal(check_training_memory, config, config.make_encoder(), config.make_model(),
+                   dict(config.hparams)) == (
+        'training config lookback_rnn (36,000,001,584,000,000,040 parameters, batches of 128 x '
+        '512 steps), estimated at 523886137.4 TiB (576,018,899,712,031,457,920 bytes), is over '
+        "musekit's limit of 1 GiB; set the environment variable MUSEKIT_MEMORY_LIMIT to a "
+        'larger number if you mean it')
 
 
 def test_random_crops_bound_the_training_length():

@@ -1,4 +1,6 @@
 """The mu-law encoder's one-sample paths (sample_class, the stepper, label_to_event)."""
+import collections
+
 import numpy as np
 import pytest
 
@@ -46,3 +48,63 @@ def test_stepper_refuses_a_first_event_that_is_not_a_label():
     stepper = encoder.stepper([])
     assert refusal(stepper.push, 0.5) == message
     assert stepper.events == [] and int(stepper.push('')) == 128
+
+
+def test_mu_law_samples_are_float64_whatever_the_classes_dtype():
+    # class 128 of 256 is companded 2 * 128 / 255 - 1 = 1/255, the sample (256^(1/255) - 1) / 255
+    want = [-1.0, (256 ** (1 / 255) - 1) / 255, 1.0]
+    for classes in ([0, 128, 255], np.array([0, 128, 255], np.float32),
+                    np.array([0, 128, 255], np.uint8)):
+        samples = mu_law_samples(classes)
+        assert samples.dtype == np.float64
+        assert samples.tolist() == pytest.approx(want, rel=1e-15, abs=1e-15)
+        assert samples.tolist() == mu_law_samples(np.arange(256))[[0, 128, 255]].tolist()
+
+
+def test_encode_uses_the_encoders_mu_and_gives_int64():
+    encoder = MuLawEncoder(mu=15)           # 16 classes, silence (f = 0) is class 8
+    inputs, labels = encoder.encode(['', 1.0, 0.0, -1.0, 0.5])
+    # 0.5 companded: ln(1 + 7.5) / ln(16) = 0.7718, class floor(1.7718 / 2 * 15 + 0.5) = 13
+    assert labels.tolist() == [15, 8, 0, 13] and inputs.tolist() == [8, 15, 8, 0]
+    assert inputs.dtype == np.int64 and labels.dtype == np.int64
+    conditioned = MuLawEncoder(condition=True, labels=['a', 'b'])
+    inputs, labels = conditioned.encode(['b', 1.0])
+    assert inputs.tolist() == [[128, 1]] and labels.tolist() == [255]
+    assert inputs.dtype == np.int64 and labels.dtype == np.int64
+
+
+def test_statistics_count_each_clip_once_only_when_conditioned():
+    conditioned = MuLawEncoder(condition=True)
+    assert conditioned.statistics(['bach', 0.1, 0.2]) == collections.Counter({'label:bach': 1})
+    assert conditioned.statistics(['', 0.1]) == collections.Counter({'label:': 1})
+    assert MuLawEncoder().statistics(['bach', 0.1]) == collections.Counter()
+
+
+def test_fitted_labels_are_the_counted_ones_sorted():
+    encoder = MuLawEncoder(mu=15, condition=True)
+    counts = collections.Counter({'label:schubert': 1, 'label:bach': 3, 'label:chopin': 1})
+    counts.subtract({'label:chopin': 1})        # counted, then taken out: a zero count
+    assert counts['label:chopin'] == 0
+    assert encoder.fitted(counts) == {'mu': 15, 'condition': True,
+                                      'labels': ['bach', 'schubert']}
+    message = 'the training data has no clips, so no labels to condition on'
+    assert refusal(encoder.fitted, collections.Counter()) == message
+    assert refusal(encoder.fitted, collections.Counter({'label:bach': 0})) == message
+
+
+def test_describe_fit_lists_the_labels():
+    encoder = MuLawEncoder(condition=True, labels=['schubert', 'bach', 'chopin'])
+    assert encoder.describe_fit() == '3 labels: schubert, bach, chopin'
+    assert MuLawEncoder(condition=True, labels=['bach']).describe_fit() == '1 labels: bach'
+
+
+def test_bad_events_are_refused_with_the_whole_message():
+    encoder = MuLawEncoder()
+    assert refusal(encoder.validate_events, []) == (
+        "an audio sequence starts with its label (a string), not 'nothing'")
+    for events, bad in ((['', float('nan'), 0.5], 'audio event 1 is nan'),
+                        (['', 'x'], "audio event 1 is 'x'"),
+                        (['', 0.5, [0.1]], 'audio event 2 is [0.1]'),
+                        (['', 0.5, 0.1, float('-inf')], 'audio event 3 is -inf')):
+        assert refusal(encoder.validate_events, events) == bad + ', not a finite sample value'
+        assert refusal(encoder.encode, events) == bad + ', not a finite sample value'

@@ -6,6 +6,7 @@ bundle carries. Weights travel as a flat ``{name: np.ndarray}`` dict with stable
 which the family defines through `weight_variables`.
 """
 import abc
+import math
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class ModelFamily(abc.ABC):
         bytes each). A family whose activations grow otherwise (attention windows, a
         note axis) overrides this."""
         shapes = self.weight_shapes(encoder, hparams)
-        parameters = sum(int(np.prod(shape, dtype=np.int64)) for shape in shapes.values())
+        parameters = sum(math.prod(int(d) for d in shape) for shape in shapes.values())
         per_step = sum(int(shape[-1]) for shape in shapes.values() if len(shape) == 2)
         return parameters, 16 * parameters + 12 * batch_size * steps * per_step
 
