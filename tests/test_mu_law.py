@@ -102,9 +102,26 @@ def test_bad_events_are_refused_with_the_whole_message():
     encoder = MuLawEncoder()
     assert refusal(encoder.validate_events, []) == (
         "an audio sequence starts with its label (a string), not 'nothing'")
+    assert refusal(encoder.validate_events, 'b') == (
+        "an audio sequence is a list (its label, then samples), not the string 'b'")
     for events, bad in ((['', float('nan'), 0.5], 'audio event 1 is nan'),
                         (['', 'x'], "audio event 1 is 'x'"),
                         (['', 0.5, [0.1]], 'audio event 2 is [0.1]'),
-                        (['', 0.5, 0.1, float('-inf')], 'audio event 3 is -inf')):
+                        (['', 0.5, 0.1, float('-inf')], 'audio event 3 is -inf'),
+                        (['', 0.5, True], 'audio event 2 is True'),
+                        (['', 10 ** 400], 'audio event 1 is %d' % 10 ** 400),
+                        (['', np.float32(0.5), np.int16(3), -1], None)):
+        if bad is None:                     # numpy numbers and ints are samples
+            encoder.validate_events(events)
+            continue
         assert refusal(encoder.validate_events, events) == bad + ', not a finite sample value'
         assert refusal(encoder.encode, events) == bad + ', not a finite sample value'
+
+
+def test_pushing_a_bad_sample_is_refused_and_not_recorded():
+    stepper = MuLawEncoder().stepper(['', 0.25])
+    for bad, text in ((float('nan'), 'nan'), (True, 'True'), ('x', "'x'"),
+                      (10 ** 400, '%d' % 10 ** 400)):
+        assert refusal(stepper.push, bad) == 'audio event 2 is %s, not a finite sample value' % text
+    assert stepper.events == ['', 0.25]
+    assert int(stepper.push(np.float32(1.0))) == 255

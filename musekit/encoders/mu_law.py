@@ -34,6 +34,16 @@ def mu_law_samples(classes, mu=255):
     return np.sign(companded) * np.expm1(np.abs(companded) * math.log1p(mu)) / mu
 
 
+def _is_sample(x):
+    """Whether `x` is a finite number a sample can hold (a bool is not a sample)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.floating, np.integer)):
+        return False
+    try:
+        return math.isfinite(x)
+    except OverflowError:           # an int too large for a float
+        return False
+
+
 def _sample_class(x, mu, log_mu):
     """mu_law_classes of one Python float, without NumPy's per-call overhead."""
     x = -1.0 if x < -1.0 else 1.0 if x > 1.0 else x
@@ -106,18 +116,15 @@ class MuLawEncoder(Encoder):
         return self._index[label]
 
     def validate_events(self, events):
+        if isinstance(events, (str, bytes)):
+            raise MusekitError('an audio sequence is a list (its label, then samples), not '
+                               'the string %r' % (events,))
         if not len(events) or not isinstance(events[0], str):
             raise MusekitError('an audio sequence starts with its label (a string), not %r'
                                % (events[0] if len(events) else 'nothing',))
         self.label_index(events[0])
-        try:
-            samples = np.asarray(events[1:], np.float64)
-        except (TypeError, ValueError):
-            samples = None
-        if samples is None or samples.ndim != 1 or not np.isfinite(samples).all():
-            bad = next((i for i, x in enumerate(events[1:], 1)
-                        if not isinstance(x, (int, float, np.floating, np.integer))
-                        or isinstance(x, bool) or not math.isfinite(x)), 1)
+        bad = next((i for i, x in enumerate(events[1:], 1) if not _is_sample(x)), None)
+        if bad is not None:
             raise MusekitError('audio event %d is %r, not a finite sample value'
                                % (bad, events[bad]))
 
@@ -156,8 +163,11 @@ class MuLawStepper(Stepper):
                                    'not %r' % (event,))
             self._label = encoder.label_index(event)
             value = encoder._silence
-        else:
+        elif _is_sample(event):
             value = encoder.sample_class(event)
+        else:
+            raise MusekitError('audio event %d is %r, not a finite sample value'
+                               % (len(self._events), event))
         self._events.append(event)
         if encoder.condition:
             return np.array([value, self._label], np.int64)
