@@ -93,10 +93,13 @@ def test_sequence_example_schema_is_tensorflows():
         name = message.full_name[len('tensorflow.'):]
         if name in seen:
             continue
+        proto = descriptor_pb2.DescriptorProto()
+        message.CopyToProto(proto)
         seen[name] = [(f.name, f.number, f.type, f.label,
-                       f.message_type.full_name[len('tensorflow.'):] if f.message_type else None,
-                       f.containing_oneof.name if f.containing_oneof else None)
-                      for f in message.fields]
+                       f.type_name[len('.tensorflow.'):] or None,
+                       proto.oneof_decl[f.oneof_index].name if f.HasField('oneof_index')
+                       else None)
+                      for f in proto.field]
         todo += [f.message_type for f in message.fields if f.message_type]
         assert message.GetOptions().map_entry == name.endswith('Entry'), name
     assert seen == TENSORFLOW_SCHEMA
