@@ -1,5 +1,6 @@
 """TFRecord framing and SequenceExample bytes, written without TensorFlow."""
 import io
+import struct
 
 import numpy as np
 import pytest
@@ -199,3 +200,30 @@ def test_float_rows_are_little_endian_whatever_the_arrays_byte_order():
         assert example._float_rows(np.array([[1.0, -2.5]], dtype)) == want
     assert example.make_sequence_example(np.array([[1.0, -2.5]], '>f4'), [3]) == \
         example.make_sequence_example(np.array([[1.0, -2.5]], '<f4'), [3])
+
+
+def test_tfrecord_damage_is_named_with_the_file_and_record_number():
+    good = tfrecord.encode_record(b'first') + tfrecord.encode_record(b'second')
+    second = len(tfrecord.encode_record(b'first'))
+
+    def refused(data, name=None):
+        args = (io.BytesIO(data),) if name is None else (io.BytesIO(data), name)
+        with pytest.raises(MusekitError) as e:
+            list(tfrecord.read_records(*args))
+        return str(e.value)
+
+    assert refused(good[:second + 5]) == '<stream>: truncated TFRecord header at record 1'
+    bad_length = bytearray(good)
+    bad_length[second] ^= 1
+    assert refused(bytes(bad_length), 'x.tfrecord') == (
+        'x.tfrecord: corrupt TFRecord length at record 1')
+    assert refused(good[:-2]) == '<stream>: truncated TFRecord at record 1'
+    bad_data = bytearray(good)
+    bad_data[second + 12] ^= 1
+    assert refused(bytes(bad_data)) == '<stream>: TFRecord checksum mismatch at record 1'
+    three = good + tfrecord.encode_record(b'third')
+    assert refused(three[:-1]) == '<stream>: truncated TFRecord at record 2'
+    # a length past 2**63 is read unsigned: far more than the file holds, so truncated
+    huge = struct.pack('<Q', 2 ** 63 + 5)
+    header = huge + struct.pack('<I', tfrecord._masked_crc(huge))
+    assert refused(header + b'data') == '<stream>: truncated TFRecord at record 0'

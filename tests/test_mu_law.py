@@ -125,3 +125,16 @@ def test_pushing_a_bad_sample_is_refused_and_not_recorded():
         assert refusal(stepper.push, bad) == 'audio event 2 is %s, not a finite sample value' % text
     assert stepper.events == ['', 0.25]
     assert int(stepper.push(np.float32(1.0))) == 255
+
+
+def test_constructor_refusals_are_whole_messages():
+    assert refusal(MuLawEncoder, mu=0) == 'mu must be in [1, 65535], got 0'
+    assert refusal(MuLawEncoder, mu=65536) == 'mu must be in [1, 65535], got 65536'
+    assert refusal(MuLawEncoder, mu=2.0) == 'mu must be an integer, got 2.0'
+    assert refusal(MuLawEncoder, condition=1) == 'condition is true or false, not 1'
+    assert refusal(MuLawEncoder, labels=['a', 'a']) == (
+        "labels is a list of distinct names, not ['a', 'a']")
+    assert refusal(MuLawEncoder, labels=('a',)) == "labels is a list of distinct names, not ('a',)"
+    assert refusal(MuLawEncoder, labels=['a', 1]) == (
+        "labels is a list of distinct names, not ['a', 1]")
+    assert MuLawEncoder(mu=1).mu == 1 and MuLawEncoder(mu=65535).num_classes == 65536

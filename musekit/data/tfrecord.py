@@ -4,6 +4,7 @@ Beam jobs and generation use this so they never pay TensorFlow's import; TensorF
 readers read these files as usual.
 """
 import struct
+import sys
 
 import google_crc32c
 
@@ -45,7 +46,7 @@ def read_records(fileobj, name='<stream>'):
         (length,), (length_crc,) = struct.unpack('<Q', header[:8]), struct.unpack('<I', header[8:])
         if _masked_crc(header[:8]) != length_crc:
             raise MusekitError('%s: corrupt TFRecord length at record %d' % (name, index))
-        data = fileobj.read(length)
+        data = fileobj.read(length) if length <= sys.maxsize else b''   # no file holds more
         footer = fileobj.read(4)
         if len(data) < length or len(footer) < 4:
             raise MusekitError('%s: truncated TFRecord at record %d' % (name, index))
