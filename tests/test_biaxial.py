@@ -335,3 +335,11 @@ def test_a_primer_midi_keeps_repeated_notes_apart_and_moves_pitches_into_range(t
                            'plot': False})
     # 110 is above the range: an octave down is 98
     assert primer == [((60,), (60,)), ((60, 98), (98,)), ((60, 98), (60,))]
+
+
+def test_params_rebuild_the_encoder():
+    encoder = BiaxialEncoder(min_pitch=30, num_notes=50)
+    assert encoder.params() == {'min_pitch': 30, 'num_notes': 50}
+    rebuilt = BiaxialEncoder(**encoder.params())
+    assert (rebuilt.min_pitch, rebuilt.num_notes, rebuilt.input_size) == (
+        30, 50, encoder.input_size)

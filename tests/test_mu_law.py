@@ -138,3 +138,11 @@ def test_constructor_refusals_are_whole_messages():
     assert refusal(MuLawEncoder, labels=['a', 1]) == (
         "labels is a list of distinct names, not ['a', 1]")
     assert MuLawEncoder(mu=1).mu == 1 and MuLawEncoder(mu=65535).num_classes == 65536
+
+
+def test_label_index_is_zero_unconditioned_and_the_fitted_position_otherwise():
+    assert MuLawEncoder().label_index('anything') == 0
+    conditioned = MuLawEncoder(condition=True, labels=['bach', 'chopin'])
+    assert [conditioned.label_index(x) for x in ('bach', 'chopin')] == [0, 1]
+    assert refusal(conditioned.label_index, 'x') == (
+        "label 'x' is not one the model was trained on; it knows bach, chopin")
