@@ -7,6 +7,7 @@ import pytest
 from musekit import config as config_lib
 from musekit.errors import MusekitError, UnknownNameError
 from musekit.registry import ENCODERS, EXTRACTORS, Registry
+from refusals import refusal
 
 EXPECTED_SIZES = {  # Magenta's melody configs: (inputs, labels)
     'basic_rnn': (38, 38),
@@ -277,3 +278,72 @@ def test_builtins_load_on_first_lookup_from_a_callable_or_a_package(tmp_path, mo
     monkeypatch.syspath_prepend(str(tmp_path))
     from toy_registry import TOY
     assert TOY.names() == ['public'] and TOY.get('public') is list
+
+
+def test_entry_point_plugins_load_once_and_callables_are_called(monkeypatch):
+    import importlib.metadata
+
+    from musekit import registry as registry_lib
+
+    reg = Registry('thing')
+    calls, groups = [], []
+
+    class EntryPoint:
+        def __init__(self, obj):
+            self.obj = obj
+
+        def load(self):
+            return self.obj
+
+    def register_plugin():
+        calls.append('called')
+        reg.register('plugged', dict)
+
+    not_callable = object()                 # a module-like entry point is imported, not called
+
+    def entry_points(**kwargs):
+        groups.append(kwargs)
+        if kwargs.get('group') != 'musekit.plugins':
+            return []
+        return [EntryPoint(not_callable), EntryPoint(register_plugin)]
+
+    monkeypatch.setattr(importlib.metadata, 'entry_points', entry_points)
+    monkeypatch.setattr(registry_lib, '_entry_points_loaded', False)
+    assert reg.get('plugged') is dict
+    assert reg.names() == ['plugged'] and 'plugged' in reg
+    assert calls == ['called'] and groups == [{'group': 'musekit.plugins'}]
+    assert registry_lib._entry_points_loaded is True
+
+
+def test_registry_lookup_and_create_refusals_are_whole_messages():
+    class Good:
+        def __init__(self, size, colour='red'):
+            self.size, self.colour = size, colour
+
+    class Bare:
+        pass
+
+    class Open:
+        def __init__(self, size=1, **extra):
+            self.size, self.extra = size, extra
+
+    reg = Registry('gadget')
+    reg.register('good', Good)
+    reg.register('bare', Bare)
+    reg.register('open', Open)
+    with pytest.raises(UnknownNameError) as e:
+        reg.get('nope')
+    assert str(e.value) == "unknown gadget 'nope'; known: bare, good, open"
+    with pytest.raises(UnknownNameError) as e:
+        Registry('widget').get('nope')
+    assert str(e.value) == "unknown widget 'nope'; known: (none)"
+    assert refusal(reg.create, 'good', [1]) == (
+        "bad parameters for gadget 'good': a JSON object of name: value, not [1]")
+    assert refusal(reg.create, 'good', {'size': 1, 'sise': 3, 'color': 'b'}) == (
+        "bad parameters for gadget 'good': unknown color, sise; it takes size, colour")
+    assert refusal(reg.create, 'bare', {'size': 1}) == (
+        "bad parameters for gadget 'bare': unknown size; it takes no parameters")
+    assert refusal(reg.create, 'good', {'colour': 'blue'}) == (
+        "bad parameters for gadget 'good': missing a required argument: 'size'")
+    made = reg.create('open', {'size': 2, 'anything': 3})
+    assert (made.size, made.extra) == (2, {'anything': 3})

@@ -412,3 +412,9 @@ def test_fits_step_limit_adds_each_sequence_too_long_to_the_count(monkeypatch):
     assert not extractors_base.fits_step_limit(Quantized(11), stats)
     assert not extractors_base.fits_step_limit(Quantized(12), stats)
     assert stats == {'sequences_discarded_too_long_to_quantize': 4}
+
+
+def test_an_extractors_constructor_type_error_is_one_bad_parameters_line():
+    assert refusal(extractors_base.get_extractor, 'melody', {'min_bars': '7'}) == (
+        "bad parameters for extractor 'melody': '<' not supported between instances of "
+        "'str' and 'int'")

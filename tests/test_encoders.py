@@ -415,3 +415,24 @@ def test_agrees_with_note_seq(encoder, count):
             for c in range(encoder.num_classes):
                 assert (encoder.class_to_event(c, events[:p + 1])
                         == reference.class_index_to_event(c, events[:p + 1]))
+
+
+def test_validate_events_returns_int64_and_names_what_it_refuses():
+    from musekit.encoders.melody import validate_events
+    for empty in ([], (), iter([]), np.zeros(0, np.float32)):
+        out = validate_events(empty, 48, 84)
+        assert out.shape == (0,) and out.dtype == np.int64
+    out = validate_events((x for x in (60, -2, -1)), 48, 84)   # any iterable, a generator too
+    assert out.dtype == np.int64 and out.tolist() == [60, -2, -1]
+    events = np.array([60, -2, -1, 83], np.int64)
+    assert validate_events(events, 48, 84) is events   # an int64 array is not copied
+    out = validate_events(np.array([60, 61], np.int32), 48, 84)
+    assert out.dtype == np.int64 and out.tolist() == [60, 61]
+    assert refusal(validate_events, np.array([60.0, 61.0]), 48, 84) == (
+        "melody events must be a flat sequence of integers, got dtype('float64')")
+    assert refusal(validate_events, np.array([[60, 61]]), 48, 84) == (
+        "melody events must be a flat sequence of integers, got dtype('int64')")
+    assert refusal(validate_events, (60, 60.5), 48, 84) == (
+        'melody events must be a flat sequence of integers, got [60, 60.5]')
+    assert refusal(validate_events, list(range(60, 69)) + [0.5], 48, 84) == (
+        'melody events must be a flat sequence of integers, got %r' % list(range(60, 68)))
