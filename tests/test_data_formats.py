@@ -121,10 +121,13 @@ def with_protobuf(inputs, labels):
     lists = ex.feature_lists.feature_list
     in_list, label_list = lists['inputs'].feature, lists['labels'].feature
     for row in inputs.tolist():
-        feature = in_list.add()
-        (feature.int64_list if integer_inputs else feature.float_list).value.extend(row)
+        kind = getattr(in_list.add(), 'int64_list' if integer_inputs else 'float_list')
+        kind.SetInParent()                  # an empty list is still this step's list
+        kind.value.extend(row)
     for row in labels.tolist():
-        label_list.add().int64_list.value.extend(row)
+        kind = label_list.add().int64_list
+        kind.SetInParent()
+        kind.value.extend(row)
     return ex.SerializeToString(deterministic=True)
 
 
@@ -227,3 +230,90 @@ def test_tfrecord_damage_is_named_with_the_file_and_record_number():
     huge = struct.pack('<Q', 2 ** 63 + 5)
     header = huge + struct.pack('<I', tfrecord._masked_crc(huge))
     assert refused(header + b'data') == '<stream>: truncated TFRecord at record 0'
+
+
+def _same_message(data, inputs, labels):
+    cls = example.sequence_example_class()
+    assert cls.FromString(data) == cls.FromString(with_protobuf(inputs, labels))
+
+
+def test_zero_width_steps_are_empty_lists_and_read_back():
+    # (the direct bytes hold an empty packed field, 0a00, where protobuf writes nothing:
+    # the same message, so compared as messages)
+    for inputs, labels in ((np.zeros((3, 0), np.float32), [1, 2, 3]),
+                           (np.zeros((3, 0), np.int64), [1, 2, 3]),
+                           (np.ones((2, 3), np.float32), np.zeros((2, 0), np.int64))):
+        data = example.make_sequence_example(inputs, labels)
+        _same_message(data, inputs, labels)
+        got_inputs, got_labels = example.parse_sequence_example(data)
+        assert got_inputs.dtype == inputs.dtype and got_inputs.shape == inputs.shape
+        assert got_labels.dtype == np.int64
+        np.testing.assert_array_equal(got_inputs, inputs)
+        np.testing.assert_array_equal(got_labels, labels)
+    got_inputs, got_labels = example.parse_sequence_example(
+        example.make_sequence_example(np.zeros((0, 4), np.float32), []))
+    assert got_inputs.dtype == np.float32 and got_labels.dtype == np.int64
+    assert got_labels.shape == (0,)
+    got_inputs, _ = example.parse_sequence_example(example.make_sequence_example([5], [1]))
+    assert got_inputs.dtype == np.int64 and got_inputs.tolist() == [[5]]
+
+
+def test_float_labels_are_stored_as_integers():
+    inputs = np.ones((3, 2), np.float32)
+    for labels in (np.array([1.0, 2.0, 300.0]), np.array([[1.0, 0.0], [0.0, 2.0], [5.0, 5.0]])):
+        assert example.make_sequence_example(inputs, labels) == with_protobuf(inputs, labels)
+
+
+def test_shape_errors_name_the_argument_exactly():
+    for args, want in (((np.float32(1), [1]), 'inputs must have a time axis, got a scalar'),
+                       ((3, [1]), 'inputs must have a time axis, got a scalar'),
+                       (([1.0], 2), 'labels must have a time axis, got a scalar'),
+                       ((np.ones((3, 2)), [1, 2]),
+                        'inputs (3, 2) and labels (2, 1) must have the same number of steps')):
+        with pytest.raises(ValueError) as e:
+            example.make_sequence_example(*args)
+        assert str(e.value) == want
+
+
+def _varint_within_a_second(n):
+    import signal
+
+    def stuck(*_):
+        raise AssertionError('_varint(%d) does not end' % n)
+    old = signal.signal(signal.SIGALRM, stuck)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        return example._varint(n)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_varint_boundaries_match_protobuf():
+    int64_list = example.sequence_example_class()().context.feature['x'].int64_list
+    for n in (0, 1, 127, 128, 255, 16383, 16384, 2**21 - 1, 2**21, 2**63 - 1):
+        del int64_list.value[:]
+        int64_list.value.append(n)
+        assert b'\x0a' + _varint_within_a_second(len(_varint_within_a_second(n))) + \
+            _varint_within_a_second(n) == int64_list.SerializeToString()
+    assert _varint_within_a_second(127) == b'\x7f'
+    assert _varint_within_a_second(128) == b'\x80\x01'
+    assert _varint_within_a_second(2**63 - 1) == b'\xff' * 8 + b'\x7f'
+    # labels at the one/two/three-byte varint boundaries and negative (10-byte two's
+    # complement) equal protobuf's bytes
+    inputs = np.ones((6, 1), np.float32)
+    for labels in ([0, 127, 128, 16383, 16384, 1], [16384] * 6, [-1, 0, 5, 2**63 - 1, 1, 2],
+                   [[-(2**63), 1]] * 6):
+        assert example.make_sequence_example(inputs, labels) == with_protobuf(inputs, labels)
+    assert example.make_sequence_example(np.array([-3, 128, 16384, 0, 1, 2]), [1] * 6) == \
+        with_protobuf(np.array([-3, 128, 16384, 0, 1, 2]), [1] * 6)
+
+
+def test_read_record_file_names_the_file_in_its_errors(tmp_path):
+    path = tmp_path / 'x.tfrecord'
+    path.write_bytes(tfrecord.encode_record(b'a') + tfrecord.encode_record(b'bc'))
+    assert tfrecord.read_record_file(str(path)) == [b'a', b'bc']
+    path.write_bytes(tfrecord.encode_record(b'a')[:-1])
+    with pytest.raises(MusekitError) as e:
+        tfrecord.read_record_file(str(path))
+    assert str(e.value) == '%s: truncated TFRecord at record 0' % path

@@ -91,3 +91,30 @@ def test_delete_files_deletes_names_holding_glob_characters_literally(tmp_path):
         (tmp_path / name).write_bytes(b'x')
     shards.delete_files([str(tmp_path / 'a*'), str(tmp_path / 'a[b]')])
     assert sorted(os.listdir(tmp_path)) == ['a?', 'ab', 'ab]']
+
+
+def test_escape_glob_leaves_other_characters_alone():
+    assert shards.escape_glob('XaX]') == 'XaX]'
+
+
+def test_write_shard_writes_under_a_hidden_name_in_the_same_folder(tmp_path):
+    path = str(tmp_path / 'ns-00000-of-00001.tfrecord')
+    seen = []
+
+    def records():
+        seen.append(sorted(os.listdir(tmp_path)))
+        yield b'one'
+    shards.write_shard(path, records())
+    assert seen == [['.ns-00000-of-00001.tfrecord.tmp-%d' % os.getpid()]]
+    assert os.listdir(tmp_path) == ['ns-00000-of-00001.tfrecord']
+
+
+# --- splits ----------------------------------------------------------------------------
+def test_hash_split_accepts_both_ends_of_its_range():
+    from musekit.data.splits import HashSplit
+    assert HashSplit(0).eval_ratio == 0.0 and HashSplit(0).assign('a') == 'training'
+    assert HashSplit(1.0).eval_ratio == 1.0 and HashSplit(1.0).assign('a') == 'eval'
+    for bad in (-0.01, 1.01, True, '0.5'):
+        with pytest.raises(MusekitError) as e:
+            HashSplit(bad)
+        assert str(e.value) == 'eval_ratio must be a number in [0, 1], got %r' % (bad,)
