@@ -34,9 +34,12 @@ def mu_law_samples(classes, mu=255):
     return np.sign(companded) * np.expm1(np.abs(companded) * math.log1p(mu)) / mu
 
 
+_SAMPLE_TYPES = (int, float, np.floating, np.integer)
+
+
 def _is_sample(x):
     """Whether `x` is a finite number a sample can hold (a bool is not a sample)."""
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.floating, np.integer)):
+    if isinstance(x, bool) or not isinstance(x, _SAMPLE_TYPES):
         return False
     try:
         return math.isfinite(x)
@@ -123,8 +126,14 @@ class MuLawEncoder(Encoder):
             raise MusekitError('an audio sequence starts with its label (a string), not %r'
                                % (events[0] if len(events) else 'nothing',))
         self.label_index(events[0])
-        bad = next((i for i, x in enumerate(events[1:], 1) if not _is_sample(x)), None)
-        if bad is not None:
+        try:    # one NumPy pass over a clip's samples; the slow search only names a bad one
+            samples = np.asarray(events[1:], np.float64)
+        except (TypeError, ValueError, OverflowError):
+            samples = None
+        odd_type = any(t is bool or not issubclass(t, _SAMPLE_TYPES)   # NumPy reads True, '0.5'
+                       for t in set(map(type, events[1:])))
+        if samples is None or samples.ndim != 1 or not np.isfinite(samples).all() or odd_type:
+            bad = next(i for i, x in enumerate(events[1:], 1) if not _is_sample(x))
             raise MusekitError('audio event %d is %r, not a finite sample value'
                                % (bad, events[bad]))
 
