@@ -25,8 +25,8 @@ def keras_stacked_layer(sizes, dropout, name):
     step's last-cell output), with `dropout` on the output of every cell but the last
     (a fresh mask each step, as a Dropout layer between LSTM layers draws).
 
-    The same maths as LSTM layers in sequence, but one time loop: TensorFlow overlaps
-    cell k at step t with cell k - 1 at step t + 1, and their backward passes likewise.
+    The same maths as LSTM layers in sequence, in one time loop whose parallel iterations
+    let cell k at step t run beside cell k - 1 at step t + 1 (faster to train).
     """
     import keras
 
@@ -63,16 +63,16 @@ def keras_stacked_variables(layer, prefix='lstm'):
     """{name: Variable} of every cell of a `keras_stacked_layer`: PREFIX_k/kernel, ..."""
     out = {}
     for k, cell in enumerate(layer.cell.cells):
-        out.update({'%s_%d/kernel' % (prefix, k): cell.kernel,
-                    '%s_%d/recurrent_kernel' % (prefix, k): cell.recurrent_kernel,
-                    '%s_%d/bias' % (prefix, k): cell.bias})
+        out.update(_cell_variables(cell, '%s_%d' % (prefix, k)))
     return out
 
 
 def keras_variables(layer, prefix=None):
     """{name: Variable} of a Keras LSTM layer's cell, named as `weight_shapes` names them."""
-    prefix = prefix or layer.name
-    cell = layer.cell
+    return _cell_variables(layer.cell, prefix or layer.name)
+
+
+def _cell_variables(cell, prefix):
     return {prefix + '/kernel': cell.kernel, prefix + '/recurrent_kernel': cell.recurrent_kernel,
             prefix + '/bias': cell.bias}
 
