@@ -213,6 +213,13 @@ class Trainer:
 
         self._train_step, self._eval_totals = train_step, eval_totals
 
+    def train_step(self, inputs, labels, lengths):
+        """One optimizer step on one padded batch; returns its mean metrics (tensors).
+        The step function is traced on first use."""
+        if self._train_step is None:
+            self._build_functions()
+        return self._train_step(inputs, labels, lengths)
+
     def _writer(self, split):
         """The summary writer of run_dir/`split` ('train' or 'eval'), one per Trainer."""
         import tensorflow as tf
@@ -253,8 +260,6 @@ class Trainer:
         if eval_pattern:
             self.check_data(eval_pattern)
         self.save_config()
-        if self._train_step is None:
-            self._build_functions()
         start = self.global_step
         if num_training_steps and start >= num_training_steps:
             self.log('step %d: already trained (%d steps asked)' % (start, num_training_steps))
@@ -270,7 +275,7 @@ class Trainer:
         saved_at = start
         try:
             for inputs, labels, lengths in data:
-                means = self._train_step(inputs, labels, lengths)
+                means = self.train_step(inputs, labels, lengths)
                 for name, value in means.items():
                     window[name] = window.get(name, 0.0) + float(value)
                 window_steps += 1

@@ -166,6 +166,28 @@ def test_loss_drops(data, tmp_path):
     assert after['perplexity'] == pytest.approx(math.exp(after['loss']))
 
 
+def test_one_train_step_is_one_optimizer_step_on_that_batch(data, tmp_path):
+    train, _ = data
+    trainer = make_trainer(tmp_path)
+    inputs, labels, lengths = next(iter(dataset.make_dataset(
+        train, trainer.encoder, 4, training=False)))
+    weights = [v.numpy() for v in trainer.model.trainable_variables]
+    losses = [float(trainer.train_step(inputs, labels, lengths)['loss']) for _ in range(5)]
+    assert trainer.global_step == 5
+    assert losses[-1] < losses[0]
+    assert all((w != v.numpy()).any()
+               for w, v in zip(weights, trainer.model.trainable_variables))
+    # its loss is the batch's mean NLL over the real steps, before the update (no dropout)
+    fresh = make_trainer(tmp_path / 'fresh')
+    logits = fresh.model(inputs, training=False).numpy().astype(np.float64)
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(log_p, labels.numpy()[..., None], -1)[..., 0]
+    real = np.arange(nll.shape[1])[None, :] < lengths.numpy()[:, None]
+    assert not real.all()
+    assert float(fresh.train_step(inputs, labels, lengths)['loss']) == pytest.approx(
+        nll[real].mean(), rel=1e-5)
+
+
 @pytest.fixture(scope='module')
 def resumed_run(data, tmp_path_factory):
     """A run trained to step 6 (checkpoints every 3), then restarted and trained to 10."""
