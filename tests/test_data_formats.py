@@ -232,6 +232,23 @@ def test_tfrecord_damage_is_named_with_the_file_and_record_number():
     assert refused(header + b'data') == '<stream>: truncated TFRecord at record 0'
 
 
+def test_a_checksummed_length_of_terabytes_is_truncated_not_a_memory_error(tmp_path):
+    # the length's own CRC is right, so only the file's end tells it is damaged; asking
+    # Python for 2**40 bytes at once would be a MemoryError
+    for length in (2 ** 40, 2 ** 63 - 1, 2 ** 63 + 5, tfrecord.READ_CHUNK + 1):
+        packed = struct.pack('<Q', length)
+        path = tmp_path / 'damaged.tfrecord'
+        path.write_bytes(tfrecord.encode_record(b'first') + packed
+                         + struct.pack('<I', tfrecord._masked_crc(packed)) + b'x' * 3000)
+        with pytest.raises(MusekitError) as e:
+            tfrecord.read_record_file(str(path))
+        assert str(e.value) == '%s: truncated TFRecord at record 1' % path
+    # records longer than one read chunk come back whole
+    data = bytes(range(256)) * (tfrecord.READ_CHUNK // 128 + 3)
+    path.write_bytes(tfrecord.encode_record(data) + tfrecord.encode_record(b'end'))
+    assert tfrecord.read_record_file(str(path)) == [data, b'end']
+
+
 def _same_message(data, inputs, labels):
     cls = example.sequence_example_class()
     assert cls.FromString(data) == cls.FromString(with_protobuf(inputs, labels))

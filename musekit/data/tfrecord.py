@@ -4,13 +4,13 @@ Beam jobs and generation use this so they never pay TensorFlow's import; TensorF
 readers read these files as usual.
 """
 import struct
-import sys
 
 import google_crc32c
 
 from musekit.errors import MusekitError
 
 _MASK_DELTA = 0xA282EAD8
+READ_CHUNK = 1 << 20      # bytes a record's data is read by
 
 
 def _masked_crc(data):
@@ -46,7 +46,7 @@ def read_records(fileobj, name='<stream>'):
         (length,), (length_crc,) = struct.unpack('<Q', header[:8]), struct.unpack('<I', header[8:])
         if _masked_crc(header[:8]) != length_crc:
             raise MusekitError('%s: corrupt TFRecord length at record %d' % (name, index))
-        data = fileobj.read(length) if length <= sys.maxsize else b''   # no file holds more
+        data = _read_up_to(fileobj, length)
         footer = fileobj.read(4)
         if len(data) < length or len(footer) < 4:
             raise MusekitError('%s: truncated TFRecord at record %d' % (name, index))
@@ -54,6 +54,19 @@ def read_records(fileobj, name='<stream>'):
             raise MusekitError('%s: TFRecord checksum mismatch at record %d' % (name, index))
         yield data
         index += 1
+
+
+def _read_up_to(fileobj, length):
+    """`length` bytes, or fewer at the end of the file, read a chunk at a time: a damaged
+    (but checksummed) length of terabytes must not make Python allocate terabytes."""
+    chunks, left = [], length
+    while left > 0:
+        chunk = fileobj.read(min(left, READ_CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b''.join(chunks)
 
 
 def read_record_file(path):
