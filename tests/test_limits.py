@@ -74,6 +74,8 @@ def test_memory_limit_defaults_to_three_quarters_of_the_machine(monkeypatch):
     assert limits.MEMORY.describe((3 << 30) + 1) == '3.0 GiB (3,221,225,473 bytes)'
     assert limits.MEMORY.describe(1023) == '1023 bytes'
     assert limits.MAX_STEPS.describe(1234567) == '1,234,567 steps'
+    # exact multiples stay exact past float precision (a limit set absurdly high)
+    assert limits.MEMORY.describe((2 ** 60 + 1) << 40) == '1152921504606846977 TiB'
 
 
 def test_the_readme_lists_every_limit_with_its_default():
