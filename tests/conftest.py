@@ -5,6 +5,8 @@ import json
 import os
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -41,3 +43,14 @@ def pytest_collection_modifyitems(session, config, items):
         kept = [item for item in items if module_cost(item) <= float(quick)]
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
+
+
+@pytest.fixture(autouse=True)
+def _fresh_schema_under_mutmut():
+    """Under mutmut, builds the SequenceExample schema anew for each test: built once per
+    process, its builders would count as reached by the first test only (mutmut's stats),
+    and their mutants would run that test alone."""
+    if os.environ.get('MUTANT_UNDER_TEST'):
+        from musekit.data import example
+        example.sequence_example_class.cache_clear()
+    yield

@@ -13,6 +13,17 @@ SAMPLES = [-7.0, -1.5, -1.0000001, -1.0, -0.5, -0.0, 0.0, 0.01, 0.5, 1.0, 1.0000
 CLASSES = [0, 0, 0, 0, 16, 128, 128, 157, 239, 255, 255, 255, 255]
 
 
+def test_float32_samples_get_the_classes_of_their_exact_values():
+    # float32 arithmetic would put some samples near a class edge in the next class, so
+    # float32 audio files would train on other classes than the stepper gives
+    samples = np.linspace(-1, 1, 2_000_001).astype(np.float32)
+    np.testing.assert_array_equal(mu_law_classes(samples),
+                                  mu_law_classes(samples.astype(np.float64)))
+    edges = samples[[469_577, 658_030, 672_751, 700_340, 1_102_974]]    # -0.5304229855...
+    assert mu_law_classes(edges).tolist() == [15, 24, 26, 28, 203]
+    assert [MuLawEncoder().sample_class(x) for x in edges] == [15, 24, 26, 28, 203]
+
+
 def test_sample_class_clips_like_mu_law_classes():
     encoder = MuLawEncoder()
     assert [encoder.sample_class(x) for x in SAMPLES] == CLASSES
@@ -109,6 +120,7 @@ def test_bad_events_are_refused_with_the_whole_message():
                         (['', 0.5, [0.1]], 'audio event 2 is [0.1]'),
                         (['', 0.5, 0.1, float('-inf')], 'audio event 3 is -inf'),
                         (['', 0.5, True], 'audio event 2 is True'),
+                        (['', True, 0.5], 'audio event 1 is True'),
                         (['', 10 ** 400], 'audio event 1 is %d' % 10 ** 400),
                         (['', np.float32(0.5), np.int16(3), -1], None)):
         if bad is None:                     # numpy numbers and ints are samples
