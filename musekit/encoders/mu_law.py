@@ -37,9 +37,14 @@ def mu_law_samples(classes, mu=255):
 _SAMPLE_TYPES = (int, float, np.floating, np.integer)
 
 
+def _is_sample_type(t):
+    """Whether values of type `t` can be samples (bool is an int, but not a sample)."""
+    return t is not bool and issubclass(t, _SAMPLE_TYPES)
+
+
 def _is_sample(x):
-    """Whether `x` is a finite number a sample can hold (a bool is not a sample)."""
-    if isinstance(x, bool) or not isinstance(x, _SAMPLE_TYPES):
+    """Whether `x` is a finite number a sample can hold."""
+    if not _is_sample_type(type(x)):
         return False
     try:
         return math.isfinite(x)
@@ -130,8 +135,8 @@ class MuLawEncoder(Encoder):
             samples = np.asarray(events[1:], np.float64)
         except (TypeError, ValueError, OverflowError):
             samples = None
-        odd_type = any(t is bool or not issubclass(t, _SAMPLE_TYPES)   # NumPy reads True, '0.5'
-                       for t in set(map(type, events[1:])))
+        # (NumPy reads True and '0.5' as numbers, so the types are checked apart)
+        odd_type = not all(map(_is_sample_type, set(map(type, events[1:]))))
         if samples is None or samples.ndim != 1 or not np.isfinite(samples).all() or odd_type:
             bad = next(i for i, x in enumerate(events[1:], 1) if not _is_sample(x))
             raise MusekitError('audio event %d is %r, not a finite sample value'
