@@ -16,6 +16,8 @@ Then the step again on one thread. Medians of `--repeats`; run it on a quiet mac
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -115,8 +117,6 @@ def main():
     if args.data_dir:
         wall, cpu = pipeline_cost(trainer, args.data_dir, batch, 200)
         print('input pipeline: %.1f ms wall, %.1f ms CPU per batch' % (wall, cpu))
-    import subprocess
-    import sys
     subprocess.run([sys.executable, __file__, '--config', args.config, '--hparams', args.hparams,
                     '--steps_per_row', str(steps), '--repeats', str(args.repeats),
                     '--threads', '1'], check=True)
