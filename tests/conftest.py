@@ -56,3 +56,23 @@ def _fresh_schema_under_mutmut():
         from musekit.data import example
         example.sequence_example_class.cache_clear()
     yield
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a 256 KiB tmpfs (mounted here, unmounted after): writing past its size
+    fails with ENOSPC, as a full disk does. Skips where this process may not mount (not
+    root, or a sandbox without CAP_SYS_ADMIN); CI runs as root, where it works."""
+    import subprocess
+    folder = tmp_path / 'small_disk'
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip('mounting a small tmpfs needs root')
+    done = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip('cannot mount a tmpfs here: %s' % done.stderr.strip())
+    try:
+        yield folder
+    finally:
+        subprocess.run(['umount', '-l', str(folder)], capture_output=True)
