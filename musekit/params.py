@@ -268,3 +268,33 @@ def _in_bounds(spec, value):
         if spec.below is not None and item >= spec.below:
             return False
     return True
+
+
+@dataclasses.dataclass
+class NoParams:
+    """The parameters of a plugin that takes none."""
+
+
+class Declared:
+    """Base of a plugin whose parameters are its `Params` dataclass: the constructor takes
+    the fields as keywords (missing ones take their declared defaults), checks them, and
+    keeps each as an attribute of the same name; `params()` gives them back as a plain dict.
+
+    A subclass with checks across fields or derived attributes extends `__init__`, calling
+    `super().__init__(**values)` first.
+    """
+
+    Params = NoParams
+    parameter_owner = 'plugin'     # how refusals name the plugin kind ('encoder', ...)
+
+    def __init__(self, **values):
+        owner = '%s %r' % (self.parameter_owner, getattr(self, 'name', None)
+                           or type(self).__name__)
+        bound = bind(self.Params, values, 'parameter', 'of ' + owner)
+        for name, value in as_dict(bound).items():
+            setattr(self, name, value)
+
+    def params(self):
+        """{name: value} of every declared parameter: what rebuilds this plugin."""
+        return {spec.name: copy.deepcopy(getattr(self, spec.name))
+                for spec in specs(self.Params)}
