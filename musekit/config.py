@@ -50,9 +50,12 @@ class Config:
         if missing:
             raise MusekitError('config %r lacks %s' % (d.get('name', '?'), ', '.join(missing)))
         _check_shape(d)
+        from musekit.models.base import get_model
+        hparams = get_model(d['model']['name']).resolve_hparams(
+            d['hparams'], 'for config %r' % d['name'])
         return cls(name=d['name'], description=d.get('description', ''),
                    encoder=_freeze(d['encoder']), model=_freeze(d['model']),
-                   hparams=_freeze(d['hparams']), data=_freeze(d['data']))
+                   hparams=_freeze(hparams), data=_freeze(d['data']))
 
     def to_dict(self):
         return {'name': self.name, 'description': self.description,
@@ -60,16 +63,24 @@ class Config:
                 'hparams': _thaw(self.hparams), 'data': _thaw(self.data)}
 
     def with_hparams(self, overrides):
-        """A new Config with `overrides` (a dict, or a string 'a=1,b=[2,3]') applied."""
+        """A new Config with `overrides` (a dict, or a string 'a=1,b=[2,3]') applied: any
+        hparam its model family declares, checked against its declaration."""
         if isinstance(overrides, str):
             overrides = parse_hparams(overrides)
-        hparams = _thaw(self.hparams)
-        for key, value in overrides.items():
-            if key not in hparams:
-                raise MusekitError('unknown hparam %r for config %r; known: %s'
-                                   % (key, self.name, ', '.join(sorted(hparams))))
-            hparams[key] = _coerce(key, value, hparams[key])
+        hparams = {**_thaw(self.hparams), **overrides}
+        hparams = self.make_model().resolve_hparams(hparams, 'for config %r' % self.name)
         return dataclasses.replace(self, hparams=_freeze(hparams))
+
+    def describe(self):
+        """Lines listing every parameter of the config's plugins and every hparam: value,
+        type and bounds, default, help (`musekit_train --config=NAME --hparams=help`)."""
+        from musekit import params
+        lines = ['config %s: %s' % (self.name, self.description or '(no description)')]
+        model = self.make_model()
+        lines += params.describe(model.Hparams, _thaw(self.hparams),
+                                 'hparams (model family %s; --hparams=name=value,...)'
+                                 % model.name)
+        return lines
 
     def with_encoder_params(self, params):
         """A new Config whose encoder (same name) has `params`: e.g. fitted to data."""
@@ -116,25 +127,6 @@ def _check_shape(d):
             raise MusekitError('config %r: %s needs a string %r' % (name, section, key))
         if not isinstance(value.get('params', {}), dict):
             raise MusekitError('config %r: %s params must be a JSON object' % (name, section))
-
-
-def _coerce(key, value, current):
-    if isinstance(current, bool) or current is None:
-        ok = current is None or isinstance(value, bool)
-    elif isinstance(current, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(current, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif isinstance(current, (list, tuple)):
-        ok = isinstance(value, list) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    else:
-        ok = isinstance(value, type(current))
-    if not ok:
-        raise MusekitError('hparam %s=%r has the wrong type: expected %s like %r'
-                           % (key, value, type(current).__name__, _thaw(current)))
-    return value
 
 
 _ITEM = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(\[[^\]]*\]|[^,\[\]]*)\s*(?:,|$)')

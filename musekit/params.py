@@ -24,13 +24,13 @@ _REPR = reprlib.Repr()
 _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxlevel = 40, 40, 8, 2
 
 
-def param(default, help, *, min=None, max=None, below=None, min_items=None,
+def param(default, help, *, min=None, max=None, above=None, below=None, min_items=None,
           architecture=False):
     """A declared field: `default` (copied per instance), one line of `help`, inclusive
-    bounds `min`/`max` (`below`: an exclusive upper bound) that apply to a number or to each
+    bounds `min`/`max` (`above`/`below`: exclusive ones) that apply to a number or to each
     item of a list, `min_items` for a list, and `architecture`: the value fixes the weights'
     shapes."""
-    metadata = {'help': help, 'min': min, 'max': max, 'below': below,
+    metadata = {'help': help, 'min': min, 'max': max, 'above': above, 'below': below,
                 'min_items': min_items, 'architecture': architecture}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: copy.deepcopy(default),
@@ -47,6 +47,7 @@ class Spec:
     help: str
     min: object = None
     max: object = None
+    above: object = None
     below: object = None
     min_items: object = None
     architecture: bool = False
@@ -58,6 +59,8 @@ class Spec:
         parts = []
         if self.min is not None:
             parts.append('>= %s' % self.min)
+        if self.above is not None:
+            parts.append('> %s' % self.above)
         if self.max is not None:
             parts.append('<= %s' % self.max)
         if self.below is not None:
@@ -97,7 +100,7 @@ def specs(params_class):
         else:
             default = dataclasses.MISSING
         out.append(Spec(field.name, hints[field.name], default, meta.get('help', ''),
-                        meta.get('min'), meta.get('max'), meta.get('below'),
+                        meta.get('min'), meta.get('max'), meta.get('above'), meta.get('below'),
                         meta.get('min_items'), bool(meta.get('architecture'))))
     return out
 
@@ -264,6 +267,8 @@ def _in_bounds(spec, value):
         if spec.min is not None and item < spec.min:
             return False
         if spec.max is not None and item > spec.max:
+            return False
+        if spec.above is not None and item <= spec.above:
             return False
         if spec.below is not None and item >= spec.below:
             return False

@@ -81,6 +81,7 @@ def setup(name='lookback_rnn', seed=0):
 def fake_bundle(path, name='lookback_rnn'):
     config = get_config(name).to_dict()
     config['model'] = {'name': FAKE_MODEL}
+    config['hparams'] = {'batch_size': 8}        # the fake family declares no others
     write_bundle(str(path), config, fake_weights(get_config(name).make_encoder()),
                  {'dataset': 'none: random weights'})
     return str(path)
@@ -503,6 +504,7 @@ def test_the_default_primer_fits_a_model_whose_range_lacks_middle_c(tmp_path, ca
     path.write_text(json.dumps(config))
     high = get_config(str(path))
     config['model'] = {'name': FAKE_MODEL}
+    config['hparams'] = {'batch_size': 8}        # the fake family declares no others
     bundle = str(tmp_path / 'high.musekit')
     write_bundle(bundle, config, fake_weights(high.make_encoder()), {})
     status, _, err = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % tmp_path,

@@ -13,6 +13,7 @@ checkpoint once on --sequence_example_file. Without --config, the run directory'
 config is used.
 """
 import os
+import sys
 
 from absl import flags
 
@@ -31,7 +32,8 @@ def define_flags(fv):
     flags.DEFINE_string('sequence_example_file', None, 'Glob of SequenceExample TFRecords: '
                         'training data, or with --eval the data to evaluate.', flag_values=fv)
     flags.DEFINE_string('hparams', '', "Hparam overrides, e.g. 'batch_size=64,"
-                        "rnn_layer_sizes=[256,256]'.", flag_values=fv)
+                        "rnn_layer_sizes=[256,256]'; 'help' lists the config's parameters "
+                        '(value, type and bounds, default, help) and exits.', flag_values=fv)
     flags.DEFINE_integer('num_training_steps', 1000, 'Train until the run has taken this many '
                          'steps in all (0: until interrupted).', lower_bound=0, flag_values=fv)
     flags.DEFINE_boolean('eval', False, 'Evaluate the latest checkpoint on '
@@ -60,6 +62,13 @@ SYNOPSIS = ('%s --run_dir=DIR --sequence_example_file=GLOB [--config=NAME] [flag
 def parse(argv):
     """The parsed flags, checked; --help prints usage and exits 0."""
     fv = command.parse_flags(argv, define_flags, SYNOPSIS)
+    if fv.hparams.strip().lower() == 'help':
+        if not fv.config and not fv.run_dir:
+            raise MusekitError('--hparams=help lists the parameters of --config (or of '
+                               "--run_dir's config)")
+        fv.hparams = ''
+        print('\n'.join(resolve_config(fv).describe()))
+        sys.exit(0)
     command.require(fv, ('run_dir', 'sequence_example_file'))
     if fv.save_generator_bundle and not fv.bundle_file:
         raise MusekitError('--save_generator_bundle needs --bundle_file')

@@ -6,24 +6,53 @@ bundle carries. Weights travel as a flat ``{name: np.ndarray}`` dict with stable
 which the family defines through `weight_variables`.
 """
 import abc
+import dataclasses
 import math
 
 import numpy as np
 
+from musekit import params
 from musekit.data.batching import Bucketed
 from musekit.errors import MusekitError, check_int
+from musekit.params import param
 from musekit.registry import MODELS
+
+
+@dataclasses.dataclass
+class TrainingHparams:
+    """The hparams every family trains with; a family's `Hparams` subclasses this."""
+    batch_size: int = param(64, 'sequences (or crops) per training batch', min=1)
+    learning_rate: float = param(0.001, "Adam's learning rate", above=0.0)
+    clip_norm: float | None = param(None, 'clip gradients to this global norm (null: no '
+                                    'clipping)', above=0.0)
+    decay_steps: int | None = param(None, 'multiply the learning rate by decay_rate every '
+                                    'this many steps, smoothly (null: constant rate)', min=1)
+    decay_rate: float | None = param(None, 'the decay factor per decay_steps (null: none)',
+                                     above=0.0, max=1.0)
 
 
 class ModelFamily(abc.ABC):
     """One registered model family (e.g. 'events_rnn'): stateless, its methods are pure.
 
-    `architecture_hparams` names the hparams that fix the weights' shapes, so a resumed
-    run refuses to change them.
+    `Hparams` (a dataclass subclassing TrainingHparams) declares every hparam the family
+    reads, typed, with defaults, bounds and help; a config's JSON only overrides them. The
+    fields declared `architecture=True` fix the weights' shapes (`architecture_hparams`),
+    so a resumed run refuses to change them. Every method below receives the hparams
+    complete and checked (`resolve_hparams`).
     """
 
     name = None                 # set by the registry
-    architecture_hparams = ()
+    Hparams = TrainingHparams
+    trainable = True            # False: a family that only generates (imported weights)
+
+    @property
+    def architecture_hparams(self):
+        return params.architecture_names(self.Hparams)
+
+    def resolve_hparams(self, hparams, owner=''):
+        """`hparams` (a dict) with every declared hparam filled in and checked: one
+        MusekitError line names an unknown, mistyped or out-of-bounds one."""
+        return params.as_dict(params.bind(self.Hparams, hparams, 'hparam', owner))
 
     @abc.abstractmethod
     def build(self, encoder, hparams):

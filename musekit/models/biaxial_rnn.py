@@ -13,25 +13,31 @@ Hparams: ``time_layer_sizes`` (default [300, 300]), ``note_layer_sizes`` ([100, 
 segments, 128 steps). Weights: ``time_{k}/...`` and ``note_{k}/...`` (LSTM cells, see
 layers/lstm.py) and ``decide/kernel [U, 2]``, ``decide/bias [2]``.
 """
+import dataclasses
 import functools
 
 import numpy as np
 
+from musekit import params
 from musekit.data.batching import RandomCrops
 from musekit.encoders import biaxial
-from musekit.errors import MusekitError, check_int
+from musekit.errors import MusekitError
 from musekit.layers import lstm
-from musekit.models.base import ModelFamily, StepModel, check_weights, register
+from musekit.models.base import ModelFamily, StepModel, TrainingHparams, check_weights, register
 from musekit.models.objectives import Objective
+from musekit.params import param
 
 
-def _sizes(hparams, name, default):
-    sizes = hparams.get(name, default)
-    if not isinstance(sizes, (list, tuple)) or not sizes or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
-        raise MusekitError('hparam %s is a non-empty list of positive integers, not %r'
-                           % (name, sizes))
-    return list(sizes)
+@dataclasses.dataclass
+class Hparams(TrainingHparams):
+    """The biaxial RNN's hparams (Johnson 2017's sizes)."""
+    time_layer_sizes: list[int] = param([300, 300], 'time-axis LSTM widths', min=1,
+                                        min_items=1, architecture=True)
+    note_layer_sizes: list[int] = param([100, 50], 'note-axis LSTM widths', min=1,
+                                        min_items=1, architecture=True)
+    dropout_rate: float = param(0.5, "dropout on each layer's output while training",
+                                min=0.0, below=1.0)
+    crop_length: int = param(128, 'frames per training crop', min=1)
 
 
 def _architecture(encoder, hparams):
@@ -39,12 +45,8 @@ def _architecture(encoder, hparams):
     if not isinstance(encoder, biaxial.BiaxialEncoder):
         raise MusekitError('model biaxial_rnn reads the biaxial encoding, not %r'
                            % encoder.name)
-    dropout = hparams.get('dropout_rate', 0.5)
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
-            or not 0 <= dropout < 1:
-        raise MusekitError('hparam dropout_rate must be in [0, 1), not %r' % (dropout,))
-    return (_sizes(hparams, 'time_layer_sizes', [300, 300]),
-            _sizes(hparams, 'note_layer_sizes', [100, 50]), float(dropout))
+    h = params.bind(Hparams, hparams, 'hparam')
+    return h.time_layer_sizes, h.note_layer_sizes, h.dropout_rate
 
 
 class BiaxialBernoulli(Objective):
@@ -141,7 +143,7 @@ def _model_class():
 class BiaxialRNN(ModelFamily):
     """Time-axis and note-axis LSTM stacks over the biaxial encoding; random crops."""
 
-    architecture_hparams = ('time_layer_sizes', 'note_layer_sizes')
+    Hparams = Hparams
 
     def build(self, encoder, hparams):
         time_sizes, note_sizes, dropout = _architecture(encoder, hparams)
@@ -158,7 +160,7 @@ class BiaxialRNN(ModelFamily):
         return BiaxialBernoulli()
 
     def batching(self, hparams):
-        return RandomCrops(check_int('hparam crop_length', hparams.get('crop_length', 128), 1))
+        return RandomCrops(params.bind(Hparams, hparams, 'hparam').crop_length)
 
     def weight_variables(self, keras_model):
         out = {}

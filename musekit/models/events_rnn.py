@@ -30,31 +30,35 @@ where W is the last layer's width U_last (2 U_0 for a single layer with attentio
 
 Only `build` and `weight_variables` import Keras; the step model is NumPy.
 """
+import dataclasses
 import functools
 
 import numpy as np
 
+from musekit import params
 from musekit.errors import MusekitError
 from musekit.layers import lstm
-from musekit.models.base import ModelFamily, StepModel, check_weights, register
+from musekit.models.base import ModelFamily, StepModel, TrainingHparams, check_weights, register
+from musekit.params import param
 from musekit.models.objectives import CategoricalCrossEntropy
 from musekit.registry import MODELS
 
 
+@dataclasses.dataclass
+class Hparams(TrainingHparams):
+    """The events RNN's hparams (Magenta's names and defaults)."""
+    rnn_layer_sizes: list[int] = param([128, 128], 'LSTM widths, first layer first', min=1,
+                                       min_items=1, architecture=True)
+    dropout_rate: float = param(0.5, "dropout on each layer's output while training",
+                                min=0.0, below=1.0)
+    attn_length: int = param(0, 'steps of attention over the first layer (0: none)', min=0,
+                             architecture=True)
+
+
 def _architecture(hparams):
     """(layer sizes, attn_length, dropout rate) from hparams, checked."""
-    sizes = hparams.get('rnn_layer_sizes')
-    if (not isinstance(sizes, (list, tuple)) or not sizes
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes)):
-        raise MusekitError('hparam rnn_layer_sizes must be a non-empty list of positive '
-                           'integers, not %r' % (sizes,))
-    attn_length = hparams.get('attn_length', 0) or 0
-    if not isinstance(attn_length, int) or attn_length < 0:
-        raise MusekitError('hparam attn_length must be an integer >= 0, not %r' % (attn_length,))
-    dropout = float(hparams.get('dropout_rate', 0.0) or 0.0)
-    if not 0.0 <= dropout < 1.0:
-        raise MusekitError('hparam dropout_rate must be in [0, 1), not %r' % dropout)
-    return [int(s) for s in sizes], attn_length, dropout
+    h = params.bind(Hparams, hparams, 'hparam')
+    return h.rnn_layer_sizes, h.attn_length, h.dropout_rate
 
 
 def weight_shapes(input_size, num_classes, hparams):
@@ -156,7 +160,7 @@ class EventsRNN(ModelFamily):
     """Stacked LSTM over event classes, with optional windowed attention over the first
     layer; softmax cross-entropy loss; bucketed whole sequences."""
 
-    architecture_hparams = ('rnn_layer_sizes', 'attn_length')
+    Hparams = Hparams
 
     def build(self, encoder, hparams):
         import keras

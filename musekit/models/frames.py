@@ -3,11 +3,13 @@ layer of one logit per key, the frame-level Bernoulli loss and metrics of the po
 benchmarks, and per-key sampling in generation. A family adds only its recurrent layers
 (`models/snu.py`, `models/frame_lstm.py`)."""
 import abc
+import dataclasses
 
 import numpy as np
 
-from musekit.errors import MusekitError
-from musekit.models.base import ModelFamily, StepModel, check_weights
+from musekit import params
+from musekit.models.base import ModelFamily, StepModel, TrainingHparams, check_weights
+from musekit.params import param
 from musekit.models.objectives import Objective
 
 KEYS_LAYER = 'keys'
@@ -41,6 +43,13 @@ def frame_nll(logits, labels):
     return float(per_key.sum(-1).mean())
 
 
+@dataclasses.dataclass
+class FrameHparams(TrainingHparams):
+    """What every piano-roll model's hparams hold."""
+    layer_sizes: list[int] = param([150], 'recurrent layer widths, first layer first', min=1,
+                                   min_items=1, architecture=True)
+
+
 class FrameModel(ModelFamily):
     """Recurrent layers (`layer_sizes`) -> Dense(keys) logits, trained on whole pieces.
 
@@ -48,7 +57,7 @@ class FrameModel(ModelFamily):
     generation) with their stable weight names.
     """
 
-    architecture_hparams = ('layer_sizes',)
+    Hparams = FrameHparams
 
     @abc.abstractmethod
     def recurrent_layer(self, units, name, hparams):
@@ -66,14 +75,8 @@ class FrameModel(ModelFamily):
     def numpy_layer(self, weights, name, hparams):
         """A NumPy cell: `zero_state(batch)` and `__call__(x, *state) -> (output, *state)`."""
 
-    @staticmethod
-    def layer_sizes(hparams):
-        sizes = hparams.get('layer_sizes')
-        if not isinstance(sizes, (list, tuple)) or not sizes or not all(
-                isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
-            raise MusekitError('hparam layer_sizes is a non-empty list of positive integers, '
-                               'not %r' % (sizes,))
-        return list(sizes)
+    def layer_sizes(self, hparams):
+        return params.bind(self.Hparams, hparams, 'hparam').layer_sizes
 
     def build(self, encoder, hparams):
         import keras

@@ -20,7 +20,7 @@ import numpy as np
 from musekit.errors import MusekitError
 from musekit.layers import lstm
 from musekit.models.base import ModelFamily, StepModel, check_weights, register
-from musekit.models.events_rnn import _architecture, _sizes
+from musekit.models.events_rnn import Hparams, _architecture, _sizes
 
 
 def weight_shapes(input_size, num_classes, hparams):
@@ -47,7 +47,7 @@ def weight_shapes(input_size, num_classes, hparams):
 class MagentaAttentionRNN(ModelFamily):
     """Generation with Magenta attention_rnn weights (see the module docstring)."""
 
-    architecture_hparams = ('rnn_layer_sizes', 'attn_length')
+    Hparams = Hparams
 
     def _no_training(self, *args):
         raise MusekitError('model magenta_attention_rnn runs attention bundles imported from '

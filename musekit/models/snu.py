@@ -1,22 +1,38 @@
 """SNU and sSNU piano-roll models: layers of spiking neural units over frames, a dense
 logit per key (`musekit.models.frames`). hparams: layer_sizes, output ('step' for the SNU,
 'sigmoid' for the sSNU), decay, g ('identity' or 'leaky_relu'), recurrent."""
+import dataclasses
+import typing
+
+from musekit import params
 from musekit.layers import snu
 from musekit.models.base import register
-from musekit.models.frames import FrameModel
+from musekit.models.frames import FrameHparams, FrameModel
+from musekit.params import param
+
+
+@dataclasses.dataclass
+class Hparams(FrameHparams):
+    """The SNU family's hparams (Wozniak et al. 2020's SNU and sSNU)."""
+    output: typing.Literal['step', 'sigmoid'] = param(
+        'step', "a unit's output: 'step' (the SNU's spike) or 'sigmoid' (the sSNU)",
+        architecture=True)
+    decay: float = param(0.8, "the membrane potential's decay per frame", min=0.0, max=1.0,
+                         architecture=True)
+    g: typing.Literal['identity', 'leaky_relu'] = param(
+        'identity', "the membrane's activation", architecture=True)
+    recurrent: bool = param(False, 'recurrent weights from the layer\'s own outputs',
+                            architecture=True)
 
 
 def _options(hparams):
-    options = {'output': hparams.get('output', 'step'), 'decay': hparams.get('decay', 0.8),
-               'g': hparams.get('g', 'identity'),
-               'recurrent': hparams.get('recurrent', False)}
-    snu.check_options(**options)
-    return options
+    h = params.bind(Hparams, hparams, 'hparam')
+    return {'output': h.output, 'decay': h.decay, 'g': h.g, 'recurrent': h.recurrent}
 
 
 @register('snu')
 class SNUModel(FrameModel):
-    architecture_hparams = ('layer_sizes', 'recurrent', 'output', 'g', 'decay')
+    Hparams = Hparams
 
     def recurrent_layer(self, units, name, hparams):
         return snu.keras_layer(units, name, **_options(hparams))

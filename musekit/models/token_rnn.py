@@ -6,12 +6,27 @@ depth). Hparams: ``embedding_size``, ``layer_sizes`` (LSTM widths), ``dropout_ra
 each LSTM's output, training only). Weights: ``embedding [V, E]``, ``lstm_{k}/...`` (see
 musekit.layers.lstm) and ``logits/kernel [U_last, V]``, ``logits/bias [V]``.
 """
+import dataclasses
+
 import numpy as np
 
+from musekit import params
 from musekit.errors import MusekitError
 from musekit.layers import lstm
-from musekit.models.base import ModelFamily, StepModel, check_weights, register
+from musekit.models.base import ModelFamily, StepModel, TrainingHparams, check_weights, register
 from musekit.models.objectives import CategoricalCrossEntropy
+from musekit.params import param
+
+
+@dataclasses.dataclass
+class Hparams(TrainingHparams):
+    """The token RNN's hparams."""
+    embedding_size: int = param(64, "width of each token's embedding", min=1,
+                                architecture=True)
+    layer_sizes: list[int] = param([256], 'LSTM widths, first layer first', min=1,
+                                   min_items=1, architecture=True)
+    dropout_rate: float = param(0.5, "dropout on each LSTM's output while training",
+                                min=0.0, below=1.0)
 
 
 def _architecture(encoder, hparams):
@@ -22,28 +37,17 @@ def _architecture(encoder, hparams):
         raise MusekitError('model token_rnn needs one token id per step in and out; encoder '
                            '%r gives inputs %s and labels %s'
                            % (encoder.name, inputs.describe(), labels.describe()))
-    sizes = hparams.get('layer_sizes')
-    if not isinstance(sizes, (list, tuple)) or not sizes or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
-        raise MusekitError('hparam layer_sizes is a non-empty list of positive integers, '
-                           'not %r' % (sizes,))
-    embedding = hparams.get('embedding_size')
-    if isinstance(embedding, bool) or not isinstance(embedding, int) or embedding < 1:
-        raise MusekitError('hparam embedding_size is a positive integer, not %r'
-                           % (embedding,))
-    dropout = float(hparams.get('dropout_rate', 0.0) or 0.0)
-    if not 0.0 <= dropout < 1.0:
-        raise MusekitError('hparam dropout_rate must be in [0, 1), not %r' % dropout)
+    h = params.bind(Hparams, hparams, 'hparam')
     if inputs.depth != labels.depth:
         raise MusekitError('model token_rnn reads and predicts the same tokens; encoder %r '
                            'has %d input and %d label ids'
                            % (encoder.name, inputs.depth, labels.depth))
-    return inputs.depth, embedding, list(sizes), dropout
+    return inputs.depth, h.embedding_size, h.layer_sizes, h.dropout_rate
 
 
 @register('token_rnn')
 class TokenRNN(ModelFamily):
-    architecture_hparams = ('embedding_size', 'layer_sizes')
+    Hparams = Hparams
 
     def build(self, encoder, hparams):
         import keras

@@ -21,29 +21,45 @@ D dilation, K skip channels, M labels): ``input/current``, ``input/previous`` [C
 output nothing reads), ``layer_k/skip/kernel`` [D, K] and ``/bias`` [K]; ``output_1/kernel``
 [K, K], ``output_2/kernel`` [K, C] and their biases.
 """
+import dataclasses
 import functools
 import math
 
 import numpy as np
 
+from musekit import params
 from musekit.data.batching import RandomCrops
 from musekit.encoders.mu_law import MuLawEncoder
-from musekit.errors import MusekitError, check_int
-from musekit.models.base import ModelFamily, StepModel, check_weights, register
+from musekit.errors import MusekitError
+from musekit.models.base import ModelFamily, StepModel, TrainingHparams, check_weights, register
 from musekit.models.objectives import CategoricalCrossEntropy
+from musekit.params import param
 
-ARCHITECTURE = (('stacks', 2), ('layers_per_stack', 10), ('residual_channels', 32),
-                ('dilation_channels', 32), ('skip_channels', 128))
+
+@dataclasses.dataclass
+class Hparams(TrainingHparams):
+    """WaveNet's hparams (the paper's names; sizes for 8 kHz audio on a CPU)."""
+    stacks: int = param(2, 'stacks of dilated layers', min=1, architecture=True)
+    layers_per_stack: int = param(10, 'layers per stack, dilations 1, 2, ..., 2^(n-1)',
+                                  min=1, max=16, architecture=True)
+    residual_channels: int = param(32, 'channels of the residual stream', min=1,
+                                   architecture=True)
+    dilation_channels: int = param(32, 'channels of each gated dilated convolution', min=1,
+                                   architecture=True)
+    skip_channels: int = param(128, 'channels of the skip connections and output layers',
+                               min=1, architecture=True)
+    crop_samples: int = param(4096, 'samples predicted per training crop (the receptive '
+                              'field is added before it)', min=1)
+    eval_batch_size: int = param(1, 'clips per evaluation batch', min=1)
+
+
+ARCHITECTURE = tuple(params.architecture_names(Hparams))
 
 
 def layer_sizes(hparams):
-    """{name: size} of the ARCHITECTURE hparams, checked."""
-    sizes = {name: check_int('hparam ' + name, hparams.get(name, default), 1)
-             for name, default in ARCHITECTURE}
-    if sizes['layers_per_stack'] > 16:
-        raise MusekitError('hparam layers_per_stack is at most 16 (dilation 32,768), got %d'
-                           % sizes['layers_per_stack'])
-    return sizes
+    """{name: size} of the architecture hparams, checked."""
+    h = params.bind(Hparams, hparams, 'hparam')
+    return {name: getattr(h, name) for name in ARCHITECTURE}
 
 
 def receptive_field(hparams):
@@ -179,7 +195,7 @@ def _model_class():
 class WaveNet(ModelFamily):
     """Dilated causal convolutions over mu-law classes; random crops; fast generation."""
 
-    architecture_hparams = tuple(name for name, _ in ARCHITECTURE)
+    Hparams = Hparams
 
     def build(self, encoder, hparams):
         arch = Architecture(encoder, hparams)
@@ -192,9 +208,8 @@ class WaveNet(ModelFamily):
         return WarmedUpCrossEntropy(Architecture(encoder, hparams).receptive_field - 1)
 
     def batching(self, hparams):
-        crop = check_int('hparam crop_samples', hparams.get('crop_samples', 2048), 1)
-        eval_batch = check_int('hparam eval_batch_size', hparams.get('eval_batch_size', 1), 1)
-        return AudioCrops(receptive_field(hparams) - 1 + crop, eval_batch)
+        h = params.bind(Hparams, hparams, 'hparam')
+        return AudioCrops(receptive_field(hparams) - 1 + h.crop_samples, h.eval_batch_size)
 
     def weight_variables(self, keras_model):
         return dict(keras_model.w)
