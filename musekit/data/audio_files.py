@@ -3,7 +3,7 @@ OGG and MP3; scipy's polyphase filter resamples), and the records that carry an 
 dataset job's sources from its reader to its extractor.
 """
 import dataclasses
-import math
+import fractions
 import os
 
 import numpy as np
@@ -13,21 +13,40 @@ from musekit.data.sources import BadInput
 
 AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.mp3')
 BLOCK_FRAMES = 1 << 16      # frames read (all channels) at a time before mixing to mono
+# resample_poly's filter has 20 max(up, down) + 1 taps: a ratio's terms are kept below this
+MAX_RATIO_TERM = 1 << 12
 
 
 def is_audio(path):
     return path.lower().endswith(AUDIO_EXTENSIONS)
 
 
+def resample_ratio(rate, target_rate):
+    """(up, down) with up / down = target_rate / rate: the exact ratio (44,100 -> 6,300 is
+    1/7) when its terms are below MAX_RATIO_TERM, else the nearest ratio with such terms
+    when it is within 0.01 % (1/6 of a cent: the pitch moves far less than anyone hears),
+    so the polyphase filter stays under 82,000 taps whatever the file's rate (a prime rate
+    such as 9,999,991 Hz would otherwise need 2·10^8). Raises BadInput
+    (unsupported_sample_rate) when no such ratio exists."""
+    exact = fractions.Fraction(int(target_rate), int(rate))
+    if max(exact.numerator, exact.denominator) < MAX_RATIO_TERM:
+        return exact.numerator, exact.denominator
+    near = exact.limit_denominator(MAX_RATIO_TERM - 1)
+    if near.numerator and near.numerator < MAX_RATIO_TERM and abs(near / exact - 1) <= 1e-4:
+        return near.numerator, near.denominator
+    raise BadInput('unsupported_sample_rate', '%d Hz cannot be resampled to %d Hz by a '
+                   'filter of bounded length' % (rate, target_rate))
+
+
 def resample(samples, rate, target_rate):
-    """float32 `samples` at `rate` resampled to `target_rate` (the exact rational ratio,
-    e.g. 44,100 -> 6,300 is 1/7) with scipy's polyphase anti-aliasing filter."""
+    """float32 `samples` at `rate` resampled to `target_rate` by `resample_ratio` with
+    scipy's polyphase anti-aliasing filter."""
     samples = np.asarray(samples, np.float32)
     if rate == target_rate or not len(samples):
         return samples
     from scipy.signal import resample_poly
-    g = math.gcd(int(rate), int(target_rate))
-    return resample_poly(samples, int(target_rate) // g, int(rate) // g).astype(np.float32)
+    up, down = resample_ratio(rate, target_rate)
+    return resample_poly(samples, up, down).astype(np.float32)
 
 
 def read_audio(path, sample_rate, max_seconds=None):
@@ -59,6 +78,10 @@ def read_audio(path, sample_rate, max_seconds=None):
     except (RuntimeError, soundfile.LibsndfileError, OSError, ValueError) as e:
         raise BadInput('unreadable_audio', str(e).splitlines()[0] if str(e) else
                        type(e).__name__) from None
+    finite = np.isfinite(mono[:filled])
+    if not finite.all():
+        raise BadInput('non_finite_audio', 'sample %d of %d is %s' % (
+            int(np.argmin(finite)), filled, mono[int(np.argmin(finite))]))
     return resample(mono[:filled], rate, sample_rate)
 
 
