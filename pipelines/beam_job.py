@@ -1,5 +1,6 @@
 """Pieces every musekit Beam job shares: flags, sharded deterministic output, counters."""
 import sys
+import typing
 import warnings
 
 import apache_beam as beam
@@ -38,7 +39,13 @@ def freeze_loaded_modules():
         import note_seq  # noqa: F401  (its import-time objects join the frozen heap)
 
 
+SHARD, DEAD_LETTER = 'shard', 'dead_letter'
+
+
 class _WriteShard(beam.DoFn):
+    """(shard index, pairs) -> (SHARD, path) of the shard written, then (DEAD_LETTER,
+    line) for each input that `to_records` skipped."""
+
     def __init__(self, prefix, num_shards, suffix, as_text, to_records):
         self._paths = shards.shard_paths(prefix, num_shards, suffix)
         self._as_text = as_text
@@ -50,8 +57,21 @@ class _WriteShard(beam.DoFn):
 
     def process(self, item):
         index, keyed = item
-        yield shards.write_shard(self._paths[index], shards.shard_records(keyed, self._to_records),
-                                 self._as_text)
+        dead_letters = []
+        yield SHARD, shards.write_shard(
+            self._paths[index], shards.shard_records(keyed, self._to_records, dead_letters),
+            self._as_text)
+        for line in dead_letters:
+            yield DEAD_LETTER, line
+
+
+def split_marked(marked, label):
+    """(SHARD items, DEAD_LETTER items) of a PCollection of (mark, item) pairs; a Filter
+    per mark, not tagged outputs, which some runners (Beam's Dask runner) mix up."""
+    # typed Any: Beam's inference would give both kinds one (wrong) tuple coder
+    return tuple(marked | '%s_%s' % (label, mark) >> beam.Filter(
+        lambda item, mark=mark: item[0] == mark) | '%s_Unmark_%s' % (label, mark) >> beam.Map(
+        lambda item: item[1]).with_output_types(typing.Any) for mark in (SHARD, DEAD_LETTER))
 
 
 class WriteShards(beam.PTransform):
@@ -63,13 +83,16 @@ class WriteShards(beam.PTransform):
     picklable callable (key, value) -> records, with an optional `setup()`), what the
     shard writer turns into records. Encoding in the writer keeps the shuffle small when
     one input becomes many large records, and gives every worker whole shards to encode.
-    Every shard is written, empty ones too.
+    Every shard is written, empty ones too. The result is the PCollection of the shards'
+    paths or, `with_dead_letters`, a pair of it and the DeadLetter lines `to_records` gave.
     """
 
-    def __init__(self, prefix, num_shards, suffix='.tfrecord', as_text=False, to_records=None):
+    def __init__(self, prefix, num_shards, suffix='.tfrecord', as_text=False, to_records=None,
+                 with_dead_letters=False):
         super().__init__()
         self._prefix, self._num_shards = prefix, num_shards
         self._suffix, self._as_text, self._to_records = suffix, as_text, to_records
+        self._with_dead_letters = with_dead_letters
 
     def expand(self, keyed_records):
         n = self._num_shards
@@ -77,10 +100,12 @@ class WriteShards(beam.PTransform):
                        | 'AllShards' >> beam.Create([(i, None) for i in range(n)]))
         assigned = keyed_records | 'AssignShard' >> beam.Map(
             lambda kv: (shards.shard_index(kv[0], n), kv))
-        return ((assigned, every_shard) | 'Flatten' >> beam.Flatten()
-                | 'GroupByShard' >> beam.GroupByKey()
-                | 'WriteShard' >> beam.ParDo(_WriteShard(self._prefix, n, self._suffix,
-                                                         self._as_text, self._to_records)))
+        marked = ((assigned, every_shard) | 'Flatten' >> beam.Flatten()
+                  | 'GroupByShard' >> beam.GroupByKey()
+                  | 'WriteShard' >> beam.ParDo(_WriteShard(self._prefix, n, self._suffix,
+                                                           self._as_text, self._to_records)))
+        written, dead_letters = split_marked(marked, 'Outputs')
+        return (written, dead_letters) if self._with_dead_letters else written
 
 
 def make_flags():

@@ -39,24 +39,55 @@ class ParseMusicFile(beam.DoFn):
         beam_job.freeze_loaded_modules()
 
     def process(self, source):
+        try:
+            sources.check_regular(source.path)
+        except sources.BadInput as e:
+            beam_job.counter('files_skipped_' + e.reason).inc()
+            yield self.DEAD_LETTER, dead_letter_line(source, e)
+            return
         if not sources.is_supported(source.path):
             self._unsupported.inc()
             return
         self._read.inc()
         try:
-            sequences = sources.parse(source, sources.read_bounded(source.path))
-        except sources.BadInput as e:
-            beam_job.counter('files_failed_' + e.reason).inc()
-            yield self.DEAD_LETTER, dead_letter_line(source, e)
+            sequences = [(ns.id, ns.SerializeToString(deterministic=True))
+                         for ns in sources.parse(source, sources.read_bounded(source.path))]
+        except Exception as e:      # noqa: BLE001  (one file never stops the job)
+            error = as_bad_input(e)
+            beam_job.counter('files_failed_' + error.reason).inc()
+            yield self.DEAD_LETTER, dead_letter_line(source, error)
             return
-        for ns in sequences:
+        for item in sequences:
             self._converted.inc()
-            yield self.SEQUENCE, (ns.id, ns.SerializeToString(deterministic=True))
+            yield self.SEQUENCE, item
+
+
+MAX_DETAIL = 300        # characters of a dead-letter line's reason detail
+
+
+def as_bad_input(error):
+    """`error` as a BadInput: itself, or for an error no reader foresaw (a bug, or a
+    library's own limit: RecursionError, MemoryError, ...) reason 'unexpected_error' with
+    its type and the start of its message."""
+    if isinstance(error, sources.BadInput):
+        return error
+    try:
+        text = str(error)[:MAX_DETAIL]
+    except Exception:       # noqa: BLE001  (a message that cannot even be made)
+        text = ''
+    return sources.BadInput('unexpected_error', '%s: %s' % (type(error).__name__, text)
+                            if text else type(error).__name__)
 
 
 def dead_letter_line(source, error):
+    """"path<TAB>reason<TAB>detail" of a Source (or a record's name): one line, its detail
+    at most MAX_DETAIL characters."""
     detail = ' '.join(error.detail.split())
-    return '%s\t%s\t%s' % (source.path, error.reason, detail)
+    if len(detail) > MAX_DETAIL:
+        detail = detail[:MAX_DETAIL - 3] + '...'
+    where = source.path if isinstance(source, sources.Source) else str(source)
+    return '%s\t%s\t%s' % (' '.join(sources.printable(where).split()), error.reason,
+                             detail)
 
 
 class ReadMusicFiles(beam.PTransform):
@@ -108,11 +139,19 @@ def build_pipeline(pipeline, input_spec, output, num_shards):
     parsed = pipeline | 'Read' >> read
     written = parsed.sequences | 'WriteSequences' >> beam_job.WriteShards(
         output, num_shards, SHARD_SUFFIX)
-    dead_letters = (parsed.dead_letters
-                    | 'KeyDeadLetters' >> beam.Map(lambda line: (line, line))
-                    | 'WriteDeadLetters' >> _WriteDeadLetters(output + DEAD_LETTER_SUFFIX))
+    dead_letters = write_dead_letters(parsed.dead_letters, output + DEAD_LETTER_SUFFIX)
     beam_job.finish([written, dead_letters])
     return read.num_files
+
+
+def write_dead_letters(lines, path):
+    """Writes the PCollection of dead-letter `lines` to the one file `path`, sorted (the
+    same bytes every run; an empty file when no input was skipped)."""
+    shards.remove_temporary(path)
+    shards.remove_stale_shards(path + '.part', '')
+    return (lines
+            | 'KeyDeadLetters' >> beam.Map(lambda line: (line, line))
+            | 'WriteDeadLetters' >> _WriteDeadLetters(path))
 
 
 class _WriteDeadLetters(beam.PTransform):

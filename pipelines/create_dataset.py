@@ -16,7 +16,6 @@ import time
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.io.filesystems import FileSystems
 
 from musekit.cli import command
 from musekit.data import shards
@@ -24,8 +23,10 @@ from musekit.config import get_config
 from musekit.data.dataset import DESCRIPTION_FILE
 from musekit.data.example import make_sequence_example
 from musekit.errors import MusekitError
-from musekit.pipelines import beam_job
+from musekit.pipelines import beam_job, convert
 from musekit.registry import READERS
+
+DEAD_LETTER_FILE = 'dead_letter.tsv'    # the sources the job skipped, with their reasons
 
 def parse_transpose_range(text):
     """'-3,3' -> [-3, ..., 3] (semitones, inclusive); '' -> [0]."""
@@ -66,12 +67,25 @@ class EncodePiece:
         self._encoder = config.make_encoder()
         self._extractor = config.make_extractor()
 
-    def sequences(self, data, written=None):
+    def sequences(self, record_id, data):
         """The event sequences of one record (extracted, augmented, duplicates dropped),
-        counting every drop."""
+        counting every drop; a record that cannot be used, for any reason, yields one
+        DeadLetter line instead (and is counted), so it never stops the job."""
+        extractor = self._extractor
+        item = None
+        try:
+            item = extractor.decode(data)
+            yield from self._sequences(item)
+        except Exception as e:      # noqa: BLE001  (one record never stops the job)
+            error = convert.as_bad_input(e)
+            beam_job.counter('sources_skipped_' + error.reason).inc()
+            where = (extractor.source_name(item) if item is not None else None) or record_id
+            yield shards.DeadLetter(convert.dead_letter_line(where, error))
+
+    def _sequences(self, item):
         extractor, encoder = self._extractor, self._encoder
         output_name = extractor.output_name
-        pieces, stats = extractor.prepare(extractor.decode(data))
+        pieces, stats = extractor.prepare(item)
         seen = set()
         for prepared in pieces:
             for amount in self._transpositions:
@@ -93,7 +107,10 @@ class EncodePiece:
         encoder = self._encoder
         beam_job.counter('%s_sequences' % self._split).inc()
         written = beam_job.counter('%s_%s' % (self._split, self._extractor.output_name))
-        for events in self.sequences(data):
+        for events in self.sequences(record_id, data):
+            if isinstance(events, shards.DeadLetter):
+                yield events
+                continue
             inputs, labels = encoder.encode(events)
             inputs = np.asarray(inputs, encoder.input_spec.dtype)   # as declared
             written.inc()
@@ -106,8 +123,9 @@ class CountStatistics(EncodePiece):
 
     def __call__(self, record_id, data):
         total = collections.Counter()
-        for events in self.sequences(data):
-            total.update(self._encoder.statistics(events))
+        for events in self.sequences(record_id, data):
+            if not isinstance(events, shards.DeadLetter):   # listed by the second job
+                total.update(self._encoder.statistics(events))
         return sorted(total.items())
 
 
@@ -126,7 +144,7 @@ def fit_encoder(config, input_spec, output_dir, split, transpositions, options):
     import tempfile
     pipeline = beam.Pipeline(options=options)
     prefixes = output_prefixes(config, split)
-    records, _ = READERS.create(config.make_extractor().reader).read(
+    records, _, _ = READERS.create(config.make_extractor().reader).read(
         pipeline, input_spec, output_dir, prefixes.values())
     training = split.names[0]
     count = CountStatistics(config.to_dict(), training, list(transpositions))
@@ -179,10 +197,13 @@ def build_pipeline(pipeline, config, input_spec, output_dir, split=None, transpo
     extractor.check_runnable()
     prefixes = output_prefixes(config, split)
     reader = READERS.create(extractor.reader)
-    records, description = reader.read(pipeline, input_spec, output_dir, prefixes.values())
+    records, description, dead_letters = reader.read(pipeline, input_spec, output_dir,
+                                                     prefixes.values())
     command.check_folder(output_dir, '--output_dir')
+    # a folder without dataset.json is incomplete: the old one goes until this run ends
+    shards.delete_if_exists('%s/%s' % (output_dir.rstrip('/'), DESCRIPTION_FILE))
     config_dict = config.to_dict()
-    written = []
+    written, skipped = [], [dead_letters] if dead_letters is not None else []
     for index, name in enumerate(split.names):
         # a Filter per part, not beam.Partition: some runners (Beam's Dask runner) do not
         # keep a multi-output step's outputs apart
@@ -191,8 +212,14 @@ def build_pipeline(pipeline, config, input_spec, output_dir, split=None, transpo
         shifts = list(transpositions) if index == 0 else [0]
         prefix = '%s/%s' % (output_dir.rstrip('/'), prefixes[name])
         shards.remove_stale_shards(prefix, '.tfrecord')
-        written.append(part | 'Write_%s' % name >> beam_job.WriteShards(
-            prefix, num_shards, to_records=EncodePiece(config_dict, name, shifts)))
+        shard_paths, dead = part | 'Write_%s' % name >> beam_job.WriteShards(
+            prefix, num_shards, to_records=EncodePiece(config_dict, name, shifts),
+            with_dead_letters=True)
+        written.append(shard_paths)
+        skipped.append(dead)
+    dead_letter_path = '%s/%s' % (output_dir.rstrip('/'), DEAD_LETTER_FILE)
+    written.append(convert.write_dead_letters(tuple(skipped) | 'AllDeadLetters' >> beam.Flatten(),
+                                              dead_letter_path))
     beam_job.finish(written)
     return description
 
@@ -278,8 +305,8 @@ def write_description(output_dir, config, input_spec, split, transpose_range, co
     if output:
         description['output'] = output
     path = '%s/%s' % (output_dir.rstrip('/'), DESCRIPTION_FILE)
-    with FileSystems.create(path) as f:
-        f.write((json.dumps(description, indent=2, sort_keys=True) + '\n').encode('utf-8'))
+    text = json.dumps(description, indent=2, sort_keys=True) + '\n'
+    shards.write_shard(path, [text.rstrip('\n')], as_text=True)      # whole or not at all
     return path
 
 

@@ -165,18 +165,24 @@ def test_flac_ogg_and_mp3_are_read(tmp_path, name, kw):
     assert len(samples) == 6000 and peak_hz(samples, RATE) == pytest.approx(440.0, abs=1.0)
 
 
-def test_corrupt_and_too_long_files_are_skipped_with_their_reason(tmp_path, monkeypatch, caplog):
+def skip_reason(extractor, item):
+    """The BadInput reason for which `extractor.prepare` refuses `item`."""
+    with pytest.raises(BadInput) as raised:
+        extractor.prepare(item)
+    return raised.value.reason
+
+
+def test_corrupt_and_too_long_files_are_refused_with_their_reason(tmp_path, monkeypatch):
     extractor = AudioWindowsExtractor(**PARAMS)
     bad = tmp_path / 'bad.wav'
     bad.write_bytes(b'RIFF\x10\x00\x00\x00WAVEjunk')
-    pieces, stats = extractor.prepare(audio_files.AudioFileSource(str(bad), ''))
-    assert (pieces, stats) == ([], {'sources_skipped_unreadable_audio': 1})
-    assert str(bad) in caplog.text and 'unreadable_audio' in caplog.text
+    source = audio_files.AudioFileSource(str(bad), '')
+    assert skip_reason(extractor, source) == 'unreadable_audio'
+    assert extractor.source_name(source) == str(bad)
     good = str(tmp_path / 'good.wav')
     write_tone(good, 440.0, 1.0, rate=8000)
     monkeypatch.setenv('MUSEKIT_MAX_AUDIO_SAMPLES', '7999')
-    pieces, stats = extractor.prepare(audio_files.AudioFileSource(good, ''))
-    assert (pieces, stats) == ([], {'sources_skipped_audio_too_long': 1})
+    assert skip_reason(extractor, audio_files.AudioFileSource(good, '')) == 'audio_too_long'
 
 
 # --- music rendered to audio ------------------------------------------------------------
@@ -199,16 +205,16 @@ def test_music_renders_with_the_builtin_synthesizer_at_its_pitch():
     assert label == 'piano' and len(samples) == 2 * RATE
     assert stats == {'sequences_rendered_builtin': 1}
     assert peak_hz(samples, RATE) == pytest.approx(440.0, abs=1.0)
-    pieces, stats = extractor.prepare(sequence([(36, 0.0, 1.0, True)], filename='x.mid'))
-    assert (pieces, stats) == ([], {'sources_skipped_no_pitched_notes': 1})
+    drums = sequence([(36, 0.0, 1.0, True)], filename='x.mid')
+    assert skip_reason(extractor, drums) == 'no_pitched_notes'
+    assert extractor.source_name(drums) == 'x.mid'
 
 
 def test_too_long_music_is_skipped_before_rendering(monkeypatch):
     monkeypatch.setenv('MUSEKIT_MAX_AUDIO_SAMPLES', '1M')
     extractor = AudioWindowsExtractor(**PARAMS)
-    pieces, stats = extractor.prepare(sequence([(60, 0.0, 1.0, False), (62, 300.0, 301.0,
-                                                                        False)]))
-    assert (pieces, stats) == ([], {'sources_skipped_audio_too_long': 1})
+    assert skip_reason(extractor, sequence([(60, 0.0, 1.0, False),
+                                            (62, 300.0, 301.0, False)])) == 'audio_too_long'
 
 
 def test_fluidsynth_renders_at_44k1_and_is_resampled(tmp_path, monkeypatch):
@@ -332,7 +338,7 @@ def test_labels_from_sub_folders_condition_a_fitted_encoder(tones, tmp_path, cap
     counters, description, clips = run_job(tmp_path, capsys, tones, eval_ratio=0.4,
                                            condition=True)
     part = {s.relpath: HashSplit(0.4).assign(i) for s in sources.list_sources(str(tones))
-            for i, _ in KeyAudioFile().process(s)}
+            for _, (i, _) in KeyAudioFile().process(s)}
     kept = [name for name in TONES if windows_in(TONES[name][1])]
     labels = description['encoder']['params']['labels']
     # fitted to the labels of the training part's clips: '' for files in the root
@@ -375,7 +381,7 @@ import json, os, sys
 from musekit.data import sources
 from musekit.data.splits import HashSplit
 from musekit.pipelines.readers.audio import KeyAudioFile
-ids = [i for s in sources.list_sources(sys.argv[1]) for i, _ in KeyAudioFile().process(s)]
+ids = [i for s in sources.list_sources(sys.argv[1]) for _, (i, _) in KeyAudioFile().process(s)]
 print(json.dumps([(i, HashSplit(0.5).assign(i)) for i in ids]))
 '''
 

@@ -304,7 +304,7 @@ def _register_event_lines_family():
             with open(input_spec, 'rb') as f:
                 records = [tuple(line.rstrip(b'\n').split(b'\t')) for line in f if line.strip()]
             return (pipeline | 'Lines' >> beam.Create([(i.decode(), d) for i, d in records]),
-                    '%d event lines' % len(records))
+                    '%d event lines' % len(records), None)
 
     @EXTRACTORS.register('test_event_lines')
     class LinesExtractor(Extractor):

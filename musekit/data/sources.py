@@ -4,6 +4,7 @@ Every failure is a `BadInput` with a short reason, so a batch job can count it, 
 its dead-letter file and go on.
 """
 import dataclasses
+import errno
 import functools
 import glob
 import hashlib
@@ -11,6 +12,7 @@ import importlib.util
 import io
 import os
 import re
+import stat
 import xml.etree.ElementTree as ET
 import zipfile
 
@@ -67,8 +69,10 @@ def list_sources(spec):
     """Input files for `spec`: a folder (walked recursively), a file, a glob of files, or
     ``music21:NAME`` (a collection of music21's built-in corpus, e.g. music21:bach).
 
-    Every regular file is listed (sorted), supported or not, so unsupported ones can be
-    counted. Raises MusekitError when nothing matches.
+    Every entry that is not a folder is listed (sorted), supported or not, regular file
+    or not (FIFOs, sockets, devices, broken or looping links, links to folders, which are
+    not followed), so the jobs can count each one they skip. Raises MusekitError when
+    nothing matches.
     """
     from musekit.errors import MusekitError
     if spec.startswith(MUSIC21_PREFIX):
@@ -80,7 +84,8 @@ def list_sources(spec):
     if os.path.isfile(spec):
         return [Source(spec, os.path.basename(spec), os.path.basename(os.path.dirname(
             os.path.abspath(spec))))]
-    matches = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
+    matches = sorted(p for p in glob.glob(spec, recursive=True) if not os.path.isdir(p)
+                     or os.path.islink(p))
     if not matches:
         raise MusekitError('no input files found at %r' % spec)
     return [Source(p, os.path.basename(p), os.path.basename(os.path.dirname(
@@ -91,12 +96,36 @@ def _walk(root, collection):
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
-        for name in sorted(filenames):
+        linked = [name for name in dirnames if os.path.islink(os.path.join(dirpath, name))]
+        for name in sorted(filenames + linked):
             path = os.path.join(dirpath, name)
-            if os.path.isfile(path):
-                out.append(Source(path, os.path.relpath(path, root).replace(os.sep, '/'),
-                                  collection))
+            out.append(Source(path, os.path.relpath(path, root).replace(os.sep, '/'),
+                              collection))
     return out
+
+
+def check_regular(path):
+    """Raises BadInput (not_a_regular_file) unless `path` is a regular file (or a link to
+    one), without opening it: opening a FIFO would wait for a writer forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        what = ('a link that loops' if e.errno == errno.ELOOP else 'a broken link'
+                if os.path.islink(path) else None)
+        if what:
+            raise BadInput('not_a_regular_file', what) from None
+        raise BadInput('unreadable', e.strerror or str(e)) from None
+    if not stat.S_ISREG(mode):
+        what = ('a folder behind a link, not followed' if stat.S_ISDIR(mode) else
+                'a FIFO' if stat.S_ISFIFO(mode) else 'a socket' if stat.S_ISSOCK(mode) else
+                'a device' if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else 'not a file')
+        raise BadInput('not_a_regular_file', what)
+
+
+def printable(path):
+    """`path` as text that any file or message can hold: bytes of a name that are not
+    UTF-8 (kept by Python as surrogate escapes) shown as U+FFFD."""
+    return os.fsencode(path).decode('utf-8', 'replace')
 
 
 def is_supported(path):
@@ -116,7 +145,8 @@ def file_id(source, kind, chunk_bytes=1 << 20):
 
 
 def _piece_id(source, kind, chunks, index=None):
-    digest = hashlib.sha256(source.relpath.encode('utf-8') + b'\0')
+    # the name's own bytes: the UTF-8 of a UTF-8 name, the raw bytes of any other
+    digest = hashlib.sha256(os.fsencode(source.relpath) + b'\0')
     for chunk in chunks:
         digest.update(chunk)
     base = '/id/%s/%s/%s' % (kind, source.collection, digest.hexdigest()[:32])
@@ -139,6 +169,7 @@ def read_bounded(path, limit=None):
     MUSEKIT_MAX_FILE_BYTES limit, read at call time) or unreadable."""
     if limit is None:
         limit = limits.MAX_FILE_BYTES.value()
+    check_regular(path)
     try:
         size = os.path.getsize(path)
         if size > limit:
@@ -178,8 +209,8 @@ def parse(source, content):
         raise BadInput('no_notes', 'parsed, but holds no notes')
     for i, ns in enumerate(sequences):
         ns.id = sequence_id(source, content, None if indices is None else indices[i])
-        ns.filename = source.relpath
-        ns.collection_name = source.collection
+        ns.filename = printable(source.relpath)
+        ns.collection_name = printable(source.collection)
     return sequences
 
 

@@ -2,7 +2,6 @@
 -> mono samples at the config's rate -> fixed windows with overlap, near-silent ones
 dropped, each a sequence [label, sample, ...] for the mu-law encoder."""
 import collections.abc
-import logging
 import math
 import os
 import tempfile
@@ -75,23 +74,17 @@ class AudioWindowsExtractor(Extractor):
 
     def prepare(self, item):
         """([(label, mono float32 samples at sample_rate)], drops) of a source piece: an
-        audio file decoded, or a NoteSequence rendered; one that cannot be is counted
-        (sources_skipped_<reason>) and logged."""
+        audio file decoded, or a NoteSequence rendered; raises BadInput for one that
+        cannot be."""
         stats = new_stats()
         if isinstance(item, audio_files.AudioFileSource):
-            label, where = item.label, item.path
-            load = lambda: audio_files.read_audio(item.path, self.sample_rate)  # noqa: E731
-        else:
-            label, where = audio_files.label_of(item.filename), item.filename or item.id
-            load = lambda: self.render(item, stats)                             # noqa: E731
-        try:
-            samples = load()
-        except BadInput as e:
-            stats['sources_skipped_' + e.reason] += 1
-            logging.getLogger('musekit').warning('%s: skipped (%s: %s)', where, e.reason,
-                                                 e.detail)
-            return [], stats
-        return [(label, samples)], stats
+            return [(item.label, audio_files.read_audio(item.path, self.sample_rate))], stats
+        return [(audio_files.label_of(item.filename), self.render(item, stats))], stats
+
+    def source_name(self, item):
+        if isinstance(item, audio_files.AudioFileSource):
+            return item.path
+        return item.filename or item.id
 
     def render(self, sequence, stats):
         """Mono samples at sample_rate of a NoteSequence's pitched (non-drum) notes, by

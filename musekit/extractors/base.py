@@ -31,7 +31,14 @@ class Extractor(abc.ABC):
 
     @abc.abstractmethod
     def prepare(self, item):
-        """(list of pieces ready to extract from, Counter of drops) for one source item."""
+        """(list of pieces ready to extract from, Counter of drops) for one source item;
+        raises musekit.data.sources.BadInput for a source it cannot use at all (the job
+        counts it as sources_skipped_<reason> and lists it in its dead-letter file)."""
+
+    def source_name(self, item):
+        """Where a decoded source item came from, for a dead-letter line (None: the
+        dataset job names it by its record id)."""
+        return None
 
     @abc.abstractmethod
     def extract(self, piece, encoder):

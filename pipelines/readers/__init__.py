@@ -25,9 +25,10 @@ class Reader(abc.ABC):
 
     @abc.abstractmethod
     def read(self, pipeline, input_spec, output_dir, output_prefixes):
-        """(PCollection of (id, bytes), a description of the input) for `--input`; refuses
-        an input that would read the job's own output (files named by `output_prefixes`
-        in `output_dir`)."""
+        """(PCollection of (id, bytes), a description of the input, PCollection of
+        dead-letter lines of the inputs it skipped or None) for `--input`; refuses an
+        input that would read the job's own output (files named by `output_prefixes` in
+        `output_dir`)."""
 
 
 def record_files(input_spec, readable=sources.is_supported):

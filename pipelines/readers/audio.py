@@ -1,7 +1,6 @@
 """The `audio` reader: audio files (WAV, FLAC, OGG, MP3) and music to render to audio,
 one record per source piece, for the audio extractors."""
 import dataclasses
-import logging
 import os
 
 import apache_beam as beam
@@ -41,7 +40,7 @@ class AudioReader(Reader):
         if records:
             sequences = read_record_files(pipeline, records, output_dir, output_prefixes)
             return (sequences | 'WrapSequences' >> beam.Map(_wrap_sequence),
-                    '%d NoteSequence TFRecord files' % len(records))
+                    '%d NoteSequence TFRecord files' % len(records), None)
         # absolute: a worker of another process (a Dask cluster) has its own working folder
         listed = [dataclasses.replace(s, path=os.path.abspath(s.path))
                   for s in sources.list_sources(input_spec)]
@@ -52,16 +51,22 @@ class AudioReader(Reader):
             raise MusekitError('no audio files (%s) or music files (%s) at %s' % (
                 ' '.join(audio_files.AUDIO_EXTENSIONS), ' '.join(sources.SUPPORTED_EXTENSIONS),
                 input_spec))
-        parts = []
+        parts, skipped = [], []
         if others:
-            parts.append(pipeline
-                         | 'ListAudioFiles' >> beam.Create(others)
-                         | 'KeyAudioFiles' >> beam.ParDo(KeyAudioFile()))
+            audio, dead = beam_job.split_marked(
+                pipeline | 'ListAudioFiles' >> beam.Create(others)
+                | 'KeyAudioFiles' >> beam.ParDo(KeyAudioFile()), 'Audio')
+            parts.append(audio)
+            skipped.append(dead)
         if music:
             parsed = pipeline | 'ReadMusic' >> convert.ReadMusicFiles(input_spec, music)
             parts.append(parsed.sequences | 'WrapSequences' >> beam.Map(_wrap_sequence))
+            skipped.append(parsed.dead_letters)
         records = parts[0] if len(parts) == 1 else tuple(parts) | 'Sources' >> beam.Flatten()
-        return records, '%d audio files and %d music files' % (num_audio, len(music))
+        dead_letters = (skipped[0] if len(skipped) == 1
+                        else tuple(skipped) | 'Skipped' >> beam.Flatten())
+        return (records, '%d audio files and %d music files' % (num_audio, len(music)),
+                dead_letters)
 
 
 def _wrap_sequence(keyed):
@@ -69,20 +74,25 @@ def _wrap_sequence(keyed):
 
 
 class KeyAudioFile(beam.DoFn):
-    """Source -> (id, file record) for an audio file; any other file is counted
-    (files_skipped_unsupported_extension), an unreadable one counted and logged."""
+    """Source -> (SHARD, (id, file record)) for an audio file; any other file is counted
+    (files_skipped_unsupported_extension); a FIFO, device or broken link, or an unreadable
+    file, is counted and given as (DEAD_LETTER, line)."""
 
     def process(self, source):
-        if not audio_files.is_audio(source.path):
-            beam_job.counter('files_skipped_unsupported_extension').inc()
-            return
         try:
-            record_id = sources.file_id(source, 'audio')
-        except OSError as e:
-            beam_job.counter('files_failed_unreadable').inc()
-            logging.getLogger('musekit').warning('%s: skipped, unreadable (%s)', source.path,
-                                                 e.strerror or e)
+            sources.check_regular(source.path)
+            if not audio_files.is_audio(source.path):
+                beam_job.counter('files_skipped_unsupported_extension').inc()
+                return
+            try:
+                record_id = sources.file_id(source, 'audio')
+            except OSError as e:
+                raise sources.BadInput('unreadable', e.strerror or str(e)) from None
+        except sources.BadInput as e:
+            beam_job.counter('files_%s_%s' % (
+                'skipped' if e.reason == 'not_a_regular_file' else 'failed', e.reason)).inc()
+            yield beam_job.DEAD_LETTER, convert.dead_letter_line(source, e)
             return
         beam_job.counter('audio_files_read').inc()
-        yield record_id, audio_files.file_record(source.path,
-                                                 audio_files.label_of(source.relpath))
+        yield beam_job.SHARD, (record_id, audio_files.file_record(
+            source.path, audio_files.label_of(source.relpath)))

@@ -26,10 +26,10 @@ class NoteSequenceReader(Reader):
         records = record_files(input_spec)
         if records:
             return (read_record_files(pipeline, records, output_dir, output_prefixes),
-                    '%d NoteSequence TFRecord files' % len(records))
+                    '%d NoteSequence TFRecord files' % len(records), None)
         read = convert.ReadMusicFiles(input_spec)
         parsed = pipeline | 'ReadMusic' >> read
-        return parsed.sequences, '%d music files' % read.num_files
+        return parsed.sequences, '%d music files' % read.num_files, parsed.dead_letters
 
 
 def read_record_files(pipeline, paths, output_dir, output_prefixes):
