@@ -180,6 +180,19 @@ def check_runner(args):
     return out
 
 
+def run_or_remove(pipeline, remove_outputs):
+    """Runs `pipeline` to the end; if it fails (a full disk, a bug), `remove_outputs()`
+    deletes what this run wrote, so no set of shards is left half-written, and the error
+    goes on (a MusekitError: one line naming the path)."""
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    except BaseException:
+        remove_outputs()
+        raise
+    return result
+
+
 def finish(pcollections):
     """The job's last step, reading every output branch: some runners (Beam's Dask runner)
     compute only the last step of a pipeline and what it depends on."""

@@ -173,6 +173,15 @@ def _rename_single(written, final):
     return final
 
 
+def remove_outputs(output):
+    """Deletes every file a run with output prefix `output` writes, temporary ones too."""
+    output = shards.absolute(output)
+    shards.remove_stale_shards(output, SHARD_SUFFIX)
+    shards.remove_stale_shards(output + DEAD_LETTER_SUFFIX + '.part', '')
+    shards.remove_temporary(output + DEAD_LETTER_SUFFIX)
+    shards.delete_if_exists(output + DEAD_LETTER_SUFFIX)
+
+
 def define_flags(fv):
     from absl import flags
     flags.DEFINE_string('input', None, 'Folder of MIDI/MusicXML/ABC files (searched '
@@ -195,8 +204,7 @@ def main(argv):
     pipeline = beam.Pipeline(options=options)
     n = build_pipeline(pipeline, fv.input, fv.output, fv.num_shards)
     print('musekit_convert: converting %d files from %s' % (n, fv.input), flush=True)
-    result = pipeline.run()
-    result.wait_until_finish()
+    result = beam_job.run_or_remove(pipeline, lambda: remove_outputs(fv.output))
     print('musekit_convert: done in %.1f s; wrote %s-*%s and %s%s' % (
         time.time() - start, fv.output, SHARD_SUFFIX, fv.output, DEAD_LETTER_SUFFIX))
     beam_job.print_counters(result)

@@ -201,7 +201,9 @@ def build_pipeline(pipeline, config, input_spec, output_dir, split=None, transpo
                                                      prefixes.values())
     command.check_folder(output_dir, '--output_dir')
     # a folder without dataset.json is incomplete: the old one goes until this run ends
-    shards.delete_if_exists('%s/%s' % (output_dir.rstrip('/'), DESCRIPTION_FILE))
+    description_path = '%s/%s' % (output_dir.rstrip('/'), DESCRIPTION_FILE)
+    shards.delete_if_exists(description_path)
+    shards.remove_temporary(description_path)
     config_dict = config.to_dict()
     written, skipped = [], [dead_letters] if dead_letters is not None else []
     for index, name in enumerate(split.names):
@@ -222,6 +224,19 @@ def build_pipeline(pipeline, config, input_spec, output_dir, split=None, transpo
                                               dead_letter_path))
     beam_job.finish(written)
     return description
+
+
+def remove_outputs(output_dir, prefixes):
+    """Deletes every file a run into `output_dir` writes (shards of `prefixes`, the
+    dead-letter file, dataset.json), temporary ones too."""
+    folder = shards.absolute(output_dir).rstrip('/')
+    for prefix in prefixes:
+        shards.remove_stale_shards('%s/%s' % (folder, prefix), '.tfrecord')
+    path = '%s/%s' % (folder, DEAD_LETTER_FILE)
+    shards.remove_stale_shards(path + '.part', '')
+    for name in (DEAD_LETTER_FILE, DESCRIPTION_FILE):
+        shards.remove_temporary('%s/%s' % (folder, name))
+        shards.delete_if_exists('%s/%s' % (folder, name))
 
 
 def define_flags(fv):
@@ -265,21 +280,28 @@ def main(argv):
                                  transpositions, fv.num_shards)
     print('musekit_create_dataset: config %s, reading %s' % (config.name, description),
           flush=True)
-    result = pipeline.run()
-    result.wait_until_finish()
     prefixes = output_prefixes(config, split)
+    result = beam_job.run_or_remove(
+        pipeline, lambda: remove_outputs(fv.output_dir, prefixes.values()))
     print('musekit_create_dataset: done in %.1f s; wrote %s/{%s}-*.tfrecord' % (
         time.time() - start, fv.output_dir.rstrip('/'), ','.join(prefixes.values())))
     counts = beam_job.print_counters(result)
     extractor = config.make_extractor()
+    def describe(counts):
+        try:
+            write_description(fv.output_dir, config, fv.input, split, fv.transpose_range,
+                              counts)
+        except BaseException:
+            remove_outputs(fv.output_dir, prefixes.values())
+            raise
     if counts is None:          # a runner without metrics: the shards say what was written
-        write_description(fv.output_dir, config, fv.input, split, fv.transpose_range, None)
+        describe(None)
         return
     if not any(counts.get('%s_sequences' % name) for name in split.names):
         reader = READERS.create(extractor.reader)
         raise MusekitError('read no %s from %s%s' % (
             reader.what, fv.input, ' (%s)' % reader.hint if reader.hint else ''))
-    write_description(fv.output_dir, config, fv.input, split, fv.transpose_range, counts)
+    describe(counts)
     print('musekit_create_dataset: %s %s' % (' and '.join(
         '%d %s' % (counts.get(prefix, 0), part) for part, prefix in prefixes.items()),
         extractor.output_name))
