@@ -234,5 +234,7 @@ def print_counters(result, out=None):
 def run_main(main, argv, program):
     """Runs `main(argv)`; user errors become one line on stderr and exit status 2."""
     import logging
-    logging.getLogger('apache_beam').setLevel(logging.ERROR)
+    # a failing step's error reaches us raised (one line for a MusekitError, a traceback
+    # for a bug); Beam's own log of it would print that traceback every time
+    logging.getLogger('apache_beam').setLevel(logging.CRITICAL)
     command.run_main(main, argv, program)
