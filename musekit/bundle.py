@@ -10,9 +10,10 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import math
 import os
 import re
-import secrets
+import stat
 
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
@@ -110,20 +111,9 @@ def write_bundle(path, config_dict, weights, provenance=None):
     payload = proto.SerializeToString(deterministic=True)
     header = b'format_version=%d payload_bytes=%d sha256=%s\n' % (
         FORMAT_VERSION, len(payload), hashlib.sha256(payload).hexdigest().encode())
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, '.%s.%s.tmp' % (os.path.basename(path), secrets.token_hex(6)))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)   # umask applies
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(MAGIC + header + payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    from musekit import atomic
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic.write_bytes(path, MAGIC + header + payload)
     return json.loads(proto.provenance_json)
 
 
@@ -161,6 +151,15 @@ def load_bundle(path):
     """Reads and checks a bundle (a file path, or the name of a bundle shipped with
     musekit); any problem raises one clear MusekitError line."""
     path = resolve_bundle_path(os.fspath(path))
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None                 # open() below says why
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        # opening a FIFO would wait for a writer forever
+        raise MusekitError('bundle %s is %s, not a bundle file' % (path, (
+            'a FIFO' if stat.S_ISFIFO(mode) else 'a socket' if stat.S_ISSOCK(mode)
+            else 'a device')))
     try:
         with open(path, 'rb') as f:
             size = os.fstat(f.fileno()).st_size
@@ -227,19 +226,43 @@ def _parse(data, path):
 
 def check_buildable(bundle):
     """Builds the bundle's encoder, extractor and model family once and checks the encoder's
-    contract (as get_config does), so a bundle whose config musekit cannot use fails at
-    load time with one line (`step_model` checks the weights)."""
+    contract (as get_config does), its declared architecture's size against the memory
+    limit (from the weight shapes its hparams give, bounded by their declarations, before
+    anything is built) and its weights' values, so a bundle musekit cannot use fails at
+    load time with one line (`step_model` checks the weights' names and shapes)."""
     from musekit.encoders.base import check_contract
     try:
         config = bundle.config
         config.make_extractor()
-        check_contract(config.make_encoder())
-        config.make_model()
+        encoder = config.make_encoder()
+        check_contract(encoder)
+        if encoder.needs_fitting:
+            raise MusekitError('its encoder %r was never fitted to data (e.g. a conditioned '
+                               'model without its labels): it cannot generate'
+                               % encoder.name)
+        family = config.make_model()
+        shapes = family.weight_shapes(encoder, dict(config.hparams))
+        parameters = sum(math.prod(int(d) for d in shape) for shape in shapes.values())
+        limits.MEMORY.check(4 * parameters, 'its architecture of %s parameters (%s as '
+                            'float32)' % ('{:,}'.format(parameters), limits.MEMORY.describe(
+                                4 * parameters)))
+        check_finite(bundle.weights)
     except MusekitError as e:
         raise MusekitError('bundle %s: %s' % (bundle.path, e)) from None
     except (KeyError, ValueError, TypeError, AttributeError, ZeroDivisionError) as e:
         raise MusekitError('bundle %s has a config musekit cannot build: %s: %s'
                            % (bundle.path, type(e).__name__, e)) from None
+
+
+def check_finite(weights):
+    """Raises MusekitError naming the first weight (by name) holding NaN or infinity: a
+    model with one would generate noise, or nothing, without a word."""
+    for name in sorted(weights):
+        array = weights[name]
+        if array.dtype.kind == 'f' and not np.isfinite(array).all():
+            where = np.flatnonzero(~np.isfinite(array))[0]
+            raise MusekitError('weight %s holds %s (at flat index %d): not a trained model'
+                               % (name, array.ravel()[where], where))
 
 
 def _tensor_array(tensor, path):

@@ -25,13 +25,14 @@ _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxlevel = 40, 40, 8, 2
 
 
 def param(default, help, *, min=None, max=None, above=None, below=None, min_items=None,
-          architecture=False):
+          max_items=None, architecture=False):
     """A declared field: `default` (copied per instance), one line of `help`, inclusive
     bounds `min`/`max` (`above`/`below`: exclusive ones) that apply to a number or to each
-    item of a list, `min_items` for a list, and `architecture`: the value fixes the weights'
-    shapes."""
+    item of a list, `min_items`/`max_items` for a list, and `architecture`: the value fixes
+    the weights' shapes."""
     metadata = {'help': help, 'min': min, 'max': max, 'above': above, 'below': below,
-                'min_items': min_items, 'architecture': architecture}
+                'min_items': min_items, 'max_items': max_items,
+                'architecture': architecture}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: copy.deepcopy(default),
                                  metadata=metadata)
@@ -50,6 +51,7 @@ class Spec:
     above: object = None
     below: object = None
     min_items: object = None
+    max_items: object = None
     architecture: bool = False
 
     def type_text(self):
@@ -77,13 +79,17 @@ class Spec:
         if _optional_inner(self.type) is not None and _list_item(self.type) is None:
             return '%s or null' % ' '.join(filter(None, (_type_text(_optional_inner(
                 self.type)), bounds)))
-        if not bounds and not self.min_items:
+        if not bounds and not self.min_items and not self.max_items:
             return self.type_text()
         if _list_item(self.type) is None:
             return '%s %s' % (self.type_text(), bounds)
         text = '%s (each %s)' % (self.type_text(), bounds) if bounds else self.type_text()
-        if self.min_items:
+        if self.min_items and self.max_items:
+            text += ', %d to %d items' % (self.min_items, self.max_items)
+        elif self.min_items:
             text += ', at least %d item%s' % (self.min_items, 's' if self.min_items > 1 else '')
+        elif self.max_items:
+            text += ', at most %d items' % self.max_items
         return text
 
 
@@ -101,7 +107,8 @@ def specs(params_class):
             default = dataclasses.MISSING
         out.append(Spec(field.name, hints[field.name], default, meta.get('help', ''),
                         meta.get('min'), meta.get('max'), meta.get('above'), meta.get('below'),
-                        meta.get('min_items'), bool(meta.get('architecture'))))
+                        meta.get('min_items'), meta.get('max_items'),
+                        bool(meta.get('architecture'))))
     return out
 
 
@@ -259,7 +266,8 @@ def _in_bounds(spec, value):
     if value is None:
         return True
     items = value if isinstance(value, list) else [value]
-    if isinstance(value, list) and len(value) < (spec.min_items or 0):
+    if isinstance(value, list) and (len(value) < (spec.min_items or 0) or (
+            spec.max_items is not None and len(value) > spec.max_items)):
         return False
     for item in items:
         if not isinstance(item, numbers.Real) or isinstance(item, bool):

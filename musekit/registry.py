@@ -6,34 +6,73 @@ of its built-in package on first lookup, and third-party packages add plugins th
 setuptools entry-point group ``musekit.plugins`` (each entry point names a module to
 import, or a callable to call, that registers what it brings).
 
+Each entry point is loaded on its own, once: one that fails (its import or its call raises)
+is one line on stderr naming it and its error, and the others still load
+(`plugin_failures` keeps what failed).
+
 A registry that names a base class refuses anything else, gives each registered class its
 ``name``, and builds instances from a params dict checked against the constructor's
-signature (the plugin's schema), so a typo in a config is one clear line.
+signature (the plugin's schema), so a typo in a config is one clear line. It refuses a
+class that leaves abstract methods out, or stubs several with one function; a registry's
+`capabilities` let a class declare one off (e.g. ``trainable = False``) instead, and the
+methods that capability needs then refuse in one line.
 """
+import abc
 import importlib
 import importlib.metadata
 import inspect
 import pkgutil
+import sys
 import threading
 
 from musekit.errors import MusekitError, UnknownNameError
 
 ENTRY_POINT_GROUP = 'musekit.plugins'
 
-_entry_points_loaded = False
+_entry_points = None            # the group's entry points, listed on the first lookup
+_entry_point_outcomes = {}      # 'name = value' -> 'loading', 'loaded' or its error line
 _lock = threading.RLock()
 
 
+def _entry_point_key(ep):
+    return '%s = %s' % (ep.name, ep.value)
+
+
+def _error_line(error):
+    lines = str(error).strip().splitlines()
+    return '%s: %s' % (type(error).__name__, lines[0]) if lines else type(error).__name__
+
+
 def _load_entry_points():
-    global _entry_points_loaded
+    """Imports (or calls) every entry point not tried yet. A plugin that looks a registry up
+    while it loads finds the plugins before it and loads those after it."""
+    global _entry_points
     with _lock:
-        if _entry_points_loaded:
-            return
-        _entry_points_loaded = True
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            obj = ep.load()
-            if callable(obj):
-                obj()
+        if _entry_points is None:
+            _entry_points = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+        for ep in _entry_points:
+            key = _entry_point_key(ep)
+            if key in _entry_point_outcomes:
+                continue
+            _entry_point_outcomes[key] = 'loading'
+            try:
+                obj = ep.load()
+                if callable(obj):
+                    obj()
+            except Exception as e:      # noqa: BLE001 -- any plugin bug is that plugin's line
+                _entry_point_outcomes[key] = _error_line(e)
+                print('musekit: plugin %s (entry point %s) failed to load and is skipped: %s'
+                      % (ep.name, key, _error_line(e)), file=sys.stderr, flush=True)
+            else:
+                _entry_point_outcomes[key] = 'loaded'
+
+
+def plugin_failures():
+    """{entry point 'name = module[:attr]': its error line} of the plugins that failed to
+    load (after loading every entry point not tried yet)."""
+    _load_entry_points()
+    return {key: outcome for key, outcome in _entry_point_outcomes.items()
+            if outcome not in ('loading', 'loaded')}
 
 
 def import_package(package_name):
@@ -49,17 +88,28 @@ def _resolve(path):
     return getattr(importlib.import_module(module), attr)
 
 
+def _refuser(kind, capability, method):
+    def refuse(self, *args, **kwargs):
+        raise MusekitError('%s %s has no %s: it declares %s = False'
+                           % (kind, self.name, method, capability))
+    refuse.__name__ = refuse.__qualname__ = method
+    return refuse
+
+
 class Registry:
     """Plugins of one kind, by name; `get` on an unknown name lists the known ones.
 
     `base` ('module:Class', resolved on first registration) is the class every plugin
     must subclass; `builtins` is a package whose modules are imported on first lookup,
-    or a callable that registers the built-in plugins.
+    or a callable that registers the built-in plugins. `capabilities` maps a boolean class
+    attribute of the base (e.g. 'trainable') to the methods only that capability needs: a
+    plugin that sets it False leaves those out.
     """
 
-    def __init__(self, kind, base=None, builtins=None):
+    def __init__(self, kind, base=None, builtins=None, capabilities=None):
         self.kind = kind
         self._base = base
+        self._capabilities = dict(capabilities or {})
         self._builtins = builtins
         self._builtins_loaded = builtins is None
         self._items = {}
@@ -82,10 +132,7 @@ class Registry:
             if not (inspect.isclass(obj) and issubclass(obj, base)):
                 raise TypeError('%s %r must be a subclass of %s.%s, not %r'
                                 % (self.kind, name, base.__module__, base.__qualname__, obj))
-            if inspect.isabstract(obj):
-                raise TypeError('%s %r (%s) leaves abstract methods unimplemented: %s'
-                                % (self.kind, name, obj.__qualname__,
-                                   ', '.join(sorted(obj.__abstractmethods__))))
+            self._check_methods(name, obj, base)
         with _lock:
             if name in self._items and self._items[name] is not obj:
                 raise ValueError('%s %r is registered twice' % (self.kind, name))
@@ -93,6 +140,45 @@ class Registry:
             if base is not None:
                 obj.name = name
         return obj
+
+    def _check_methods(self, name, obj, base):
+        """Refuses a plugin class that leaves an abstract method out or stubs several with
+        one function; methods of a capability it declares off become one-line refusals."""
+        label = '%s %r (%s)' % (self.kind, name, obj.__qualname__)
+        excused = {}
+        for capability, methods in self._capabilities.items():
+            value = getattr(obj, capability)
+            if not isinstance(value, bool):
+                raise TypeError('%s declares %s = %r; it is True or False'
+                                % (label, capability, value))
+            if value:
+                continue
+            defined = sorted(m for m in methods if getattr(obj, m) is not getattr(base, m))
+            if defined:
+                raise TypeError('%s declares %s = False yet defines %s'
+                                % (label, capability, ', '.join(defined)))
+            excused.update((m, capability) for m in methods)
+        missing = sorted(set(obj.__abstractmethods__) - set(excused))
+        if missing:
+            raise TypeError('%s leaves abstract methods unimplemented: %s'
+                            % (label, ', '.join(missing)))
+        required = set(getattr(base, '__abstractmethods__', ())) \
+            | {m for methods in self._capabilities.values() for m in methods}
+        by_function = {}
+        for method in sorted(required - set(excused)):
+            function = inspect.getattr_static(obj, method)
+            by_function.setdefault(id(function), []).append(method)
+        stubbed = [methods for methods in by_function.values() if len(methods) > 1]
+        if stubbed:
+            raise TypeError('%s stubs %s with one function; a %s that lacks a capability '
+                            'declares it off (%s)'
+                            % (label, ' and '.join(', '.join(m) for m in stubbed), self.kind,
+                               ', '.join('%s = False' % c for c in self._capabilities)
+                               or 'this registry has none'))
+        for method, capability in excused.items():
+            if method in obj.__abstractmethods__:
+                setattr(obj, method, _refuser(self.kind, capability, method))
+        abc.update_abstractmethods(obj)
 
     def alias(self, old_name, name):
         """Makes `old_name` (a name that files written earlier may hold) find `name`."""
@@ -116,8 +202,11 @@ class Registry:
         try:
             return self._items[self._aliases.get(name, name)]
         except KeyError:
-            raise UnknownNameError('unknown %s %r; known: %s' % (
-                self.kind, name, ', '.join(self.names()) or '(none)')) from None
+            failed = plugin_failures()
+            raise UnknownNameError('unknown %s %r; known: %s%s' % (
+                self.kind, name, ', '.join(self.names()) or '(none)',
+                '; plugins that failed to load: %s' % ', '.join(sorted(failed))
+                if failed else '')) from None
 
     def create(self, name, params=None):
         """An instance of the plugin `name` built from `params` (a dict of its constructor's
@@ -151,7 +240,8 @@ class Registry:
 
 ENCODERS = Registry('encoder', 'musekit.encoders.base:Encoder', 'musekit.encoders')
 EXTRACTORS = Registry('extractor', 'musekit.extractors.base:Extractor', 'musekit.extractors')
-MODELS = Registry('model family', 'musekit.models.base:ModelFamily', 'musekit.models')
+MODELS = Registry('model family', 'musekit.models.base:ModelFamily', 'musekit.models',
+                  capabilities={'trainable': ('build', 'objective', 'weight_variables')})
 PIECES = Registry('piece type', 'musekit.pieces.base:PieceType', 'musekit.pieces')
 SPLITS = Registry('split', 'musekit.data.splits:Split', 'musekit.data.splits')
 READERS = Registry('reader', 'musekit.pipelines.readers:Reader', 'musekit.pipelines.readers')

@@ -80,7 +80,7 @@ def test_with_hparams_returns_a_new_config_and_checks_names_and_types():
         "hparam batch_size=0.5 for config 'lookback_rnn': expected int >= 1")
     assert refusal(base.with_hparams, 'rnn_layer_sizes=7') == (
         "hparam rnn_layer_sizes=7 for config 'lookback_rnn': expected list of int "
-        "(each >= 1), at least 1 item")
+        "(each >= 1), 1 to 64 items")
 
 
 def test_hparams_accept_every_declared_hparam_and_fill_defaults():

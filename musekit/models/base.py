@@ -18,6 +18,11 @@ from musekit.params import param
 from musekit.registry import MODELS
 
 
+# the most layers a declared architecture may stack: bounds what is built from a config
+# (or a hostile bundle's) before its memory can be estimated
+MAX_LAYERS = 64
+
+
 @dataclasses.dataclass
 class TrainingHparams:
     """The hparams every family trains with; a family's `Hparams` subclasses this."""

@@ -23,7 +23,8 @@ from musekit.data.batching import RandomCrops
 from musekit.encoders import biaxial
 from musekit.errors import MusekitError
 from musekit.layers import lstm
-from musekit.models.base import ModelFamily, StepModel, TrainingHparams, check_weights, register
+from musekit.models.base import (MAX_LAYERS, ModelFamily, StepModel, TrainingHparams,
+                                 check_weights, register)
 from musekit.models.objectives import Objective
 from musekit.params import param
 
@@ -32,9 +33,9 @@ from musekit.params import param
 class Hparams(TrainingHparams):
     """The biaxial RNN's hparams (Johnson 2017's sizes)."""
     time_layer_sizes: list[int] = param([300, 300], 'time-axis LSTM widths', min=1,
-                                        min_items=1, architecture=True)
+                                        min_items=1, max_items=MAX_LAYERS, architecture=True)
     note_layer_sizes: list[int] = param([100, 50], 'note-axis LSTM widths', min=1,
-                                        min_items=1, architecture=True)
+                                        min_items=1, max_items=MAX_LAYERS, architecture=True)
     dropout_rate: float = param(0.5, "dropout on each layer's output while training",
                                 min=0.0, below=1.0)
     crop_length: int = param(128, 'frames per training crop', min=1)

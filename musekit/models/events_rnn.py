@@ -38,7 +38,8 @@ import numpy as np
 from musekit import params
 from musekit.errors import MusekitError
 from musekit.layers import lstm
-from musekit.models.base import ModelFamily, StepModel, TrainingHparams, check_weights, register
+from musekit.models.base import (MAX_LAYERS, ModelFamily, StepModel, TrainingHparams,
+                                 check_weights, register)
 from musekit.params import param
 from musekit.models.objectives import CategoricalCrossEntropy
 from musekit.registry import MODELS
@@ -48,7 +49,7 @@ from musekit.registry import MODELS
 class Hparams(TrainingHparams):
     """The events RNN's hparams (Magenta's names and defaults)."""
     rnn_layer_sizes: list[int] = param([128, 128], 'LSTM widths, first layer first', min=1,
-                                       min_items=1, architecture=True)
+                                       min_items=1, max_items=MAX_LAYERS, architecture=True)
     dropout_rate: float = param(0.5, "dropout on each layer's output while training",
                                 min=0.0, below=1.0)
     attn_length: int = param(0, 'steps of attention over the first layer (0: none)', min=0,

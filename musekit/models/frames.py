@@ -8,7 +8,8 @@ import dataclasses
 import numpy as np
 
 from musekit import params
-from musekit.models.base import ModelFamily, StepModel, TrainingHparams, check_weights
+from musekit.models.base import (MAX_LAYERS, ModelFamily, StepModel, TrainingHparams,
+                                 check_weights)
 from musekit.params import param
 from musekit.models.objectives import Objective
 
@@ -47,7 +48,7 @@ def frame_nll(logits, labels):
 class FrameHparams(TrainingHparams):
     """What every piano-roll model's hparams hold."""
     layer_sizes: list[int] = param([150], 'recurrent layer widths, first layer first', min=1,
-                                   min_items=1, architecture=True)
+                                   min_items=1, max_items=MAX_LAYERS, architecture=True)
 
 
 class FrameModel(ModelFamily):

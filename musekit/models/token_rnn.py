@@ -13,7 +13,8 @@ import numpy as np
 from musekit import params
 from musekit.errors import MusekitError
 from musekit.layers import lstm
-from musekit.models.base import ModelFamily, StepModel, TrainingHparams, check_weights, register
+from musekit.models.base import (MAX_LAYERS, ModelFamily, StepModel, TrainingHparams,
+                                 check_weights, register)
 from musekit.models.objectives import CategoricalCrossEntropy
 from musekit.params import param
 
@@ -24,7 +25,7 @@ class Hparams(TrainingHparams):
     embedding_size: int = param(64, "width of each token's embedding", min=1,
                                 architecture=True)
     layer_sizes: list[int] = param([256], 'LSTM widths, first layer first', min=1,
-                                   min_items=1, architecture=True)
+                                   min_items=1, max_items=MAX_LAYERS, architecture=True)
     dropout_rate: float = param(0.5, "dropout on each LSTM's output while training",
                                 min=0.0, below=1.0)
 

@@ -31,7 +31,8 @@ from musekit import params
 from musekit.data.batching import RandomCrops
 from musekit.encoders.mu_law import MuLawEncoder
 from musekit.errors import MusekitError
-from musekit.models.base import ModelFamily, StepModel, TrainingHparams, check_weights, register
+from musekit.models.base import (MAX_LAYERS, ModelFamily, StepModel, TrainingHparams,
+                                 check_weights, register)
 from musekit.models.objectives import CategoricalCrossEntropy
 from musekit.params import param
 
@@ -39,7 +40,8 @@ from musekit.params import param
 @dataclasses.dataclass
 class Hparams(TrainingHparams):
     """WaveNet's hparams (the paper's names; sizes for 8 kHz audio on a CPU)."""
-    stacks: int = param(2, 'stacks of dilated layers', min=1, architecture=True)
+    stacks: int = param(2, 'stacks of dilated layers', min=1, max=MAX_LAYERS,
+                        architecture=True)
     layers_per_stack: int = param(10, 'layers per stack, dilations 1, 2, ..., 2^(n-1)',
                                   min=1, max=16, architecture=True)
     residual_channels: int = param(32, 'channels of the residual stream', min=1,

@@ -1,6 +1,7 @@
 """Notes to WAV audio: FluidSynth with a General MIDI SoundFont when both are installed,
 else a small built-in synthesizer (additive harmonics, ADSR envelope); files through
 soundfile as 16-bit mono PCM."""
+import errno
 import glob
 import os
 import shutil
@@ -9,6 +10,7 @@ import tempfile
 
 import numpy as np
 
+from musekit import atomic
 from musekit.errors import MusekitError
 from musekit.output.notes import seconds_per_step
 
@@ -48,7 +50,8 @@ def render_wav(path, notes, num_steps, qpm=120.0, steps_per_quarter=4,
         with tempfile.TemporaryDirectory(prefix='musekit_render_') as tmp:
             midi = write_midi(os.path.join(tmp, 'piece.mid'), notes, num_steps, qpm,
                               steps_per_quarter)
-            fluidsynth_midi(found, midi, path, sample_rate)
+            with atomic.replacing(path) as wav:
+                fluidsynth_midi(found, midi, wav, sample_rate)
         return 'fluidsynth'
     write_wav(path, synthesize(notes, num_steps, qpm, steps_per_quarter, sample_rate),
               sample_rate)
@@ -104,8 +107,17 @@ def _voice(pitch, length, sample_rate):
 
 
 def write_wav(path, samples, sample_rate=SAMPLE_RATE):
-    """Writes float samples in [-1, 1] (clipped) as 16-bit mono PCM; returns `path`."""
+    """Writes float samples in [-1, 1] (clipped) as 16-bit mono PCM, whole or not at all;
+    returns `path`."""
     import soundfile
-    soundfile.write(path, np.clip(np.asarray(samples, np.float32), -1.0, 1.0), sample_rate,
-                    subtype='PCM_16', format='WAV')
+    samples = np.clip(np.asarray(samples, np.float32), -1.0, 1.0)
+    with atomic.replacing(path) as tmp:
+        try:
+            soundfile.write(tmp, samples, sample_rate, subtype='PCM_16', format='WAV')
+        except soundfile.LibsndfileError as e:
+            # libsndfile says 'System error.' for a full disk: tell it as the OS would
+            free = shutil.disk_usage(os.path.dirname(tmp)).free
+            if free < 2 * len(samples) + 44:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
+            raise OSError(e.code, str(e).splitlines()[-1]) from None
     return path

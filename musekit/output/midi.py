@@ -67,6 +67,9 @@ def midi_file(notes, num_steps, qpm=120.0, steps_per_quarter=4, program=0):
 
 
 def write_midi(path, notes, num_steps, qpm=120.0, steps_per_quarter=4, program=0):
-    """Writes `notes` as a MIDI file (see midi_file); returns `path`."""
-    midi_file(notes, num_steps, qpm, steps_per_quarter, program).save(path)
+    """Writes `notes` as a MIDI file (see midi_file), whole or not at all; returns `path`."""
+    from musekit import atomic
+    midi = midi_file(notes, num_steps, qpm, steps_per_quarter, program)
+    with atomic.replacing(path) as tmp:
+        midi.save(tmp)
     return path

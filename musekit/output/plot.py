@@ -78,5 +78,7 @@ def write_piano_roll(path, notes, num_steps, primer_steps=0, steps_per_quarter=4
     figure = piano_roll_figure(notes, num_steps, primer_steps, steps_per_quarter,
                                steps_per_bar, title)
     FigureCanvasAgg(figure)
-    figure.savefig(path, format='png', dpi=100)
+    from musekit import atomic
+    with atomic.replacing(path) as tmp:
+        figure.savefig(tmp, format='png', dpi=100)
     return path

@@ -1,8 +1,11 @@
 """The piano-roll piece type: frames of sounding pitches, primed by silence or a MIDI file
 (all its pitched notes), written as polyphonic MIDI (WAV and a PNG piano roll on request)."""
+import sys
+
 from musekit import limits
 from musekit.errors import MusekitError
 from musekit.output.notes import Note
+from musekit.output.plot import note_name
 from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, PieceType,
                                  read_midi_sequence, register, write_note_files)
 
@@ -63,13 +66,20 @@ class PianoRollPiece(PieceType):
         from musekit.extractors.polyphony import quantized_length
         sequence = read_midi_sequence(path)
         low, high = self.encoder.min_pitch, self.encoder.max_pitch
+        outside = 0
         for note in sequence.notes:
             moved = into_range(note.pitch, low, high)
             if moved is None:
                 raise MusekitError('primer MIDI %s has pitch %d, which no octave of the '
                                    "model's keys %d..%d holds" % (path, note.pitch, low,
                                                                    high - 1))
+            outside += moved != note.pitch and not note.is_drum
             note.pitch = moved
+        if outside:
+            print('musekit: primer MIDI %s: %d note%s outside the model\'s keys %s..%s moved '
+                  'by octaves into them' % (path, outside, 's' if outside > 1 else '',
+                                            note_name(low), note_name(high - 1)),
+                  file=sys.stderr)
         try:
             quantized = sequences_lib.quantize_note_sequence(sequence, self.steps_per_quarter)
         except Exception as e:     # note_seq's several "cannot quantize" errors
