@@ -93,6 +93,7 @@ def _refuser(kind, capability, method):
         raise MusekitError('%s %s has no %s: it declares %s = False'
                            % (kind, self.name, method, capability))
     refuse.__name__ = refuse.__qualname__ = method
+    refuse.refuses_for = capability
     return refuse
 
 
@@ -145,20 +146,28 @@ class Registry:
         """Refuses a plugin class that leaves an abstract method out or stubs several with
         one function; methods of a capability it declares off become one-line refusals."""
         label = '%s %r (%s)' % (self.kind, name, obj.__qualname__)
+        abstract = set(getattr(obj, '__abstractmethods__', ()))
         excused = {}
         for capability, methods in self._capabilities.items():
-            value = getattr(obj, capability)
+            value = getattr(obj, capability, True)
             if not isinstance(value, bool):
                 raise TypeError('%s declares %s = %r; it is True or False'
                                 % (label, capability, value))
+            own = {m for m in methods if getattr(obj, m) is not getattr(base, m)
+                   and not hasattr(getattr(obj, m), 'refuses_for')}
             if value:
+                inherited = sorted(m for m in methods
+                                   if hasattr(getattr(obj, m), 'refuses_for'))
+                if inherited:       # from a class that declared the capability off
+                    raise TypeError('%s declares %s = True but does not define %s'
+                                    % (label, capability, ', '.join(inherited)))
                 continue
-            defined = sorted(m for m in methods if getattr(obj, m) is not getattr(base, m))
+            defined = sorted(own)
             if defined:
                 raise TypeError('%s declares %s = False yet defines %s'
                                 % (label, capability, ', '.join(defined)))
             excused.update((m, capability) for m in methods)
-        missing = sorted(set(obj.__abstractmethods__) - set(excused))
+        missing = sorted(abstract - set(excused))
         if missing:
             raise TypeError('%s leaves abstract methods unimplemented: %s'
                             % (label, ', '.join(missing)))
@@ -176,7 +185,7 @@ class Registry:
                                ', '.join('%s = False' % c for c in self._capabilities)
                                or 'this registry has none'))
         for method, capability in excused.items():
-            if method in obj.__abstractmethods__:
+            if method in abstract:
                 setattr(obj, method, _refuser(self.kind, capability, method))
         abc.update_abstractmethods(obj)
 

@@ -302,39 +302,208 @@ def test_builtins_load_on_first_lookup_from_a_callable_or_a_package(tmp_path, mo
     assert TOY.names() == ['public'] and TOY.get('public') is list
 
 
-def test_entry_point_plugins_load_once_and_callables_are_called(monkeypatch):
+class FakeEntryPoint:
+    """What importlib.metadata.entry_points yields: a name, a value and `load`."""
+
+    def __init__(self, name, obj):
+        self.name, self.value, self.obj = name, 'plugins_%s' % name, obj
+
+    def load(self):
+        if isinstance(self.obj, Exception):
+            raise self.obj
+        return self.obj
+
+
+def fake_entry_points(monkeypatch, *entry_points):
+    """Makes the `musekit.plugins` group hold `entry_points`, none tried yet; returns the
+    keyword arguments of each listing."""
     import importlib.metadata
 
     from musekit import registry as registry_lib
+    groups = []
 
+    def entry_points_of(**kwargs):
+        groups.append(kwargs)
+        return list(entry_points) if kwargs.get('group') == 'musekit.plugins' else []
+
+    monkeypatch.setattr(importlib.metadata, 'entry_points', entry_points_of)
+    monkeypatch.setattr(registry_lib, '_entry_points', None)
+    monkeypatch.setattr(registry_lib, '_entry_point_outcomes', {})
+    return groups
+
+
+def test_entry_point_plugins_load_once_and_callables_are_called(monkeypatch, capsys):
     reg = Registry('thing')
-    calls, groups = [], []
-
-    class EntryPoint:
-        def __init__(self, obj):
-            self.obj = obj
-
-        def load(self):
-            return self.obj
+    calls = []
 
     def register_plugin():
         calls.append('called')
         reg.register('plugged', dict)
 
     not_callable = object()                 # a module-like entry point is imported, not called
-
-    def entry_points(**kwargs):
-        groups.append(kwargs)
-        if kwargs.get('group') != 'musekit.plugins':
-            return []
-        return [EntryPoint(not_callable), EntryPoint(register_plugin)]
-
-    monkeypatch.setattr(importlib.metadata, 'entry_points', entry_points)
-    monkeypatch.setattr(registry_lib, '_entry_points_loaded', False)
+    groups = fake_entry_points(monkeypatch, FakeEntryPoint('module', not_callable),
+                               FakeEntryPoint('function', register_plugin))
     assert reg.get('plugged') is dict
     assert reg.names() == ['plugged'] and 'plugged' in reg
     assert calls == ['called'] and groups == [{'group': 'musekit.plugins'}]
-    assert registry_lib._entry_points_loaded is True
+    from musekit.registry import plugin_failures
+    assert plugin_failures() == {} and capsys.readouterr().err == ''
+
+
+def test_a_plugin_that_fails_to_load_is_one_line_and_the_others_still_load(monkeypatch,
+                                                                          capsys):
+    from musekit.registry import plugin_failures
+    reg = Registry('thing')
+    tried = []
+
+    def plugin(name, error=None):
+        def register():
+            tried.append(name)
+            if error:
+                raise error
+            reg.register(name, dict)
+            if name == 'first':             # a lookup while loading meets the later plugins
+                tried.append(sorted(reg.names()))
+        return register
+
+    fake_entry_points(
+        monkeypatch, FakeEntryPoint('first', plugin('first')),
+        FakeEntryPoint('missing', ModuleNotFoundError("No module named 'gone'")),
+        FakeEntryPoint('raising', plugin('raising', ValueError('bad colour\nsecond line'))),
+        FakeEntryPoint('last', plugin('last')))
+    assert reg.names() == ['first', 'last']
+    assert tried == ['first', 'raising', 'last', ['first', 'last']]
+    assert capsys.readouterr().err.splitlines() == [
+        'musekit: plugin missing (entry point missing = plugins_missing) failed to load and '
+        "is skipped: ModuleNotFoundError: No module named 'gone'",
+        'musekit: plugin raising (entry point raising = plugins_raising) failed to load and '
+        'is skipped: ValueError: bad colour']
+    assert plugin_failures() == {
+        'missing = plugins_missing': "ModuleNotFoundError: No module named 'gone'",
+        'raising = plugins_raising': 'ValueError: bad colour'}
+    with pytest.raises(UnknownNameError) as e:
+        reg.get('raising')
+    assert str(e.value) == ("unknown thing 'raising'; known: first, last; plugins that failed "
+                            'to load: missing = plugins_missing, raising = plugins_raising')
+    assert 'x' not in Registry('other') and len(tried) == 4   # each entry point tried once
+    assert capsys.readouterr().err == ''
+
+
+def test_a_broken_installed_plugin_is_one_line_and_the_next_one_loads(tmp_path):
+    """Real entry points (a dist-info folder on the path): the broken one comes first."""
+    import os
+    import subprocess
+    import sys
+    dist = tmp_path / 'two_plugins-1.0.dist-info'
+    dist.mkdir()
+    (dist / 'METADATA').write_text('Metadata-Version: 2.1\nName: two-plugins\nVersion: 1.0\n')
+    (dist / 'entry_points.txt').write_text(
+        '[musekit.plugins]\nbroken = broken_plugin\nworking = working_plugin:register\n')
+    (tmp_path / 'broken_plugin.py').write_text('import no_such_module_for_musekit\n')
+    config = dict(config_lib.get_config('basic_rnn').to_dict(), name='plugged_rnn')
+    (tmp_path / 'working_plugin.py').write_text(
+        'def register():\n    from musekit.config import CONFIGS\n'
+        '    CONFIGS.register("plugged_rnn", %r)\n' % json.dumps(config))
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), 'musekit_train'), '--config=plugged_rnn',
+         '--hparams=help'], capture_output=True, text=True,
+        env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    assert 'rnn_layer_sizes' in proc.stdout
+    assert proc.stderr.splitlines() == [
+        'musekit: plugin broken (entry point broken = broken_plugin) failed to load and is '
+        "skipped: ModuleNotFoundError: No module named 'no_such_module_for_musekit'"]
+
+
+def test_a_class_may_not_stub_abstract_methods_but_may_declare_a_capability_off():
+    import abc
+
+    class Base(abc.ABC):
+        name = None
+        trains = True
+
+        @abc.abstractmethod
+        def run(self):
+            """Abstract."""
+
+        @abc.abstractmethod
+        def fit(self):
+            """Abstract."""
+
+    reg = Registry('gadget', base=Base, capabilities={'trains': ('fit',)})
+
+    def stub(self):
+        raise NotImplementedError
+
+    class Stubbed(Base):
+        run = fit = stub
+
+    class RunsOnly(Base):
+        trains = False
+
+        def run(self):
+            return 'ran'
+
+    class SaysOffButFits(RunsOnly):
+        def fit(self):
+            return 'fitted'
+
+    class SaysMaybe(RunsOnly):
+        trains = 'no'
+
+    class SaysOnButInherits(RunsOnly):
+        trains = True
+
+    class Fits(Base):
+        def run(self):
+            return 'ran'
+
+        def fit(self):
+            return 'fitted'
+
+    assert reg.register('runs_only', RunsOnly) is RunsOnly
+    assert reg.register('runs_only', RunsOnly) is RunsOnly      # a re-import is harmless
+    assert RunsOnly().run() == 'ran'
+    assert refusal(RunsOnly().fit) == 'gadget runs_only has no fit: it declares trains = False'
+    assert reg.register('fits', Fits)().fit() == 'fitted'
+    messages = []
+    for name, cls in (('stubbed', Stubbed), ('says_off_but_fits', SaysOffButFits),
+                      ('says_maybe', SaysMaybe), ('says_on_but_inherits', SaysOnButInherits)):
+        with pytest.raises(TypeError) as e:
+            reg.register(name, cls)
+        messages.append(str(e.value).split(') ', 1)[1])
+    assert messages == [
+        'stubs fit, run with one function; a gadget that lacks a capability declares it off '
+        '(trains = False)',
+        'declares trains = False yet defines fit',
+        "declares trains = 'no'; it is True or False",
+        'declares trains = True but does not define fit']
+    assert reg.names() == ['fits', 'runs_only']
+    plain = Registry('gizmo', base=Base)                # no capabilities: stubs refused too
+    with pytest.raises(TypeError, match='stubs fit, run with one function.*this registry has '
+                                        'none'):
+        plain.register('stubbed', Stubbed)
+
+
+def test_a_generate_only_family_is_declared_and_musekit_train_refuses_it(tmp_path, capsys):
+    from musekit.cli import train as cli
+    from musekit.registry import MODELS
+    family = MODELS.create('magenta_attention_rnn')
+    assert family.trainable is False and MODELS.create('events_rnn').trainable is True
+    assert refusal(family.build, None, {}) == (
+        'model family magenta_attention_rnn has no build: it declares trainable = False')
+    config = config_lib.get_config('attention_rnn').to_dict()
+    config['model'] = {'name': 'magenta_attention_rnn'}
+    path = tmp_path / 'imported.json'
+    path.write_text(json.dumps(config))
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(['musekit_train', '--config=%s' % path, '--run_dir=%s' % (tmp_path / 'run'),
+                 '--sequence_example_file=%s' % (tmp_path / 'none-*')])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        'musekit_train: error: config attention_rnn: model family magenta_attention_rnn '
+        'generates only (it declares trainable = False) and cannot be trained\n')
+    assert not (tmp_path / 'run').exists()
 
 
 def test_registry_lookup_and_create_refusals_are_whole_messages():

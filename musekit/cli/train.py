@@ -99,6 +99,10 @@ def main(argv):
     if fv.eval and not os.path.isdir(os.path.join(fv.run_dir, 'train')):
         raise MusekitError('run directory %s has no checkpoints to evaluate' % fv.run_dir)
     config = resolve_config(fv)
+    family = config.make_model()
+    if not family.trainable:
+        raise MusekitError('config %s: model family %s generates only (it declares trainable '
+                           '= False) and cannot be trained' % (config.name, family.name))
     command.import_tensorflow_quietly()
     from musekit.training import Trainer, fit_to_data
     config = fit_to_data(config, fv.sequence_example_file)   # e.g. a learnt vocabulary

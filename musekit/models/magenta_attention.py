@@ -48,12 +48,7 @@ class MagentaAttentionRNN(ModelFamily):
     """Generation with Magenta attention_rnn weights (see the module docstring)."""
 
     Hparams = Hparams
-
-    def _no_training(self, *args):
-        raise MusekitError('model magenta_attention_rnn runs attention bundles imported from '
-                           "Magenta and does not train; train musekit's attention_rnn config")
-
-    build = objective = weight_variables = _no_training
+    trainable = False       # it runs imported Magenta weights; musekit's attention_rnn trains
 
     def weight_shapes(self, encoder, hparams):
         return weight_shapes(*_sizes(encoder), hparams)
