@@ -6,7 +6,7 @@ from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 VERSION = re.search(r"__version__ = '([^']+)'",
-                    (HERE / 'musekit' / '__init__.py').read_text()).group(1)
+                    (HERE / 'musekit' / 'version.py').read_text()).group(1)
 
 setup(
     name='musekit',

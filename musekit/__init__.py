@@ -1,7 +1,7 @@
 """musekit: Magenta-style music generation on today's Python and TensorFlow."""
 import warnings
 
-__version__ = '0.2.0'
+from musekit.version import __version__  # noqa: F401 -- the package's version
 
 # note_seq imports pydub, which warns on import when ffmpeg is missing; musekit never
 # decodes compressed audio through pydub, so the warning only confuses users.

@@ -87,7 +87,7 @@ def write_bundle(path, config_dict, weights, provenance=None):
     `provenance` free JSON-able facts (dataset, steps, eval loss...); the musekit version
     and a UTC `created` timestamp are added when absent.
     """
-    from musekit import __version__
+    from musekit.version import __version__
     from musekit.config import Config
     if isinstance(config_dict, Config):
         config_dict = config_dict.to_dict()

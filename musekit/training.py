@@ -11,11 +11,11 @@ import time
 
 import numpy as np
 
-import musekit
 from musekit.config import Config
 from musekit.data import dataset
 from musekit import limits
 from musekit.errors import MusekitError, check_int
+from musekit.version import __version__
 
 CONFIG_FILE = 'config.json'
 MAX_CHECKPOINTS = 5
@@ -344,7 +344,7 @@ class Trainer:
     def bundle_parts(self, dataset_pattern=None, eval_metrics=None):
         """(config dict, {name: np.ndarray} weights, provenance) for musekit.bundle."""
         import tensorflow as tf
-        provenance = {'musekit_version': musekit.__version__,
+        provenance = {'musekit_version': __version__,
                       'dataset': dataset_pattern,
                       'training_steps': self.global_step,
                       'checkpoint': os.path.basename(self.manager.latest_checkpoint or ''),

@@ -314,7 +314,7 @@ def write_description(output_dir, config, input_spec, split, transpose_range, co
     Training copies it into a bundle's provenance, so a bundle says what it learned from.
     Deterministic (no timestamps), like the shards beside it.
     """
-    from musekit import __version__
+    from musekit.version import __version__
     extractor = config.make_extractor()
     written = None if counts is None else {
         part: counts.get('%s_%s' % (part, extractor.output_name), 0) for part in split.names}

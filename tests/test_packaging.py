@@ -55,3 +55,34 @@ def test_a_wheel_install_generates_from_a_shipped_bundle_by_name(tmp_path):
     assert proc.returncode == 2
     assert 'no such bundle file: nope (shipped bundles: attention_rnn, basic_rnn, ' \
         'biaxial_jsb, chord_token_lstm, lookback_rnn, ssnu_jsb, wavenet)' in proc.stderr
+
+
+def test_no_submodule_imports_back_up_into_the_package_init():
+    """Submodules take only submodules from `musekit` (the version from musekit.version), so
+    none depends on the package's __init__ having run to its end."""
+    import ast
+    import glob
+    package = os.path.join(ROOT, 'musekit')
+    submodules = {os.path.splitext(name)[0] for name in os.listdir(package)
+                  if not name.startswith('_')}
+    back_up = []
+    for folder in ('musekit', 'pipelines'):
+        for path in glob.glob(os.path.join(ROOT, folder, '**', '*.py'), recursive=True):
+            if path == os.path.join(package, '__init__.py'):
+                continue
+            for node in ast.walk(ast.parse(open(path).read())):
+                if isinstance(node, ast.ImportFrom) and node.module == 'musekit':
+                    back_up += ['%s: from musekit import %s' % (path, a.name)
+                                for a in node.names if a.name not in submodules]
+                elif isinstance(node, ast.Import):
+                    back_up += ['%s: import musekit' % path
+                                for a in node.names if a.name == 'musekit']
+    assert back_up == []
+
+
+def test_setup_and_the_package_read_one_version():
+    import musekit
+    from musekit import version
+    proc = subprocess.run([sys.executable, 'setup.py', '--version'], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.split()[-1] == version.__version__ == musekit.__version__
