@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 
 from musekit.bundle import load_bundle  # noqa: E402
 from musekit.generation.sampling import Batch  # noqa: E402
+from musekit import testing  # noqa: E402
 from musekit.models import wavenet  # noqa: E402
 
 
@@ -66,7 +67,7 @@ def eval_bits(bundle, encoder, arch, pattern):
         for data in tfrecord.read_record_file(path):
             inputs, labels = example.parse_sequence_example(data)
             inputs = inputs[:, 0] if inputs.shape[1] == 1 else inputs
-            logits = wavenet.forward(bundle.weights, arch, inputs[None])[0, warmup:]
+            logits = testing.wavenet_forward(bundle.weights, arch, inputs[None])[0, warmup:]
             labels = labels.reshape(-1)[warmup:]
             logits = logits.astype(np.float64)
             top = logits.max(1, keepdims=True)
@@ -90,7 +91,7 @@ def main():
     arch = wavenet.Architecture(encoder, hparams)
     rate = bundle.config.make_extractor().sample_rate
     fast = bundle.step_model(encoder)
-    naive = wavenet.NaiveWaveNetStepModel(bundle.weights, arch)
+    naive = testing.NaiveWaveNetStepModel(bundle.weights, arch)
     samples_per_second(fast, encoder, arch, 1, 10, False, 1)     # compile the kernel first
     print('bundle %s: %d layers (%d stacks), receptive field %d samples = %.0f ms at %d Hz, '
           '%s training steps' % (args.bundle_file, arch.num_layers, arch.stacks,

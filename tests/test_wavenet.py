@@ -10,6 +10,7 @@ import pytest
 from musekit.encoders.mu_law import MuLawEncoder, mu_law_classes, mu_law_samples
 from musekit.errors import MusekitError
 from musekit.generation import generate
+from musekit import testing
 from musekit.models import wavenet
 
 SMALL = dict(stacks=2, layers_per_stack=3, residual_channels=8, dilation_channels=6,
@@ -136,12 +137,12 @@ def test_output_is_causal_with_the_exact_receptive_field(small):
 def test_keras_model_equals_the_numpy_forward_pass(small):
     _, arch, weights, model = small
     x = np.random.default_rng(2).integers(0, 256, (3, 50))
-    np.testing.assert_allclose(np.asarray(model(x)), wavenet.forward(weights, arch, x),
+    np.testing.assert_allclose(np.asarray(model(x)), testing.wavenet_forward(weights, arch, x),
                                rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize('step_model', [wavenet.WaveNetStepModel,
-                                        wavenet.NaiveWaveNetStepModel])
+                                        testing.NaiveWaveNetStepModel])
 def test_step_models_equal_the_whole_sequence_pass(small, step_model):
     _, arch, weights, _ = small
     x = np.random.default_rng(3).integers(0, 256, (2, 45))     # longer than the field
@@ -151,14 +152,14 @@ def test_step_models_equal_the_whole_sequence_pass(small, step_model):
     for t in range(x.shape[1]):
         logits, state = model.step(x[:, t], state)
         steps.append(np.array(logits))
-    np.testing.assert_allclose(np.stack(steps, 1), wavenet.forward(weights, arch, x),
+    np.testing.assert_allclose(np.stack(steps, 1), testing.wavenet_forward(weights, arch, x),
                                rtol=1e-4, atol=1e-4)
 
 
 def test_fast_and_naive_generation_draw_the_same_samples(small):
     encoder, arch, weights, _ = small
     fast = wavenet.WaveNetStepModel(weights, arch)
-    naive = wavenet.NaiveWaveNetStepModel(weights, arch)
+    naive = testing.NaiveWaveNetStepModel(weights, arch)
     primer = ['', 0.0, 0.25, -0.1]
     a = generate(fast, encoder, primer, 300, num_outputs=3, temperature=1.0, seed=7)
     b = generate(naive, encoder, primer, 300, num_outputs=3, temperature=1.0, seed=7)
@@ -173,7 +174,7 @@ def test_fast_and_naive_generation_draw_the_same_samples(small):
 def test_beam_search_state_rows_stay_apart(small):
     encoder, arch, weights, _ = small
     fast = wavenet.WaveNetStepModel(weights, arch)
-    naive = wavenet.NaiveWaveNetStepModel(weights, arch)
+    naive = testing.NaiveWaveNetStepModel(weights, arch)
     args = dict(num_outputs=2, temperature=1.0, seed=3, beam_size=2, branch_factor=2)
     a = generate(fast, encoder, ['', 0.5], 40, **args)
     b = generate(naive, encoder, ['', 0.5], 40, **args)
@@ -191,7 +192,7 @@ def test_conditioned_model_uses_its_label_everywhere():
     x = np.random.default_rng(4).integers(0, 256, (2, 30))
     inputs = np.stack([x, np.array([[0] * 30, [2] * 30])], -1)
     keras_logits = np.asarray(model(inputs))
-    np.testing.assert_allclose(keras_logits, wavenet.forward(weights, arch, inputs),
+    np.testing.assert_allclose(keras_logits, testing.wavenet_forward(weights, arch, inputs),
                                rtol=1e-4, atol=1e-4)
     other = inputs.copy()
     other[1, :, 1] = 1

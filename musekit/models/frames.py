@@ -37,13 +37,6 @@ class FrameBernoulli(Objective):
         return {'frame_nll': means['loss']}
 
 
-def frame_nll(logits, labels):
-    """NumPy reference of the loss: mean over frames of the summed per-key Bernoulli NLL."""
-    logits, labels = np.asarray(logits, np.float64), np.asarray(labels, np.float64)
-    per_key = np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
-    return float(per_key.sum(-1).mean())
-
-
 @dataclasses.dataclass
 class FrameHparams(TrainingHparams):
     """What every piano-roll model's hparams hold."""

@@ -9,8 +9,8 @@ inputs; the loss counts only the last `crop_samples` outputs, which see a full r
 field (evaluation likewise skips the first receptive field of every clip). Generation
 (NumPy, no TensorFlow) uses the cached-queue algorithm of Paine et al., "Fast Wavenet
 Generation Algorithm" (2016): every layer keeps the activations its dilation still needs,
-so one new sample costs O(layers); `NaiveWaveNetStepModel` recomputes the whole receptive
-field per sample and is kept as the reference the fast one is tested against.
+so one new sample costs O(layers); musekit.testing.NaiveWaveNetStepModel recomputes the
+whole receptive field per sample, the reference the fast one is tested against.
 
 Hparams: ``stacks``, ``layers_per_stack``, ``residual_channels``, ``dilation_channels``,
 ``skip_channels``, ``crop_samples``, ``eval_batch_size``. Weights (C classes, R residual,
@@ -237,55 +237,6 @@ class WaveNet(ModelFamily):
 
 def _float32(weights):
     return {k: np.ascontiguousarray(v, np.float32) for k, v in weights.items()}
-
-
-def forward(weights, arch, inputs, last_only=False):
-    """NumPy logits [B, T, C] of stored inputs [B, T] or [B, T, 2], computed over the whole
-    sequence like the Keras model (the reference of the step models); `last_only`: the
-    logits [B, 1, C] of the last step alone (skip outputs and head at that step only)."""
-    w = _float32(weights)
-    inputs = np.asarray(inputs, np.int64)
-    classes, label = (inputs[..., 0], inputs[..., 1]) if arch.labels else (inputs, None)
-
-    def shifted(x, d):
-        out = np.zeros_like(x)
-        out[:, d:] = x[:, :x.shape[1] - d] if d < x.shape[1] else 0
-        return out
-
-    h = w['input/current'][classes] + shifted(w['input/previous'][classes], 1) + w['input/bias']
-    skip = 0.0
-    d_ch = arch.dilation_channels
-    for n, d in enumerate(arch.dilations):
-        p = 'layer_%d/' % n
-        z = h @ w[p + 'current'] + shifted(h, d) @ w[p + 'previous'] + w[p + 'bias']
-        if label is not None:
-            z = z + w[p + 'label'][label]
-        gated = np.tanh(z[..., :d_ch]) * (1.0 / (1.0 + np.exp(-z[..., d_ch:])))
-        skip = skip + (gated[:, -1:] if last_only else gated) @ w[p + 'skip/kernel'] \
-            + w[p + 'skip/bias']
-        if p + 'residual/kernel' in w:
-            h = h + gated @ w[p + 'residual/kernel'] + w[p + 'residual/bias']
-    out = np.maximum(np.maximum(skip, 0) @ w['output_1/kernel'] + w['output_1/bias'], 0)
-    return out @ w['output_2/kernel'] + w['output_2/bias']
-
-
-class NaiveWaveNetStepModel(StepModel):
-    """The reference generator: each step recomputes every layer over the last receptive
-    field of inputs (O(receptive field x layers) per sample; the skip outputs and the head
-    at the newest step only). State: the inputs so far, at most a receptive field of them,
-    [B, n] or [B, n, 2]."""
-
-    def __init__(self, weights, arch):
-        self.weights, self.arch = _float32(weights), arch
-
-    def initial_state(self, batch_size):
-        shape = (batch_size, 0, 2) if self.arch.labels else (batch_size, 0)
-        return (np.zeros(shape, np.int64),)
-
-    def step(self, inputs, state):
-        history = np.concatenate([state[0], np.asarray(inputs, np.int64)[:, None]], 1)
-        history = history[:, -self.arch.receptive_field:]
-        return forward(self.weights, self.arch, history, last_only=True)[:, -1], (history,)
 
 
 class WaveNetStepModel(StepModel):
