@@ -1,12 +1,15 @@
 """An LSTM over key frames with one Bernoulli per key: its own loss (negative
 log-likelihood summed over keys), its own sampling (each key on with its probability),
 random crops for training, and musekit's shared LSTM cell on both sides."""
+import dataclasses
+
 import numpy as np
 
 from musekit.data.batching import RandomCrops
 from musekit.layers import lstm
-from musekit.models.base import ModelFamily, StepModel, check_weights, register
+from musekit.models.base import ModelFamily, StepModel, TrainingHparams, check_weights, register
 from musekit.models.objectives import Objective
+from musekit.params import param
 
 
 class KeyBernoulli(Objective):
@@ -24,9 +27,15 @@ class KeyBernoulli(Objective):
                 'key_accuracy': (tf.reduce_sum(tf.reduce_sum(right, -1) * mask), steps * keys)}
 
 
+@dataclasses.dataclass
+class Hparams(TrainingHparams):
+    units: int = param(32, 'LSTM units', min=1, architecture=True)
+    crop_length: int = param(16, 'frames per training crop', min=1)
+
+
 @register('demo_key_lstm')
 class KeyLSTM(ModelFamily):
-    architecture_hparams = ('units',)
+    Hparams = Hparams
 
     def build(self, encoder, hparams):
         import keras
