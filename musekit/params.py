@@ -290,19 +290,28 @@ class NoParams:
 
 class Declared:
     """Base of a plugin whose parameters are its `Params` dataclass: the constructor takes
-    the fields as keywords (missing ones take their declared defaults), checks them, and
-    keeps each as an attribute of the same name; `params()` gives them back as a plain dict.
+    the fields (by keyword, or in declaration order; missing ones take their declared
+    defaults), checks them, and keeps each as an attribute of the same name; `params()`
+    gives them back as a plain dict.
 
     A subclass with checks across fields or derived attributes extends `__init__`, calling
-    `super().__init__(**values)` first.
+    `super().__init__(*args, **values)` first.
     """
 
     Params = NoParams
     parameter_owner = 'plugin'     # how refusals name the plugin kind ('encoder', ...)
 
-    def __init__(self, **values):
+    def __init__(self, *args, **values):
         owner = '%s %r' % (self.parameter_owner, getattr(self, 'name', None)
                            or type(self).__name__)
+        names = [spec.name for spec in specs(self.Params)]
+        if len(args) > len(names):
+            raise MusekitError('%s takes %d parameters, not %d'
+                               % (owner, len(names), len(args)))
+        for name, value in zip(names, args):
+            if name in values:
+                raise MusekitError('%s: parameter %s given twice' % (owner, name))
+            values[name] = value
         bound = bind(self.Params, values, 'parameter', 'of ' + owner)
         for name, value in as_dict(bound).items():
             setattr(self, name, value)

@@ -225,6 +225,15 @@ class Registry:
             raise MusekitError('bad parameters for %s %r: a JSON object of name: value, not %r'
                                % (self.kind, name, params))
         params = dict(params or {})
+        from musekit import params as declared
+        if inspect.isclass(cls) and issubclass(cls, declared.Declared):
+            # checked against its declaration: each field's type, bounds and help
+            try:
+                bound = declared.bind(cls.Params, params, 'parameter')
+            except MusekitError as e:
+                raise MusekitError('bad parameters for %s %r: %s' % (self.kind, name, e)) \
+                    from None
+            return cls(**declared.as_dict(bound))
         signature = inspect.signature(cls)
         accepts_any = any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())
         unknown = sorted(set(params) - set(signature.parameters))

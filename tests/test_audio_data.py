@@ -117,17 +117,19 @@ def test_parameters_and_their_refusals():
     assert (extractor.window, extractor.hop, extractor.max_steps) == (63_000, 56_700, 63_000)
     assert extractor.reader == 'audio' and extractor.output_name == 'clips'
     for bad, match in [({'overlap_seconds': 1.0}, 'shorter than window_seconds'),
-                       ({'overlap_seconds': -0.1}, 'overlap_seconds must be >= 0'),
+                       ({'overlap_seconds': -0.1}, 'overlap_seconds=-0.1 .*: expected float '
+                                                   '>= 0.0$'),
                        ({'window_seconds': 0.0001}, 'at least 2 samples'),
-                       ({'window_seconds': '10'}, 'window_seconds must be a number'),
-                       ({'sample_rate': 8000.0}, 'sample_rate must be an integer'),
-                       ({'sample_rate': 0}, 'sample_rate must be in'),
-                       ({'silence_db': 3}, 'at most 0'),
-                       ({'renderer': 'timidity'}, 'renderer must be one of auto, builtin')]:
+                       ({'window_seconds': '10'}, "window_seconds='10' .*: expected float"),
+                       ({'sample_rate': 8000.0}, 'sample_rate=8000.0 .*: expected int'),
+                       ({'sample_rate': 0}, 'expected int >= 100, <= 384000'),
+                       ({'silence_db': 3}, 'expected float <= 0.0'),
+                       ({'renderer': 'timidity'}, "expected one of 'auto', 'builtin', "
+                                                  "'fluidsynth'")]:
         with pytest.raises(MusekitError, match=match):
             AudioWindowsExtractor(**dict(PARAMS, **bad))
     from musekit.extractors.base import get_extractor
-    with pytest.raises(MusekitError, match='unknown window'):
+    with pytest.raises(MusekitError, match="unknown parameter 'window'"):
         get_extractor('audio_windows', {'window': 10})
 
 

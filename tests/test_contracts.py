@@ -414,7 +414,6 @@ def test_fits_step_limit_adds_each_sequence_too_long_to_the_count(monkeypatch):
     assert stats == {'sequences_discarded_too_long_to_quantize': 4}
 
 
-def test_an_extractors_constructor_type_error_is_one_bad_parameters_line():
+def test_an_extractors_mistyped_parameter_is_one_line_naming_its_type_and_bounds():
     assert refusal(extractors_base.get_extractor, 'melody', {'min_bars': '7'}) == (
-        "bad parameters for extractor 'melody': '<' not supported between instances of "
-        "'str' and 'int'")
+        "bad parameters for extractor 'melody': parameter min_bars='7': expected int >= 0")

@@ -114,8 +114,9 @@ def test_the_split_comes_from_the_config(tmp_path):
     assert split.with_options(eval_ratio=0.5).eval_ratio == 0.5
     for bad, message in (({'name': 'nope'}, "unknown split 'nope'; known: hash"),
                          ({'name': 'hash', 'params': {'ratio': 1}},
-                          "bad parameters for split 'hash': unknown ratio"),
-                         ({'name': 'hash', 'params': {'eval_ratio': 2}}, 'eval_ratio must be'),
+                          "bad parameters for split 'hash': unknown parameter 'ratio'"),
+                         ({'name': 'hash', 'params': {'eval_ratio': 2}},
+                          'parameter eval_ratio=2: expected float >= 0.0, <= 1.0'),
                          ('hash', 'data.split must be an object')):
         config['data']['split'] = bad
         path.write_text(json.dumps(config))

@@ -430,7 +430,8 @@ def test_published_split_options_and_description():
         "split 'published' takes no --augment")
     for bad in ('0.1', None, True, 1.5, -0.5):  # e.g. a config file's "eval_ratio": "0.1"
         assert refusal(PublishedSplit, bad) == (
-            'eval_ratio must be a number in [0, 1], got %r' % (bad,))
+            "parameter eval_ratio=%r of split 'published': expected float >= 0.0, <= 1.0"
+            % (bad,))
 
 
 def test_the_defaults_a_config_gets_by_leaving_params_out():

@@ -117,4 +117,5 @@ def test_hash_split_accepts_both_ends_of_its_range():
     for bad in (-0.01, 1.01, True, '0.5'):
         with pytest.raises(MusekitError) as e:
             HashSplit(bad)
-        assert str(e.value) == 'eval_ratio must be a number in [0, 1], got %r' % (bad,)
+        assert str(e.value) == ("parameter eval_ratio=%r of split 'hash': expected float "
+                                '>= 0.0, <= 1.0' % (bad,))

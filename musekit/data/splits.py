@@ -5,9 +5,11 @@ id (and, for splits a source publishes, from the record itself). The job writes 
 of shards per part; the first part is the one augmentation applies to.
 """
 import abc
+import dataclasses
 import hashlib
 
 from musekit.errors import MusekitError
+from musekit.params import Declared, param
 from musekit.registry import SPLITS
 
 
@@ -16,10 +18,11 @@ def stable_fraction(key):
     return int.from_bytes(hashlib.sha256(key.encode('utf-8')).digest()[:8], 'big') / 2.0**64
 
 
-class Split(abc.ABC):
+class Split(Declared, abc.ABC):
     """Assigns each record to one of `names`; `names[0]` is the training part."""
 
     name = None                 # set by the registry
+    parameter_owner = 'split'
     names = ('training', 'eval')
 
     @abc.abstractmethod
@@ -39,15 +42,17 @@ class Split(abc.ABC):
         return {'split': self.name}
 
 
+@dataclasses.dataclass
+class RatioParams:
+    eval_ratio: float = param(0.1, 'the fraction of pieces (by a stable hash of their id) '
+                              'in the eval part', min=0.0, max=1.0)
+
+
 @SPLITS.register('hash')
 class HashSplit(Split):
     """'eval' for a stable `eval_ratio` fraction of record ids (sha256), else 'training'."""
 
-    def __init__(self, eval_ratio=0.1):
-        if isinstance(eval_ratio, bool) or not isinstance(eval_ratio, (int, float)) \
-                or not 0.0 <= eval_ratio <= 1.0:
-            raise MusekitError('eval_ratio must be a number in [0, 1], got %r' % (eval_ratio,))
-        self.eval_ratio = float(eval_ratio)
+    Params = RatioParams
 
     def assign(self, record_id, data=None):
         return 'eval' if stable_fraction(record_id) < self.eval_ratio else 'training'
@@ -68,9 +73,11 @@ class PublishedSplit(Split):
 
     names = ('training', 'eval', 'test')
     _PARTS = {'train': 'training', 'valid': 'eval', 'test': 'test'}
+    Params = RatioParams
 
-    def __init__(self, eval_ratio=0.1):
-        self._fallback = HashSplit(eval_ratio)
+    def __init__(self, *args, **values):
+        super().__init__(*args, **values)
+        self._fallback = HashSplit(self.eval_ratio)
 
     def assign(self, record_id, data=None):
         from musekit.data.piano_roll_files import part_of
@@ -82,4 +89,4 @@ class PublishedSplit(Split):
         return self if eval_ratio is None else PublishedSplit(eval_ratio)
 
     def describe(self):
-        return {'split': self.name, 'eval_ratio': self._fallback.eval_ratio}
+        return {'split': self.name, 'eval_ratio': self.eval_ratio}

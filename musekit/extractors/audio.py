@@ -2,27 +2,21 @@
 -> mono samples at the config's rate -> fixed windows with overlap, near-silent ones
 dropped, each a sequence [label, sample, ...] for the mu-law encoder."""
 import collections.abc
-import math
+import dataclasses
 import os
 import tempfile
+import typing
 
 import numpy as np
 
 from musekit import limits
 from musekit.data import audio_files
 from musekit.data.sources import BadInput
-from musekit.errors import MusekitError, check_int
+from musekit.errors import MusekitError
 from musekit.extractors.base import Extractor, new_stats, register
+from musekit.params import param
 
-RENDERERS = ('auto', 'builtin', 'fluidsynth')
 FLUIDSYNTH_RATE = 44100     # FluidSynth renders at CD rate; the result is resampled
-
-
-def _number(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value):
-        raise MusekitError('%s must be a number, got %r' % (name, value))
-    return float(value)
 
 
 @register('audio_windows')
@@ -37,33 +31,30 @@ class AudioWindowsExtractor(Extractor):
     output_name = 'clips'
     reader = 'audio'
 
-    def __init__(self, sample_rate=8000, window_seconds=10.0, overlap_seconds=1.0,
-                 silence_db=-50.0, renderer='auto'):
-        self.sample_rate = check_int('sample_rate', sample_rate, 100, 384000)
-        self.window_seconds = _number('window_seconds', window_seconds)
-        self.overlap_seconds = _number('overlap_seconds', overlap_seconds)
+    @dataclasses.dataclass
+    class Params:
+        sample_rate: int = param(8000, 'samples per second of the clips', min=100, max=384000)
+        window_seconds: float = param(10.0, 'seconds of one clip', above=0.0)
+        overlap_seconds: float = param(1.0, 'seconds two neighbouring clips share '
+                                       '(shorter than a window)', min=0.0)
+        silence_db: float = param(-50.0, 'a clip quieter than this (dBFS RMS) is dropped',
+                                  max=0.0)
+        renderer: typing.Literal['auto', 'builtin', 'fluidsynth'] = param(
+            'auto', "how music is rendered: FluidSynth, musekit's synthesizer, or "
+            'FluidSynth when installed')
+
+    def __init__(self, *args, **values):
+        super().__init__(*args, **values)
         self.window = int(round(self.window_seconds * self.sample_rate))
         overlap = int(round(self.overlap_seconds * self.sample_rate))
         if self.window < 2:
             raise MusekitError('window_seconds must give at least 2 samples at %d Hz, got %r'
-                               % (self.sample_rate, window_seconds))
-        if not 0 <= overlap < self.window:
-            raise MusekitError('overlap_seconds must be >= 0 and shorter than window_seconds '
-                               '(%r), got %r' % (window_seconds, overlap_seconds))
+                               % (self.sample_rate, self.window_seconds))
+        if not overlap < self.window:
+            raise MusekitError('overlap_seconds must be shorter than window_seconds (%r), '
+                               'got %r' % (self.window_seconds, self.overlap_seconds))
         self.hop = self.window - overlap
         self.max_steps = self.window
-        self.silence_db = _number('silence_db', silence_db)
-        if self.silence_db > 0:
-            raise MusekitError('silence_db is a level in dBFS, at most 0, got %r' % silence_db)
-        if renderer not in RENDERERS:
-            raise MusekitError('renderer must be one of %s, not %r'
-                               % (', '.join(RENDERERS), renderer))
-        self.renderer = renderer
-
-    def params(self):
-        return {'sample_rate': self.sample_rate, 'window_seconds': self.window_seconds,
-                'overlap_seconds': self.overlap_seconds, 'silence_db': self.silence_db,
-                'renderer': self.renderer}
 
     def check_runnable(self):
         if self.renderer == 'fluidsynth':

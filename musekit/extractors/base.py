@@ -9,21 +9,20 @@ import collections
 
 from musekit import limits
 from musekit.errors import MusekitError
+from musekit.params import Declared
 from musekit.registry import EXTRACTORS
 
 
-class Extractor(abc.ABC):
+class Extractor(Declared, abc.ABC):
     """Base class of the extractors; the dataset job calls, per source record,
-    `decode` -> `prepare` -> `augment` (training split) -> `extract`."""
+    `decode` -> `prepare` -> `augment` (training split) -> `extract`. Its parameters are
+    its `Params` dataclass (see musekit.params.Declared); `params()` rebuilds it."""
 
     name = None                 # set by the registry
+    parameter_owner = 'extractor'
     output_name = 'examples'    # the job writes {split}_{output_name}-*.tfrecord
     reader = 'note_sequences'   # the registered pipelines Reader that gives its records
     max_steps = None            # the longest sequence it extracts (None: no bound)
-
-    @abc.abstractmethod
-    def params(self):
-        """Plain JSON-able dict that rebuilds this extractor."""
 
     @abc.abstractmethod
     def decode(self, data):

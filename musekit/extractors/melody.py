@@ -4,12 +4,14 @@ Split at time-signature/tempo changes, quantize, take each instrument's melodies
 melody after `gap_bars` of silence), drop short / few-pitch / polyphonic ones, truncate to
 `max_steps`, then transpose to a key and fold into the encoder's pitch range.
 """
+import dataclasses
 import functools
 
 import numpy as np
 
 from musekit.errors import MusekitError
 from musekit.extractors.base import Extractor, fits_step_limit, new_stats, register
+from musekit.params import param
 
 
 @functools.lru_cache(maxsize=None)
@@ -31,38 +33,23 @@ class MelodyExtractor(Extractor):
 
     output_name = 'melodies'
 
-    def __init__(self, steps_per_quarter=4, min_bars=7, max_steps=512, gap_bars=1.0,
-                 min_unique_pitches=5, ignore_polyphonic_notes=False, transpose_to_key=0,
-                 split_on_time_changes=True, fold_into_range=True):
-        if (isinstance(steps_per_quarter, bool) or not isinstance(steps_per_quarter, int)
-                or steps_per_quarter <= 0):
-            raise MusekitError('melody extractor: steps_per_quarter must be a positive '
-                               'integer, got %r' % (steps_per_quarter,))
-        if min_bars < 0 or gap_bars <= 0 or max_steps <= 0:
-            raise MusekitError('melody extractor: gap_bars and max_steps '
-                               'must be positive and min_bars non-negative')
-        if transpose_to_key is not None and not 0 <= transpose_to_key < 12:
-            raise MusekitError('melody extractor: transpose_to_key must be 0..11 or null, '
-                               'got %r' % (transpose_to_key,))
-        self.steps_per_quarter = int(steps_per_quarter)
-        self.min_bars = min_bars
-        self.max_steps = int(max_steps)
-        self.gap_bars = gap_bars
-        self.min_unique_pitches = int(min_unique_pitches)
-        self.ignore_polyphonic_notes = bool(ignore_polyphonic_notes)
-        self.transpose_to_key = transpose_to_key
-        self.split_on_time_changes = bool(split_on_time_changes)
-        # False keeps melodies at their own pitches (primers; generation squashes them)
-        self.fold_into_range = bool(fold_into_range)
-
-    def params(self):
-        return dict(steps_per_quarter=self.steps_per_quarter, min_bars=self.min_bars,
-                    max_steps=self.max_steps, gap_bars=self.gap_bars,
-                    min_unique_pitches=self.min_unique_pitches,
-                    ignore_polyphonic_notes=self.ignore_polyphonic_notes,
-                    transpose_to_key=self.transpose_to_key,
-                    split_on_time_changes=self.split_on_time_changes,
-                    fold_into_range=self.fold_into_range)
+    @dataclasses.dataclass
+    class Params:
+        steps_per_quarter: int = param(4, 'steps per quarter note once quantized', min=1)
+        min_bars: int = param(7, 'a shorter melody is dropped', min=0)
+        max_steps: int = param(512, 'a longer melody is cut to this many steps', min=1)
+        gap_bars: float = param(1.0, 'bars of silence that end a melody', above=0.0)
+        min_unique_pitches: int = param(5, 'a melody of fewer distinct pitches is dropped',
+                                        min=0)
+        ignore_polyphonic_notes: bool = param(False, 'keep the highest note of a chord '
+                                              'instead of dropping the melody')
+        transpose_to_key: int | None = param(0, 'pitch class of the key melodies are moved '
+                                             'to (0: C major; null: not moved)', min=0,
+                                             max=11)
+        split_on_time_changes: bool = param(True, 'cut pieces where the tempo or time '
+                                            'signature changes')
+        fold_into_range: bool = param(True, "fold melodies into the encoder's pitch range "
+                                      '(false: keep their pitches, for primers)')
 
     def decode(self, data):
         from note_seq import music_pb2

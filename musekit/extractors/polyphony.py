@@ -1,8 +1,11 @@
 """The polyphonic extractor: every pitched (non-drum) note of a piece, quantized, as one
 sequence of frames (the set of pitches sounding at each step) for the piano-roll and
 chord-token encoders."""
-from musekit.errors import MusekitError, check_int
+import dataclasses
+
+from musekit.errors import MusekitError
 from musekit.extractors.base import Extractor, fits_step_limit, new_stats, register
+from musekit.params import param
 
 
 def quantized_length(quantized):
@@ -50,17 +53,21 @@ class PolyphonicExtractor(Extractor):
 
     output_name = 'piano_rolls'
 
-    def __init__(self, steps_per_quarter=4, min_steps=8, max_steps=1024, truncate=False):
-        self.steps_per_quarter = check_int('steps_per_quarter', steps_per_quarter, 1, 96)
-        self.min_steps = check_int('min_steps', min_steps, 2)
-        self.max_steps = check_int('max_steps', max_steps, self.min_steps)
-        if not isinstance(truncate, bool):
-            raise MusekitError('truncate is true or false, not %r' % (truncate,))
-        self.truncate = truncate
+    @dataclasses.dataclass
+    class Params:
+        steps_per_quarter: int = param(4, 'steps per quarter note once quantized', min=1,
+                                       max=96)
+        min_steps: int = param(8, 'a shorter piece is dropped', min=2)
+        max_steps: int = param(1024, 'a longer piece is dropped, or cut with truncate '
+                               '(at least min_steps)', min=2)
+        truncate: bool = param(False, 'cut a piece longer than max_steps instead of '
+                               'dropping it')
 
-    def params(self):
-        return {'steps_per_quarter': self.steps_per_quarter, 'min_steps': self.min_steps,
-                'max_steps': self.max_steps, 'truncate': self.truncate}
+    def __init__(self, *args, **values):
+        super().__init__(*args, **values)
+        if self.max_steps < self.min_steps:
+            raise MusekitError('max_steps must be >= min_steps (%d), got %d'
+                               % (self.min_steps, self.max_steps))
 
     def decode(self, data):
         from note_seq import music_pb2
