@@ -72,20 +72,22 @@ class Config:
         return dataclasses.replace(self, hparams=_freeze(hparams))
 
     def describe(self):
-        """Lines listing every parameter of the config's plugins and every hparam: value,
-        type and bounds, default, help (`musekit_train --config=NAME --hparams=help`)."""
+        """Lines listing every declared parameter of the config's plugins and every hparam:
+        value, type and bounds, default, help (`musekit_train --config=NAME --hparams=help`)."""
         from musekit import params
         lines = ['config %s: %s' % (self.name, self.description or '(no description)')]
         model = self.make_model()
         lines += params.describe(model.Hparams, _thaw(self.hparams),
                                  'hparams (model family %s; --hparams=name=value,...)'
                                  % model.name)
+        for what, section, plugin in (
+                ('encoder', 'encoder', self.make_encoder()),
+                ('extractor', 'data', self.make_extractor()),
+                ('split', 'data.split', self.make_split())):
+            if isinstance(plugin, params.Declared):
+                lines += params.describe(plugin.Params, plugin.params(), '%s %s (the '
+                                         "config's %s)" % (what, plugin.name, section))
         return lines
-
-    def with_encoder_params(self, params):
-        """A new Config whose encoder (same name) has `params`: e.g. fitted to data."""
-        return dataclasses.replace(self, encoder=_freeze({'name': self.encoder['name'],
-                                                          'params': params}))
 
     def make_encoder(self):
         from musekit.encoders.base import get_encoder
