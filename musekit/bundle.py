@@ -232,10 +232,12 @@ def check_buildable(bundle):
     load time with one line (`step_model` checks the weights' names and shapes)."""
     from musekit.encoders.base import check_contract
     try:
+        from musekit.registry import PIECES
         config = bundle.config
-        config.make_extractor()
+        extractor = config.make_extractor()
         encoder = config.make_encoder()
         check_contract(encoder)
+        PIECES.get(encoder.piece_type)(encoder, extractor)    # what it reads is there
         if encoder.needs_fitting:
             raise MusekitError('its encoder %r was never fitted to data (e.g. a conditioned '
                                'model without its labels): it cannot generate'

@@ -23,6 +23,7 @@ class Extractor(Declared, abc.ABC):
     output_name = 'examples'    # the job writes {split}_{output_name}-*.tfrecord
     reader = 'note_sequences'   # the registered pipelines Reader that gives its records
     max_steps = None            # the longest sequence it extracts (None: no bound)
+    transpose_to_key = None     # the key its pieces are moved to (None: not moved)
 
     @abc.abstractmethod
     def decode(self, data):

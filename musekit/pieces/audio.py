@@ -4,7 +4,7 @@ import os
 
 from musekit import limits
 from musekit.errors import MusekitError
-from musekit.pieces.base import Flag, PieceType, register
+from musekit.pieces.base import Flag, Labelled, PieceType, SampleRate, register
 
 
 def positive_seconds(flag, seconds):
@@ -18,6 +18,8 @@ def positive_seconds(flag, seconds):
 class AudioPiece(PieceType):
     """Events: the clip's label, then its samples (see musekit.encoders.mu_law)."""
 
+    reads_encoder = (Labelled,)
+    reads_extractor = (SampleRate,)
     flags = (
         Flag('num_seconds', 'float', 4.0, 'Length of each audio clip in seconds, primer '
              'included (audio bundles take this instead of --num_steps).'),

@@ -7,6 +7,7 @@ from the bundle's encoder and extractor, and brings its own command-line flags.
 import abc
 import dataclasses
 import os
+import typing
 
 from musekit import limits
 from musekit.errors import MusekitError
@@ -28,11 +29,59 @@ class Flag:
             raise ValueError('flag kind is one of %s, not %r' % (FLAG_KINDS, self.kind))
 
 
+# What piece types read from an encoder or an extractor, declared as small protocols: a
+# piece type names those it needs (`reads_encoder`, `reads_extractor`) and is refused, in
+# one line, with a plugin that lacks them.
+
+@typing.runtime_checkable
+class NoteRange(typing.Protocol):
+    """An encoder of melodies between two MIDI pitches (max_note exclusive)."""
+    min_note: int
+    max_note: int
+
+
+@typing.runtime_checkable
+class KeyRange(typing.Protocol):
+    """An encoder of a keyboard of MIDI pitches min_pitch .. max_pitch - 1."""
+    min_pitch: int
+    max_pitch: int
+
+
+@typing.runtime_checkable
+class Labelled(typing.Protocol):
+    """An encoder that may condition on named labels (`condition`, `labels`)."""
+    condition: bool
+    labels: list
+
+    def label_index(self, label):
+        ...
+
+
+@typing.runtime_checkable
+class StepGrid(typing.Protocol):
+    """An extractor that quantizes to `steps_per_quarter` steps per quarter note."""
+    steps_per_quarter: int
+
+
+@typing.runtime_checkable
+class SampleRate(typing.Protocol):
+    """An extractor of audio at `sample_rate` samples per second."""
+    sample_rate: int
+
+
+def _names(protocol):
+    return ', '.join(sorted(typing.get_type_hints(protocol)) or [
+        n for n in vars(protocol) if not n.startswith('_')])
+
+
 class PieceType(abc.ABC):
     """What generated events are to a user. Built per bundle: `PieceType(encoder,
-    extractor)`; `options` are the values of its flags, by name."""
+    extractor)`; `options` are the values of its flags, by name. What it reads of them is
+    declared (`reads_encoder`, `reads_extractor`: protocols above) and checked here."""
 
     name = None                 # set by the registry
+    reads_encoder = ()          # protocols its encoder must follow
+    reads_extractor = ()        # protocols its extractor must follow
     flags = ()                  # Flag specs offered by musekit_generate
     file_stem = 'piece'         # outputs are written as {file_stem}_01.ext, ...
     plural = 'pieces'
@@ -40,6 +89,13 @@ class PieceType(abc.ABC):
     steps_limit = limits.MAX_STEPS    # the bound on a generated piece's events
 
     def __init__(self, encoder, extractor):
+        for what, plugin, protocols in (('encoder', encoder, self.reads_encoder),
+                                        ('extractor', extractor, self.reads_extractor)):
+            for protocol in protocols:
+                if not isinstance(plugin, protocol):
+                    raise MusekitError('piece type %r reads %s of its %s (%s); %s %r has '
+                                       'not' % (self.name, _names(protocol), what,
+                                                protocol.__name__, what, plugin.name))
         self.encoder = encoder
         self.extractor = extractor
 

@@ -7,7 +7,7 @@ from musekit.encoders.key import MAJOR_SCALE
 from musekit.encoders.melody import NOTE_OFF
 from musekit.errors import MusekitError
 from musekit.output.notes import Note
-from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, PieceType,
+from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, NoteRange, StepGrid, PieceType,
                                  read_midi_sequence, register, write_note_files)
 
 MIDDLE_C = 60
@@ -133,6 +133,8 @@ class MelodyPiece(PieceType):
 
     file_stem = 'melody'
     plural = 'melodies'
+    reads_encoder = (NoteRange,)
+    reads_extractor = (StepGrid,)
     flags = (
         Flag('primer_melody', 'string', None, 'Primer events as a list, e.g. "[60, -2, 62]" '
              '(-2 = no event, -1 = note-off, 0..127 = note-on). Default: middle C. Like '
@@ -145,7 +147,7 @@ class MelodyPiece(PieceType):
         super().__init__(encoder, extractor)
         self.min_note, self.max_note = encoder.min_note, encoder.max_note
         self.steps_per_quarter = extractor.steps_per_quarter
-        self.transpose_to_key = getattr(extractor, 'transpose_to_key', None)
+        self.transpose_to_key = extractor.transpose_to_key
 
     def primer(self, options):
         from musekit.output.midi import check_qpm

@@ -6,7 +6,7 @@ from musekit import limits
 from musekit.errors import MusekitError
 from musekit.output.notes import Note
 from musekit.output.plot import note_name
-from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, PieceType,
+from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, KeyRange, StepGrid, PieceType,
                                  read_midi_sequence, register, write_note_files)
 
 OCTAVE = 12
@@ -38,6 +38,8 @@ class PianoRollPiece(PieceType):
 
     file_stem = 'piece'
     plural = 'polyphonic pieces'
+    reads_encoder = (KeyRange,)
+    reads_extractor = (StepGrid,)
     flags = (
         PRIMER_MIDI,
         Flag('sampling', 'string', None, 'How each frame is drawn from the key '
