@@ -115,25 +115,6 @@ def test_import_rejects_wrong_names_and_shapes(spec, built):
         spec.step_model(dict(weights, extra=np.zeros(1)), ENC, hparams)
 
 
-def test_step_keeps_given_state_and_select_reorders_rows(spec):
-    hparams = VARIANTS['attention']
-    rng = np.random.default_rng(3)
-    weights = {k: rng.normal(scale=0.5, size=s).astype(np.float32)
-               for k, s in weight_shapes(INPUT_SIZE, NUM_CLASSES, hparams).items()}
-    step_model = spec.step_model(weights, ENC, hparams)
-    inputs = _inputs(batch=4, steps=9, seed=4)
-    state = step_model.initial_state(4)
-    for t in range(8):
-        _, state = step_model.step(inputs[:, t], state)
-    before = [s.copy() for s in state]
-    logits, _ = step_model.step(inputs[:, 8], state)
-    for old, now in zip(before, state):
-        np.testing.assert_array_equal(old, now)
-    rows = np.array([2, 2, 0])
-    picked, _ = step_model.step(inputs[rows, 8], step_model.select(state, rows))
-    np.testing.assert_allclose(picked, logits[rows], atol=1e-6)
-
-
 def test_bad_hparams(spec):
     for hparams, message in (({'rnn_layer_sizes': []}, 'rnn_layer_sizes'),
                              ({'rnn_layer_sizes': [8], 'attn_length': -1}, 'attn_length'),
@@ -173,24 +154,6 @@ def test_the_old_name_rnn_finds_the_events_rnn_and_other_encodings_are_refused(s
                                     label_spec=StepSpec('int64', (), depth=256))
     with pytest.raises(MusekitError, match='needs float input rows'):
         spec.step_model({}, samples, VARIANTS['basic'])
-
-
-def test_the_shared_numpy_lstm_cell_equals_keras_lstm():
-    import keras
-    from musekit.layers import lstm
-    keras.utils.set_random_seed(3)
-    layer = lstm.keras_layer(6, 'cell')
-    inputs = np.random.default_rng(5).normal(size=(2, 7, 4)).astype(np.float32)
-    expected = layer(inputs).numpy()
-    weights = {k: v.numpy() for k, v in lstm.keras_variables(layer).items()}
-    assert {k: v.shape for k, v in weights.items()} == lstm.weight_shapes('cell', 4, 6)
-    cell = lstm.from_weights(weights, 'cell')
-    h, c = cell.zero_state(2)
-    for t in range(7):
-        x = inputs[:, t].copy()
-        h, c = cell(x, h, c)
-        np.testing.assert_array_equal(x, inputs[:, t])             # inputs are kept
-        np.testing.assert_allclose(h, expected[:, t], atol=1e-5)
 
 
 @pytest.mark.parametrize('steps', [3, 13])      # shorter and longer than the window (5)

@@ -174,10 +174,11 @@ def keras_snu_outputs(inputs, kernel, threshold, **options):
 
 def numpy_snu_outputs(inputs, kernel, threshold, **options):
     cell = snu.NumpySNUCell(kernel, threshold, **options)
-    s, y = cell.zero_state(1)
+    state = cell.zero_state(1)
     out, membrane = [], []
     for x in inputs:
-        o, s, y = cell(x[None].astype(np.float32), s, y)
+        o, state = cell(x[None].astype(np.float32), state)
+        s = state[0]
         out.append(o[0])
         membrane.append(s[0])
     return np.array(out), np.array(membrane)
@@ -204,15 +205,13 @@ def test_snu_cell_decays_its_membrane_and_resets_after_a_spike():
 def test_snu_leaky_relu_membrane_and_recurrent_weights():
     # g = leaky ReLU 0.1: a negative drive -2 gives s = -0.2, then -2 + 0.8*(-0.2)
     cell = snu.NumpySNUCell(np.array([[-2.0]]), np.array([1.0]), g='leaky_relu')
-    s, y = cell.zero_state(1)
-    _, s, y = cell(np.ones((1, 1), np.float32), s, y)
-    _, s2, _ = cell(np.ones((1, 1), np.float32), s, y)
+    _, (s, y) = cell(np.ones((1, 1), np.float32), cell.zero_state(1))
+    _, (s2, _) = cell(np.ones((1, 1), np.float32), (s, y))
     np.testing.assert_allclose([s[0, 0], s2[0, 0]], [-0.2, 0.1 * (-2 - 0.16)], rtol=1e-6)
     # recurrent: a spike feeds back R y into the next step
     cell = snu.NumpySNUCell(np.array([[2.0]]), np.array([1.0]), np.array([[0.5]]))
-    s, y = cell.zero_state(1)
-    _, s, y = cell(np.ones((1, 1), np.float32), s, y)          # s = 2, spike
-    _, s, y = cell(np.zeros((1, 1), np.float32), s, y)         # s = 0 + 0.5 * 1 (reset)
+    _, state = cell(np.ones((1, 1), np.float32), cell.zero_state(1))   # s = 2, spike
+    _, (s, y) = cell(np.zeros((1, 1), np.float32), state)    # s = 0 + 0.5 * 1 (reset)
     assert s[0, 0] == pytest.approx(0.5) and y[0, 0] == 0.0
 
 

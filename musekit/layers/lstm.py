@@ -1,10 +1,13 @@
 """The LSTM cell: Keras's LSTM layer for training and `NumpyLSTMCell`, its NumPy twin for
-step-by-step generation, with one naming of the three weights both sides share.
+step-by-step generation (a `musekit.layers.cells.Cell`), with one naming of the three
+weights both sides share.
 
 Weights of a cell called PREFIX (gates in Keras's order i, f, c, o):
 ``PREFIX/kernel [D, 4U]``, ``PREFIX/recurrent_kernel [U, 4U]``, ``PREFIX/bias [4U]``.
 """
 import numpy as np
+
+from musekit.layers.cells import Cell
 
 
 def weight_shapes(prefix, input_size, units):
@@ -83,8 +86,9 @@ def from_weights(weights, prefix):
                          weights[prefix + '/bias'])
 
 
-class NumpyLSTMCell:
-    """One LSTM step in NumPy, equal to Keras's LSTMCell (sigmoid gates, tanh activation).
+class NumpyLSTMCell(Cell):
+    """One LSTM step in NumPy, equal to Keras's LSTMCell (sigmoid gates, tanh activation);
+    its state is (h, c), its output h.
 
     A single matmul of [x, h, 1] by [kernel; recurrent; bias]: the fused matrix's gate
     columns are reordered to (i, f, o, c) and the i, f, o columns halved, so one tanh
@@ -98,13 +102,9 @@ class NumpyLSTMCell:
         i, f, c, o = np.split(fused.astype(np.float32), 4, axis=1)
         self.matrix = np.ascontiguousarray(np.concatenate([0.5 * i, 0.5 * f, 0.5 * o, c], 1))
         self.input_size = kernel.shape[0]
-        self.units = units
+        self.units = self.output_size = units
+        self.state_size = (units, units)
         self._scratch = {}
-
-    def zero_state(self, batch_size):
-        """(h, c) zeros for `batch_size` rows."""
-        return (np.zeros((batch_size, self.units), np.float32),
-                np.zeros((batch_size, self.units), np.float32))
 
     def _buffers(self, batch):
         if batch not in self._scratch:
@@ -114,8 +114,9 @@ class NumpyLSTMCell:
                                     np.empty((batch, self.units), np.float32))
         return self._scratch[batch]
 
-    def __call__(self, x, h, c):
-        """(new h, new c) for inputs x [B, D] and state h, c [B, U]; the inputs are kept."""
+    def __call__(self, x, state):
+        """(h, (h, c)) for inputs x [B, D] and state (h, c) [B, U]; the inputs are kept."""
+        h, c = state
         batch, units = len(x), self.units
         xh, z, tanh_c = self._buffers(batch)
         xh[:, :x.shape[1]] = x
@@ -128,4 +129,5 @@ class NumpyLSTMCell:
         new_c = z[:, units:2 * units] * c
         new_c += z[:, :units] * z[:, 3 * units:]
         np.tanh(new_c, out=tanh_c)
-        return np.multiply(z[:, 2 * units:3 * units], tanh_c), new_c
+        new_h = np.multiply(z[:, 2 * units:3 * units], tanh_c)
+        return new_h, (new_h, new_c)

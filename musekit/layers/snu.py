@@ -1,5 +1,5 @@
 """Spiking neural units (Woźniak et al., Nature Machine Intelligence 2020) as a Keras RNN
-cell, and `NumpySNUCell`, its NumPy twin for generation.
+cell, and `NumpySNUCell`, its NumPy twin for generation (a `musekit.layers.cells.Cell`).
 
     s_t = g(W x_t [+ R y_{t-1}] + decay * s_{t-1} * (1 - y_{t-1}))     membrane potential
     y_t = h(s_t - threshold)                                         output
@@ -16,6 +16,7 @@ import functools
 import numpy as np
 
 from musekit.errors import MusekitError
+from musekit.layers.cells import Cell
 
 OUTPUTS = ('step', 'sigmoid')       # h of the snu and of the ssnu
 MEMBRANE = ('identity', 'leaky_relu')
@@ -116,8 +117,9 @@ def keras_variables(layer, prefix=None):
     return out
 
 
-class NumpySNUCell:
-    """One SNU step in NumPy, equal to the Keras cell's forward pass."""
+class NumpySNUCell(Cell):
+    """One SNU step in NumPy, equal to the Keras cell's forward pass; its state is
+    (membrane s, output y), its output y."""
 
     def __init__(self, kernel, threshold, recurrent_kernel=None, decay=0.8, g='identity',
                  output='step'):
@@ -127,20 +129,17 @@ class NumpySNUCell:
         self.recurrent_kernel = (None if recurrent_kernel is None
                                  else np.asarray(recurrent_kernel, np.float32))
         self.decay, self.g, self.output = np.float32(decay), g, output
-        self.units = self.kernel.shape[1]
+        self.units = self.output_size = self.kernel.shape[1]
+        self.state_size = (self.units, self.units)
 
     @classmethod
     def from_weights(cls, weights, prefix, decay=0.8, g='identity', output='step'):
         return cls(weights[prefix + '/kernel'], weights[prefix + '/threshold'],
                    weights.get(prefix + '/recurrent_kernel'), decay, g, output)
 
-    def zero_state(self, batch_size):
-        """(membrane s, output y) zeros for `batch_size` rows."""
-        return (np.zeros((batch_size, self.units), np.float32),
-                np.zeros((batch_size, self.units), np.float32))
-
-    def __call__(self, x, s, y):
-        """(output y, new s, new y) for inputs x [B, D] and state s, y [B, U]."""
+    def __call__(self, x, state):
+        """(y, (s, y)) for inputs x [B, D] and state (s, y) [B, U]."""
+        s, y = state
         z = x @ self.kernel + self.decay * s * (1.0 - y)
         if self.recurrent_kernel is not None:
             z += y @ self.recurrent_kernel
@@ -149,4 +148,4 @@ class NumpySNUCell:
         v = s - self.threshold
         y = ((v > 0).astype(np.float32) if self.output == 'step'
              else (1.0 / (1.0 + np.exp(-v))).astype(np.float32))
-        return y, s, y
+        return y, (s, y)

@@ -121,6 +121,13 @@ class StepModel(abc.ABC):
     """Batch-first incremental inference: state in, outputs and state out, plus how one
     step's label is drawn from those outputs (a categorical class by default).
 
+    The state rule, for every family: `step` (and `step_and_sample`) consumes the state it
+    is given. It may update those arrays in place and return them, so a caller keeps only
+    the state returned and never reads the one it passed in again. To keep a state (beam
+    search branching rows), take `select(state, rows)` first: its arrays share no memory
+    with `state` or with each other. A step model is built from `musekit.layers.cells`
+    cells, whose calls follow the same rule.
+
     `supports_beam_search`: whether the log-probabilities it returns with each sampled
     label make branches comparable, so generation may run beam search.
     """
@@ -157,10 +164,12 @@ class StepModel(abc.ABC):
 
     @abc.abstractmethod
     def step(self, inputs, state):
-        """(outputs [B, ...] e.g. logits, new state) for one step's inputs [B, ...]."""
+        """(outputs [B, ...] e.g. logits, new state) for one step's inputs [B, ...]; `state`
+        is consumed (the state rule above)."""
 
     def select(self, state, indices):
-        """The state of the batch rows `indices` (beam search reorders and copies rows)."""
+        """The state of the batch rows `indices` (repeats allowed), in new arrays: beam
+        search reorders and copies rows. (Integer-array indexing always copies.)"""
         return tuple(s[indices] for s in state)
 
     def sample(self, outputs, temperature, rng):

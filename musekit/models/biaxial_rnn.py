@@ -23,6 +23,7 @@ from musekit.data.batching import RandomCrops
 from musekit.encoders import biaxial
 from musekit.errors import MusekitError
 from musekit.layers import lstm
+from musekit.layers.cells import CellStack
 from musekit.models.base import (MAX_LAYERS, ModelFamily, StepModel, TrainingHparams,
                                  check_weights, register)
 from musekit.models.objectives import Objective
@@ -205,47 +206,44 @@ def log_bernoulli(on, logits):
 
 
 class BiaxialStepModel(StepModel):
-    """NumPy generation. State: (h, c) [B, N, U] of each time-axis layer. `step` ticks the
-    time axis; `step_and_sample` then decides the notes from low to high."""
+    """NumPy generation: a CellStack along time, run for every note at once, and one along
+    the notes. State: the time stack's, with a note axis ([B, N, U] arrays). `step` ticks
+    the time axis; `step_and_sample` then decides the notes from low to high."""
 
     def __init__(self, weights, encoder, num_time_layers, num_note_layers):
         w = {k: np.asarray(v, np.float32) for k, v in weights.items()}
         self.encoder = encoder
-        self.time_cells = [lstm.from_weights(w, 'time_%d' % k) for k in range(num_time_layers)]
-        self.note_cells = [lstm.from_weights(w, 'note_%d' % k) for k in range(num_note_layers)]
+        self.time_stack = CellStack(lstm.from_weights(w, 'time_%d' % k)
+                                    for k in range(num_time_layers))
+        self.note_stack = CellStack(lstm.from_weights(w, 'note_%d' % k)
+                                    for k in range(num_note_layers))
         self.kernel, self.bias = w['decide/kernel'], w['decide/bias']
 
     def initial_state(self, batch_size):
         n = self.encoder.num_notes
-        return tuple(np.zeros((batch_size, n, cell.units), np.float32)
-                     for cell in self.time_cells for _ in range(2))
+        return tuple(s.reshape(batch_size, n, -1)
+                     for s in self.time_stack.zero_state(batch_size * n))
 
     def step(self, inputs, state):
         """(time-axis outputs [B, N, H], new state) for stored inputs [B, 2N + 1]."""
         batch, n = len(inputs), self.encoder.num_notes
-        h = self.encoder.features(inputs).reshape(batch * n, -1)
-        new_state = []
-        for k, cell in enumerate(self.time_cells):
-            h, c = cell(h, state[2 * k].reshape(batch * n, -1),
-                        state[2 * k + 1].reshape(batch * n, -1))
-            new_state += [h.reshape(batch, n, -1), c.reshape(batch, n, -1)]
-        return h.reshape(batch, n, -1), tuple(new_state)
+        h, state = self.time_stack(self.encoder.features(inputs).reshape(batch * n, -1),
+                                   tuple(s.reshape(batch * n, -1) for s in state))
+        return h.reshape(batch, n, -1), tuple(s.reshape(batch, n, -1) for s in state)
 
     def decide(self, time_outputs, temperature, rng, choose=None):
         """(labels [B, N, 2], log-probabilities [B], logits [B, N, 2]) walking the notes
         upwards; `choose(n, logits [B, 2])` may fix a note's decision (tests), else it is
         sampled at `temperature`."""
         batch, n = time_outputs.shape[:2]
-        states = [cell.zero_state(batch) for cell in self.note_cells]
+        state = self.note_stack.zero_state(batch)
         below = np.zeros((batch, 2), np.float32)
         labels = np.zeros((batch, n, 2), np.int64)
         all_logits = np.zeros((batch, n, 2), np.float32)
         log_probs = np.zeros(batch)
         for note in range(n):
-            z = np.concatenate([time_outputs[:, note], below], 1)
-            for k, cell in enumerate(self.note_cells):
-                z, c = cell(z, *states[k])
-                states[k] = (z, c)
+            z, state = self.note_stack(np.concatenate([time_outputs[:, note], below], 1),
+                                       state)
             logits = z @ self.kernel + self.bias
             all_logits[:, note] = logits
             if choose is not None:

@@ -38,6 +38,7 @@ import numpy as np
 from musekit import params
 from musekit.errors import MusekitError
 from musekit.layers import lstm
+from musekit.layers.cells import Cell, CellStack
 from musekit.models.base import (MAX_LAYERS, ModelFamily, StepModel, TrainingHparams,
                                  check_weights, register)
 from musekit.params import param
@@ -56,15 +57,16 @@ class Hparams(TrainingHparams):
                              architecture=True)
 
 
-def _architecture(hparams):
-    """(layer sizes, attn_length, dropout rate) from hparams, checked."""
+def architecture(hparams):
+    """(layer sizes, attn_length, dropout rate) from hparams, checked (magenta_attention
+    reads them too)."""
     h = params.bind(Hparams, hparams, 'hparam')
     return h.rnn_layer_sizes, h.attn_length, h.dropout_rate
 
 
 def weight_shapes(input_size, num_classes, hparams):
     """{name: shape} of every exported weight (the naming scheme in the module docstring)."""
-    sizes, attn_length, _ = _architecture(hparams)
+    sizes, attn_length, _ = architecture(hparams)
     shapes = {}
     width = input_size
     for k, units in enumerate(sizes):
@@ -80,7 +82,7 @@ def weight_shapes(input_size, num_classes, hparams):
     return shapes
 
 
-def _sizes(encoder):
+def encoder_sizes(encoder):
     """(input width, number of classes), refusing encoders this family cannot model."""
     inputs, labels = encoder.input_spec, encoder.label_spec
     if inputs.dtype != 'float32' or len(inputs.shape) != 1:
@@ -165,8 +167,8 @@ class EventsRNN(ModelFamily):
 
     def build(self, encoder, hparams):
         import keras
-        input_size, num_classes = _sizes(encoder)
-        sizes, attn_length, dropout = _architecture(hparams)
+        input_size, num_classes = encoder_sizes(encoder)
+        sizes, attn_length, dropout = architecture(hparams)
         inputs = keras.Input(shape=(None, input_size), dtype='float32', name='inputs')
         h = inputs
         if attn_length or len(sizes) == 1:
@@ -201,7 +203,7 @@ class EventsRNN(ModelFamily):
         return out
 
     def weight_shapes(self, encoder, hparams):
-        return weight_shapes(*_sizes(encoder), hparams)
+        return weight_shapes(*encoder_sizes(encoder), hparams)
 
     def step_model(self, weights, encoder, hparams):
         check_weights(weights, self.weight_shapes(encoder, hparams), 'config')
@@ -211,39 +213,64 @@ class EventsRNN(ModelFamily):
 MODELS.alias('rnn', 'events_rnn')     # the name in bundles and run directories made before 0.2
 
 
-class RNNStepModel(StepModel):
-    """The NumPy twin of `EventsRNN.build`: the same logits, one step at a time.
+class WindowAttention(Cell):
+    """The NumPy attention of `CausalWindowAttention` as a cell between layers 0 and 1: first-
+    layer output h [B, U] in, [h, context] [B, 2U] out. State: rings of the last L outputs
+    [B, L, U] and of their key projections [B, L, A], and the steps taken [B] (int64), all
+    updated in place (the state rule of models/base.py)."""
 
-    State: (h_0, c_0, ..., h_{n-1}, c_{n-1}) and with attention also (ring of the last L
-    first-layer outputs [B, L, U], ring of their key projections [B, L, A], steps taken [B]).
-    `step` never modifies the arrays it is given. The cells keep scratch buffers per batch
-    size, so use one instance per thread.
-    """
+    def __init__(self, key_kernel, query_kernel, query_bias, v, attn_length):
+        self.key_kernel, self.v, self.attn_length = key_kernel, v, attn_length
+        self.query = np.concatenate([query_kernel, query_bias[None, :]])
+        units = key_kernel.shape[0]
+        self.state_size = ((attn_length, units), (attn_length, key_kernel.shape[1]), ())
+        self.output_size = 2 * units
+
+    def zero_state(self, batch_size):
+        outputs, keys, _ = super().zero_state(batch_size)
+        return outputs, keys, np.zeros(batch_size, np.int64)
+
+    def __call__(self, h, state):
+        outputs, keys, count = state
+        rows = np.arange(len(h))
+        slot = count % self.attn_length
+        count += 1
+        outputs[rows, slot] = h
+        keys[rows, slot] = h @ self.key_kernel
+        query = h @ self.query[:-1] + self.query[-1]
+        scores = np.tanh(keys + query[:, None, :]) @ self.v               # [B, L]
+        scores[np.arange(self.attn_length)[None, :] >= count[:, None]] = -np.inf
+        scores -= scores.max(axis=1, keepdims=True)
+        weights = np.exp(scores)
+        weights /= weights.sum(axis=1, keepdims=True)
+        context = (weights[:, None, :] @ outputs)[:, 0]
+        return np.concatenate([h, context], axis=1), (outputs, keys, count)
+
+
+def step_cells(weights, hparams):
+    """The NumPy cells of the stack, in order: lstm_0, the attention (with attn_length),
+    lstm_1, ..."""
+    sizes, attn_length, _ = architecture(hparams)
+    cells = [lstm.from_weights(weights, 'lstm_%d' % k) for k in range(len(sizes))]
+    if attn_length:
+        cells.insert(1, WindowAttention(*(weights['attention/' + n] for n in (
+            'key_kernel', 'query_kernel', 'query_bias', 'v')), attn_length))
+    return cells
+
+
+class RNNStepModel(StepModel):
+    """The NumPy twin of `EventsRNN.build`: the same logits, one step at a time, from a
+    CellStack of `step_cells` and the logits layer. The cells keep scratch buffers per
+    batch size, so use one instance per thread."""
 
     def __init__(self, weights, hparams):
-        sizes, self.attn_length, _ = _architecture(hparams)
         w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
-        self.layers = [lstm.from_weights(w, 'lstm_%d' % k) for k in range(len(sizes))]
+        self.stack = CellStack(step_cells(w, hparams))
         self.logits = np.concatenate([w['logits/kernel'], w['logits/bias'][None, :]])
-        if self.attn_length:
-            self.key_kernel = w['attention/key_kernel']
-            self.query = np.concatenate([w['attention/query_kernel'],
-                                         w['attention/query_bias'][None, :]])
-            self.v = w['attention/v']
-        self.input_size = self.layers[0].input_size
-        self.num_classes = self.logits.shape[1]
         self._top = {}
 
     def initial_state(self, batch_size):
-        state = []
-        for layer in self.layers:
-            state += layer.zero_state(batch_size)
-        if self.attn_length:
-            units = self.layers[0].units
-            state += [np.zeros((batch_size, self.attn_length, units), np.float32),
-                      np.zeros((batch_size, self.attn_length, units), np.float32),
-                      np.zeros((batch_size,), np.int64)]
-        return tuple(state)
+        return self.stack.zero_state(batch_size)
 
     def _top_rows(self, batch):
         """The [x, 1] rows the logits layer multiplies, made once per batch size."""
@@ -254,35 +281,7 @@ class RNNStepModel(StepModel):
         return self._top[batch]
 
     def step(self, inputs, state):
-        x = np.asarray(inputs, dtype=np.float32)
-        new_state = []
-        for k, layer in enumerate(self.layers):
-            h, c = layer(x, state[2 * k], state[2 * k + 1])
-            new_state += [h, c]
-            x = h
-            if k == 0 and self.attn_length:
-                context, attn_state = self._attend(h, state[2 * len(self.layers):])
-                x = np.concatenate([h, context], axis=1)
+        x, state = self.stack(np.asarray(inputs, dtype=np.float32), state)
         top = self._top_rows(len(x))
         top[:, :-1] = x
-        logits = top @ self.logits
-        if self.attn_length:
-            new_state += attn_state
-        return logits, tuple(new_state)
-
-    def _attend(self, h, attn_state):
-        """(context [B, U], new ring state) after adding first-layer output `h`."""
-        outputs, keys, count = attn_state
-        rows = np.arange(len(h))
-        slot = count % self.attn_length
-        outputs, keys, count = outputs.copy(), keys.copy(), count + 1
-        outputs[rows, slot] = h
-        keys[rows, slot] = h @ self.key_kernel
-        query = h @ self.query[:-1] + self.query[-1]
-        scores = np.tanh(keys + query[:, None, :]) @ self.v               # [B, L]
-        scores[np.arange(self.attn_length)[None, :] >= count[:, None]] = -np.inf
-        scores -= scores.max(axis=1, keepdims=True)
-        weights = np.exp(scores)
-        weights /= weights.sum(axis=1, keepdims=True)
-        context = (weights[:, None, :] @ outputs)[:, 0]
-        return context, [outputs, keys, count]
+        return top @ self.logits, state

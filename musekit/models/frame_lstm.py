@@ -5,20 +5,6 @@ from musekit.models.base import register
 from musekit.models.frames import FrameModel
 
 
-class _LSTMLayer:
-    """A NumpyLSTMCell in the frame models' cell protocol: (output, *state) per step."""
-
-    def __init__(self, cell):
-        self.cell = cell
-
-    def zero_state(self, batch_size):
-        return self.cell.zero_state(batch_size)
-
-    def __call__(self, x, h, c):
-        h, c = self.cell(x, h, c)
-        return h, h, c
-
-
 @register('frame_lstm')
 class FrameLSTM(FrameModel):
 
@@ -32,4 +18,4 @@ class FrameLSTM(FrameModel):
         return lstm.weight_shapes(name, input_size, units)
 
     def numpy_layer(self, weights, name, hparams):
-        return _LSTMLayer(lstm.from_weights(weights, name))
+        return lstm.from_weights(weights, name)

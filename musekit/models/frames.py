@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 
 from musekit import params
+from musekit.layers.cells import CellStack
 from musekit.models.base import (MAX_LAYERS, ModelFamily, StepModel, TrainingHparams,
                                  check_weights)
 from musekit.params import param
@@ -67,7 +68,7 @@ class FrameModel(ModelFamily):
 
     @abc.abstractmethod
     def numpy_layer(self, weights, name, hparams):
-        """A NumPy cell: `zero_state(batch)` and `__call__(x, *state) -> (output, *state)`."""
+        """The NumPy twin of one recurrent layer: a `musekit.layers.cells.Cell`."""
 
     def layer_sizes(self, hparams):
         return params.bind(self.Hparams, hparams, 'hparam').layer_sizes
@@ -120,21 +121,16 @@ class FrameStepModel(StepModel):
     modes = ('sample', 'threshold')
 
     def __init__(self, cells, kernel, bias):
-        self.cells = cells
-        self._state_sizes = [len(cell.zero_state(1)) for cell in cells]
+        self.stack = CellStack(cells)
         self.kernel = np.asarray(kernel, np.float32)
         self.bias = np.asarray(bias, np.float32)
 
     def initial_state(self, batch_size):
-        return tuple(s for cell in self.cells for s in cell.zero_state(batch_size))
+        return self.stack.zero_state(batch_size)
 
     def step(self, inputs, state):
-        h, new_state, at = np.asarray(inputs, np.float32), [], 0
-        for cell, n in zip(self.cells, self._state_sizes):
-            h, *cell_state = cell(h, *state[at:at + n])
-            new_state += cell_state
-            at += n
-        return h @ self.kernel + self.bias, tuple(new_state)
+        h, state = self.stack(np.asarray(inputs, np.float32), state)
+        return h @ self.kernel + self.bias, state
 
     def sample(self, outputs, temperature, rng):
         """(keys on [B, K] as 0/1, log-probabilities [B] of those frames)."""

@@ -19,13 +19,14 @@ import numpy as np
 
 from musekit.errors import MusekitError
 from musekit.layers import lstm
+from musekit.layers.cells import Cell, CellStack
 from musekit.models.base import ModelFamily, StepModel, check_weights, register
-from musekit.models.events_rnn import Hparams, _architecture, _sizes
+from musekit.models.events_rnn import Hparams, architecture, encoder_sizes
 
 
 def weight_shapes(input_size, num_classes, hparams):
     """{name: shape} of every weight, for rnn_layer_sizes U and attn_length L."""
-    sizes, attn_length, _ = _architecture(hparams)
+    sizes, attn_length, _ = architecture(hparams)
     if not attn_length:
         raise MusekitError('model magenta_attention_rnn needs attn_length > 0')
     units = sizes[0]
@@ -51,39 +52,29 @@ class MagentaAttentionRNN(ModelFamily):
     trainable = False       # it runs imported Magenta weights; musekit's attention_rnn trains
 
     def weight_shapes(self, encoder, hparams):
-        return weight_shapes(*_sizes(encoder), hparams)
+        return weight_shapes(*encoder_sizes(encoder), hparams)
 
     def step_model(self, weights, encoder, hparams):
         check_weights(weights, self.weight_shapes(encoder, hparams), 'config')
         return MagentaAttentionStepModel(weights, hparams)
 
 
-class MagentaAttentionStepModel(StepModel):
-    """NumPy steps of the wrapped LSTM stack. State: (c_0, h_0, attention vector [B, A],
-    last L outputs [B, L, A], then h_k, c_k of each further layer)."""
+class AttentionCellWrapper(Cell):
+    """TF1's AttentionCellWrapper around layer 0's LSTM cell (the module docstring's maths).
+    State: the LSTM's (h, c), the attention vector [B, A], the last L outputs [B, L, A]."""
 
-    def __init__(self, weights, hparams):
-        sizes, self.attn_length, _ = _architecture(hparams)
-        w = {k: np.asarray(v, np.float32) for k, v in weights.items()}
-        self.layers = [lstm.from_weights(w, 'lstm_%d' % k) for k in range(len(sizes))]
-        self.w = w
-        self.units = sizes[0]
+    def __init__(self, cell, weights, attn_length):
+        self.cell, self.w = cell, weights
+        units = cell.units
+        self.state_size = cell.state_size + (units, (attn_length, units))
+        self.output_size = units
 
-    def initial_state(self, batch_size):
-        units = self.units
-        state = [np.zeros((batch_size, units), np.float32) for _ in range(3)]
-        state.append(np.zeros((batch_size, self.attn_length, units), np.float32))
-        for layer in self.layers[1:]:
-            state += layer.zero_state(batch_size)
-        return tuple(state)
-
-    def step(self, inputs, state):
+    def __call__(self, x, state):
         w = self.w
-        x = np.asarray(inputs, np.float32)
-        c, h, attention, outputs = state[:4]
+        h, c, attention, outputs = state
         projected = np.concatenate([x, attention], 1) @ w['attention/input_kernel'] \
             + w['attention/input_bias']
-        h, c = self.layers[0](projected, h, c)
+        h, (h, c) = self.cell(projected, (h, c))
         query = np.concatenate([c, h], 1) @ w['attention/query_kernel'] \
             + w['attention/query_bias']
         scores = np.tanh(outputs @ w['attention/key_kernel'] + query[:, None, :]) \
@@ -94,10 +85,23 @@ class MagentaAttentionStepModel(StepModel):
         attention = (weights[:, None, :] @ outputs)[:, 0]
         out = np.concatenate([h, attention], 1) @ w['attention/output_kernel'] \
             + w['attention/output_bias']
-        new_state = [c, h, attention, np.concatenate([outputs[:, 1:], out[:, None]], 1)]
-        x = out
-        for k, layer in enumerate(self.layers[1:]):
-            h_k, c_k = layer(x, state[4 + 2 * k], state[5 + 2 * k])
-            new_state += [h_k, c_k]
-            x = h_k
-        return x @ w['logits/kernel'] + w['logits/bias'], tuple(new_state)
+        return out, (h, c, attention, np.concatenate([outputs[:, 1:], out[:, None]], 1))
+
+
+class MagentaAttentionStepModel(StepModel):
+    """NumPy steps of the wrapped LSTM stack: a CellStack of the wrapped layer 0 and the
+    further LSTM layers, then the logits."""
+
+    def __init__(self, weights, hparams):
+        sizes, attn_length, _ = architecture(hparams)
+        w = {k: np.asarray(v, np.float32) for k, v in weights.items()}
+        cells = [lstm.from_weights(w, 'lstm_%d' % k) for k in range(len(sizes))]
+        self.stack = CellStack([AttentionCellWrapper(cells[0], w, attn_length)] + cells[1:])
+        self.kernel, self.bias = w['logits/kernel'], w['logits/bias']
+
+    def initial_state(self, batch_size):
+        return self.stack.zero_state(batch_size)
+
+    def step(self, inputs, state):
+        x, state = self.stack(np.asarray(inputs, np.float32), state)
+        return x @ self.kernel + self.bias, state

@@ -13,6 +13,7 @@ import numpy as np
 from musekit import params
 from musekit.errors import MusekitError
 from musekit.layers import lstm
+from musekit.layers.cells import CellStack
 from musekit.models.base import (MAX_LAYERS, ModelFamily, StepModel, TrainingHparams,
                                  check_weights, register)
 from musekit.models.objectives import CategoricalCrossEntropy
@@ -88,21 +89,18 @@ class TokenRNN(ModelFamily):
 
 
 class TokenStepModel(StepModel):
-    """Token ids [B] in, next-token logits [B, V] out; state (h, c) per layer."""
+    """Token ids [B] in, next-token logits [B, V] out, through a CellStack of LSTM cells."""
 
     def __init__(self, weights, num_layers):
         self.embedding = np.asarray(weights['embedding'], np.float32)
-        self.cells = [lstm.from_weights(weights, 'lstm_%d' % k) for k in range(num_layers)]
+        self.stack = CellStack(lstm.from_weights(weights, 'lstm_%d' % k)
+                               for k in range(num_layers))
         self.kernel = np.asarray(weights['logits/kernel'], np.float32)
         self.bias = np.asarray(weights['logits/bias'], np.float32)
 
     def initial_state(self, batch_size):
-        return tuple(s for cell in self.cells for s in cell.zero_state(batch_size))
+        return self.stack.zero_state(batch_size)
 
     def step(self, inputs, state):
-        h = self.embedding[np.asarray(inputs, np.int64).reshape(-1)]
-        new_state = []
-        for k, cell in enumerate(self.cells):
-            h, c = cell(h, state[2 * k], state[2 * k + 1])
-            new_state += [h, c]
-        return h @ self.kernel + self.bias, tuple(new_state)
+        h, state = self.stack(self.embedding[np.asarray(inputs, np.int64).reshape(-1)], state)
+        return h @ self.kernel + self.bias, state

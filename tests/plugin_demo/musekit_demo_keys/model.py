@@ -74,8 +74,8 @@ class KeyStepModel(StepModel):
         return self.cell.zero_state(batch_size)
 
     def step(self, inputs, state):
-        h, c = self.cell(np.asarray(inputs, np.float32), *state)
-        return h @ self.kernel + self.bias, (h, c)
+        h, state = self.cell(np.asarray(inputs, np.float32), state)
+        return h @ self.kernel + self.bias, state
 
     def sample(self, outputs, temperature, rng):
         """Each key on with probability sigmoid(logit / temperature), independently."""
