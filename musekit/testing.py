@@ -65,3 +65,77 @@ class NaiveWaveNetStepModel(StepModel):
         history = np.concatenate([state[0], np.asarray(inputs, np.int64)[:, None]], 1)
         history = history[:, -self.arch.receptive_field:]
         return wavenet_forward(self.weights, self.arch, history, last_only=True)[:, -1], (history,)
+
+
+def check_encoder(encoder, events_list):
+    """Asserts the encoder contract on each sequence of `events_list` (valid events, ideally
+    real ones): the stepper's encoding (`Encoder.encode`, the definition) and the encoder's
+    own `encode` (a speed override) give exactly the same inputs and labels; both have the
+    declared dtypes and shapes, n-1 steps for n events, and integer values inside their
+    declared depth; a primed stepper, and a copy of it, go on as one fed every event; and
+    decoding the labels, then encoding the result, gives the labels back (except the
+    encoder's `unknown_label`, which decodes to a stand-in). AssertionError names the
+    first contract broken and the sequence."""
+    from musekit.encoders.base import Encoder, check_contract
+    check_contract(encoder)
+    for index, events in enumerate(events_list):
+        where = '%r, sequence %d' % (encoder.name, index)
+        encoder.validate_events(events)
+        inputs, labels = encoder.encode(events)
+        derived_inputs, derived_labels = Encoder.encode(encoder, events)
+        steps = max(len(events) - 1, 0)
+        for what, array, derived, spec in (('inputs', inputs, derived_inputs, encoder.input_spec),
+                                           ('labels', labels, derived_labels, encoder.label_spec)):
+            assert isinstance(array, np.ndarray) and array.dtype == spec.dtype, (
+                '%s: encode gives %s %s, declared %s' % (where, what, getattr(
+                    array, 'dtype', type(array)), spec.dtype))
+            assert array.shape == (steps,) + spec.shape, (
+                '%s: encode gives %s of shape %s, declared %s for %d events'
+                % (where, what, array.shape, (steps,) + spec.shape, len(events)))
+            assert derived.dtype == array.dtype and np.array_equal(derived, array), (
+                "%s: the stepper's %s differ from encode's (first at step %s)"
+                % (where, what, _first_difference(derived, array)))
+            if spec.depth is not None and array.size:
+                assert 0 <= array.min() and array.max() < spec.depth, (
+                    '%s: %s outside [0, %d): %d..%d' % (where, what, spec.depth,
+                                                        array.min(), array.max()))
+            if spec.dtype == 'float32':
+                assert np.isfinite(array).all(), '%s: %s not finite' % (where, what)
+        _check_stepper(encoder, events, inputs, where)
+        if steps:
+            decoded = encoder.decode(labels, primer=events[:1])
+            _, again = Encoder.encode(encoder, decoded)
+            exact = np.ones(steps, bool) if encoder.unknown_label is None else (
+                labels.reshape(steps, -1) != encoder.unknown_label).any(1)
+            assert np.array_equal(again[exact], labels[exact]), (
+                '%s: decoding the labels and encoding the result changes label %s'
+                % (where, _first_difference(again[exact], labels[exact])))
+
+
+def _check_stepper(encoder, events, inputs, where):
+    """A stepper primed with half the events, and a copy of it, each push the next event
+    as the encoding says; the original keeps its events when the copy pushes."""
+    half = len(events) // 2
+    if half >= len(events) - 1:
+        return
+    primed = encoder.stepper(events[:half])
+    branch = primed.copy()
+    row = branch.push(events[half])
+    assert len(primed.events) == half and len(branch.events) == half + 1, (
+        '%s: pushing to a copy of a stepper changed the original' % where)
+    assert np.array_equal(row, inputs[half]) and np.array_equal(primed.push(events[half]), row), (
+        '%s: a stepper primed with %d events pushes another input than encode gives'
+        % (where, half))
+    for t in range(half + 1, len(events) - 1):
+        assert np.array_equal(branch.push(events[t]), inputs[t]), (
+            '%s: a copied stepper pushes another input than encode gives at step %d'
+            % (where, t))
+    assert len(primed.events) == half + 1, '%s: pushing to a copy changed the original' % where
+
+
+def _first_difference(a, b):
+    """Index of the first step where arrays a and b differ, or their shapes if they differ."""
+    if a.shape != b.shape:
+        return 'shapes %s and %s' % (a.shape, b.shape)
+    differ = (a != b).reshape(len(a), -1).any(1)
+    return int(np.argmax(differ)) if differ.any() else None

@@ -6,8 +6,11 @@ declaration, so a new encoding never touches shared code.
 """
 import abc
 import collections
+import copy
 import dataclasses
 import math
+
+import numpy as np
 
 from musekit.errors import MusekitError
 from musekit.registry import ENCODERS
@@ -59,6 +62,7 @@ class Encoder(abc.ABC):
     name = None                 # set by the registry
     piece_type = None
     needs_fitting = False       # True: its params are learnt from the training data first
+    unknown_label = None        # a label for "outside the vocabulary": decodes to a stand-in
 
     def statistics(self, events):
         """What fitting learns from one training sequence, as a Counter that the dataset
@@ -88,9 +92,20 @@ class Encoder(abc.ABC):
     def params(self):
         """Plain JSON-able dict such that ``type(self)(**params)`` rebuilds this encoder."""
 
-    @abc.abstractmethod
     def encode(self, events):
-        """(inputs, labels) arrays for n events, n-1 steps each (see the class doc)."""
+        """(inputs, labels) arrays for n events, n-1 steps each (see the class doc).
+
+        Derived from the stepper, which defines the encoding: input t is what pushing event
+        t returns, label t the stepper's `label()` once event t+1 is pushed. A family may
+        override this with a vectorised version; musekit.testing.check_encoder proves the
+        two equal."""
+        stepper = self.stepper(())
+        inputs, labels = [], []
+        for event in events:
+            inputs.append(stepper.push(event))
+            if len(inputs) > 1:
+                labels.append(stepper.label())
+        return _stacked(inputs[:-1], self.input_spec), _stacked(labels, self.label_spec)
 
     @abc.abstractmethod
     def label_to_event(self, label, events):
@@ -115,24 +130,70 @@ class Encoder(abc.ABC):
         return {'name': self.name, 'params': self.params()}
 
 
-class Stepper(abc.ABC):
-    """Incremental encoding of a growing sequence: one input per appended event.
+def _stacked(rows, spec):
+    """[len(rows), *spec.shape] array of spec.dtype from per-step rows."""
+    return np.array(rows, spec.dtype).reshape((len(rows),) + spec.shape)
 
-    Costs O(1) (or O(window)) per step, never a re-encoding of the history.
+
+class Stepper(abc.ABC):
+    """Incremental encoding of a growing sequence, and the definition of an encoding: the
+    input at each appended event and the label each event has as a training target
+    (`Encoder.encode` derives from these).
+
+    A subclass writes `check` (validate and normalise one event), `input` and `label` (of
+    the last event) and, where it carries state beyond the events, `advance`, naming its
+    mutable containers in `_mutable` so that `copy` copies them. Costs O(1) (or O(window))
+    per step, never a re-encoding of the history.
     """
 
+    _mutable = ()
+
+    def __init__(self, encoder, events=()):
+        self.encoder = encoder
+        self._events = []
+        for event in events:
+            self.append(event)
+
     @abc.abstractmethod
+    def check(self, event, position):
+        """`event` validated and in its normal form; MusekitError naming `position` if
+        the encoder cannot encode it."""
+
+    def advance(self, event):
+        """Updates the running state after `event` was appended (no state by default)."""
+
+    @abc.abstractmethod
+    def input(self):
+        """The input (one step, `input_spec`) at the last event."""
+
+    @abc.abstractmethod
+    def label(self):
+        """The label (one step, `label_spec`) of the last event, as the target of the step
+        before it (so defined from the second event on)."""
+
+    def append(self, event):
+        """Appends `event` without computing an input (priming)."""
+        event = self.check(event, len(self._events))
+        self._events.append(event)
+        self.advance(event)
+
     def push(self, event):
         """Appends `event` and returns the input (one step, `input_spec`) at its position."""
+        self.append(event)
+        return self.input()
 
-    @abc.abstractmethod
     def copy(self):
         """An independent copy (beam search branches)."""
+        new = copy.copy(self)
+        new._events = list(self._events)
+        for name in self._mutable:
+            setattr(new, name, copy.copy(getattr(self, name)))
+        return new
 
     @property
-    @abc.abstractmethod
     def events(self):
-        """The events pushed so far (a list; do not modify)."""
+        """The events pushed so far, in normal form (a list; do not modify)."""
+        return self._events
 
 
 def check_contract(encoder):

@@ -97,23 +97,29 @@ class BiaxialEncoder(Encoder):
     def params(self):
         return {'min_pitch': self.min_pitch, 'num_notes': self.num_notes}
 
+    def check_step(self, step, position):
+        """Step number `position` as a pair of sorted tuples; MusekitError if it is not a
+        step of this range."""
+        try:
+            played, articulated = step
+            played, articulated = list(played), list(articulated)
+        except (TypeError, ValueError):
+            raise MusekitError('step %d is %r, not a pair (played pitches, articulated '
+                               'pitches)' % (position, step)) from None
+        for pitch in played + articulated:
+            if isinstance(pitch, bool) or not isinstance(pitch, (int, np.integer)) \
+                    or not self.min_pitch <= pitch < self.max_pitch:
+                raise MusekitError('step %d holds %r, not a note of the range (MIDI '
+                                   '%d..%d)' % (position, pitch, self.min_pitch,
+                                                self.max_pitch - 1))
+        if not set(articulated) <= set(played):
+            raise MusekitError('step %d articulates %s without playing it'
+                               % (position, sorted(set(articulated) - set(played))))
+        return tuple(sorted(played)), tuple(sorted(articulated))
+
     def validate_events(self, events):
         for position, step in enumerate(events):
-            try:
-                played, articulated = step
-                played, articulated = list(played), list(articulated)
-            except (TypeError, ValueError):
-                raise MusekitError('step %d is %r, not a pair (played pitches, articulated '
-                                   'pitches)' % (position, step)) from None
-            for pitch in played + articulated:
-                if isinstance(pitch, bool) or not isinstance(pitch, (int, np.integer)) \
-                        or not self.min_pitch <= pitch < self.max_pitch:
-                    raise MusekitError('step %d holds %r, not a note of the range (MIDI '
-                                       '%d..%d)' % (position, pitch, self.min_pitch,
-                                                    self.max_pitch - 1))
-            if not set(articulated) <= set(played):
-                raise MusekitError('step %d articulates %s without playing it'
-                                   % (position, sorted(set(articulated) - set(played))))
+            self.check_step(step, position)
 
     def state(self, step):
         """[N, 2] int64 (played, articulated) of one step."""
@@ -132,12 +138,6 @@ class BiaxialEncoder(Encoder):
         """[..., N, 79] features of stored inputs [..., 2N + 1]."""
         return features(*split_inputs(inputs, self.num_notes), self.min_pitch)
 
-    def encode(self, events):
-        self.validate_events(events)
-        inputs = np.stack([self.step_input(s, t) for t, s in enumerate(events[:-1])])
-        labels = np.stack([self.state(s) for s in events[1:]])
-        return inputs, labels
-
     def label_to_event(self, label, events):
         label = np.asarray(label)
         played = label[:, 0] != 0
@@ -150,24 +150,14 @@ class BiaxialEncoder(Encoder):
 
 
 class BiaxialStepper(Stepper):
-    """The stored input of each pushed step (its state and its index in the piece)."""
+    """Input: the stored input of each pushed step (its state and its index in the piece);
+    label: its state."""
 
-    def __init__(self, encoder, events=()):
-        self._encoder, self._events = encoder, []
-        for event in events:
-            self.push(event)
+    def check(self, event, position):
+        return self.encoder.check_step(event, position)
 
-    def push(self, event):
-        self._encoder.validate_events([event])
-        step = (tuple(sorted(event[0])), tuple(sorted(event[1])))
-        self._events.append(step)
-        return self._encoder.step_input(step, len(self._events) - 1)
+    def input(self):
+        return self.encoder.step_input(self._events[-1], len(self._events) - 1)
 
-    def copy(self):
-        new = BiaxialStepper(self._encoder)
-        new._events = list(self._events)
-        return new
-
-    @property
-    def events(self):
-        return self._events
+    def label(self):
+        return self.encoder.state(self._events[-1])

@@ -58,6 +58,7 @@ class ChordTokenEncoder(Encoder):
 
     piece_type = 'piano_roll'
     min_pitch, max_pitch = 0, 128       # every MIDI pitch can be part of a token
+    unknown_label = 0
 
     def __init__(self, vocabulary=None, min_count=2, max_size=4096):
         self.min_count = check_int('min_count', min_count, 1)
@@ -119,19 +120,18 @@ class ChordTokenEncoder(Encoder):
     def token_id(self, frame):
         return self._ids.get(frame_token(frame), 0)
 
+    def check_frame(self, frame, position):
+        """Frame number `position` as a sorted tuple; MusekitError if it holds a non-pitch."""
+        pitches = frame_pitches(position, frame)
+        if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool)
+                   and 0 <= p <= 127 for p in pitches):
+            raise MusekitError('frame %d %r holds something that is not a MIDI pitch'
+                               % (position, tuple(pitches)))
+        return tuple(sorted(pitches))
+
     def validate_events(self, events):
         for position, frame in enumerate(events):
-            pitches = frame_pitches(position, frame)
-            if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool)
-                       and 0 <= p <= 127 for p in pitches):
-                raise MusekitError('frame %d %r holds something that is not a MIDI pitch'
-                                   % (position, tuple(pitches)))
-
-    def encode(self, events):
-        self._check_fitted()
-        self.validate_events(events)
-        ids = np.array([self.token_id(f) for f in events], np.int64)
-        return ids[:-1], ids[1:]
+            self.check_frame(frame, position)
 
     def label_to_event(self, label, events):
         self._check_fitted()
@@ -143,6 +143,8 @@ class ChordTokenEncoder(Encoder):
     def frame_input(self, frame):
         """The input of one (validated, sorted) frame: its token id."""
         return np.int64(self.token_id(frame))
+
+    frame_label = frame_input
 
     def stepper(self, events):
         self._check_fitted()

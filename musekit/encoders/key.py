@@ -9,7 +9,7 @@ import numpy as np
 from musekit.encoders.base import register
 from musekit.encoders.lookback import (
     binary_counters, check_counter_bits, check_lookback_distances, lookback_event,
-    lookback_labels, repeats)
+    lookback_label, lookback_labels, repeats)
 from musekit.encoders.melody import (
     NO_EVENT, NOTE_OFF, NUM_SPECIAL_EVENTS, MelodyEncoder, MelodyStepper, check_int,
     check_note_range, empty_encoding, validate_events)
@@ -47,7 +47,7 @@ class _KeyStepper(MelodyStepper):
         self._key_flags = _NO_NOTES_KEY_FLAGS    # replaced, never mutated
         super().__init__(encoder, events)
 
-    def _advance(self, event):
+    def advance(self, event):
         if event == NO_EVENT:
             self._attack = False
         elif event == NOTE_OFF:
@@ -77,8 +77,8 @@ class _KeyStepper(MelodyStepper):
             self._key_flags = np.array([c == top for c in counts]
                                        + [c == recent_top for c in recent_counts], np.float32)
 
-    def _row(self):
-        enc = self._enc
+    def input(self):
+        enc = self.encoder
         note_range = enc.note_range
         events = self._events
         position = len(events) - 1
@@ -104,6 +104,13 @@ class _KeyStepper(MelodyStepper):
             row[offset] = 1.0
         row[offset + 1:] = self._key_flags
         return row
+
+    def label(self):
+        enc, event = self.encoder, self._events[-1]
+        own = (enc.note_range if event == NO_EVENT else enc.note_range + 1
+               if event == NOTE_OFF else event - enc.min_note)
+        return lookback_label(self._events, own, enc.lookback_distances,
+                              enc.note_range + NUM_SPECIAL_EVENTS)
 
 
 @register('key_melody')

@@ -58,6 +58,19 @@ def lookback_labels(events, classes, distances, first_lookback_class):
     return labels
 
 
+def lookback_label(events, event_class, distances, first_lookback_class):
+    """The label of the last of `events` (at position p >= 1) whose own class is
+    `event_class`: lookback_labels at one position."""
+    position, event = len(events) - 1, events[-1]
+    if distances and position < distances[-1] and event == NO_EVENT:
+        return first_lookback_class + len(distances) - 1
+    label = event_class
+    for i, distance in enumerate(distances):
+        if position >= distance and event == events[position - distance]:
+            label = first_lookback_class + i
+    return label
+
+
 def lookback_event(lookback_index, history, distances):
     """The event a lookback class stands for: history[-d], or no event if history is shorter."""
     distance = distances[lookback_index]
@@ -72,11 +85,11 @@ class _LookbackStepper(MelodyStepper):
         self._classes = []
         super().__init__(encoder, events)
 
-    def _advance(self, event):
-        self._classes.append(event_to_class(event, self._enc.min_note))
+    def advance(self, event):
+        self._classes.append(event_to_class(event, self.encoder.min_note))
 
-    def _row(self):
-        enc = self._enc
+    def input(self):
+        enc = self.encoder
         width = enc.one_hot_size
         classes, events = self._classes, self._events
         position = len(events) - 1
@@ -95,6 +108,11 @@ class _LookbackStepper(MelodyStepper):
             if position >= distance and events[position] == events[position - distance]:
                 row[offset + i] = 1.0
         return row
+
+    def label(self):
+        enc = self.encoder
+        return lookback_label(self._events, self._classes[-1], enc.lookback_distances,
+                              enc.one_hot_size)
 
 
 @register('lookback_melody')

@@ -5,7 +5,6 @@ A melody is a list of ints, one per time step: -2 = no event (whatever sounds go
 event <-> class mapping, event validation, the shared stepper) serve every melody encoder.
 """
 import abc
-import copy
 import numbers
 
 import numpy as np
@@ -91,41 +90,10 @@ def empty_encoding(input_size):
 
 
 class MelodyStepper(Stepper):
-    """Stepper bookkeeping shared by the melody encoders: checks, records and replays events.
+    """Stepper of the melody encoders: checks each event against the pitch range."""
 
-    Subclasses implement `_advance(event)` (update state after appending) and `_row()`
-    (the input row at the last position), and list their mutable state in `_mutable`.
-    """
-
-    _mutable = ()
-
-    def __init__(self, encoder, events):
-        self._enc = encoder
-        self._events = []
-        for event in validate_events(events, encoder.min_note, encoder.max_note).tolist():
-            self._events.append(event)
-            self._advance(event)
-
-    def push(self, event):
-        event = check_event(event, len(self._events), self._enc.min_note, self._enc.max_note)
-        self._events.append(event)
-        self._advance(event)
-        return self._row()
-
-    def copy(self):
-        new = copy.copy(self)
-        new._events = self._events.copy()
-        for name in self._mutable:
-            setattr(new, name, getattr(self, name).copy())
-        return new
-
-    @property
-    def events(self):
-        """All events so far, primer included."""
-        return self._events
-
-    def _advance(self, event):
-        """Updates the running state after `event` was appended (no state by default)."""
+    def check(self, event, position):
+        return check_event(event, position, self.encoder.min_note, self.encoder.max_note)
 
 
 class MelodyEncoder(Encoder):
@@ -169,10 +137,13 @@ class MelodyEncoder(Encoder):
 
 class _OneHotStepper(MelodyStepper):
 
-    def _row(self):
-        row = np.zeros(self._enc.num_classes, np.float32)
-        row[event_to_class(self._events[-1], self._enc.min_note)] = 1.0
+    def input(self):
+        row = np.zeros(self.encoder.num_classes, np.float32)
+        row[self.label()] = 1.0
         return row
+
+    def label(self):
+        return event_to_class(self._events[-1], self.encoder.min_note)
 
 
 @register('one_hot_melody')

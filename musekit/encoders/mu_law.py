@@ -143,9 +143,10 @@ class MuLawEncoder(Encoder):
                                % (bad, events[bad]))
 
     def encode(self, events):
+        """Speed override of the stepper's encoding (one NumPy pass over the clip)."""
         self.validate_events(events)
         classes = mu_law_classes(events[1:], self.mu)
-        inputs = np.concatenate([[self._silence], classes[:-1]]).astype(np.int64)
+        inputs = np.concatenate([[self._silence], classes])[:-1].astype(np.int64)
         if self.condition:
             inputs = np.stack([inputs, np.full_like(inputs, self.label_index(events[0]))], 1)
         return inputs, classes
@@ -162,36 +163,35 @@ class MuLawEncoder(Encoder):
 
 
 class MuLawStepper(Stepper):
-    """The input at each pushed event: the label's (silence), then each sample's class."""
+    """Input: the label event's class (silence), then each sample's class, with the
+    label's index when conditioned; label: the sample's class."""
 
     def __init__(self, encoder, events=()):
-        self._encoder, self._events, self._label = encoder, [], 0
-        for event in events:
-            self.push(event)
+        self._label = self._class = 0
+        super().__init__(encoder, events)
 
-    def push(self, event):
-        encoder = self._encoder
-        if not self._events:
+    def check(self, event, position):
+        if position == 0:
             if not isinstance(event, str):
                 raise MusekitError('an audio sequence starts with its label (a string), '
                                    'not %r' % (event,))
-            self._label = encoder.label_index(event)
-            value = encoder._silence
-        elif _is_sample(event):
-            value = encoder.sample_class(event)
-        else:
+            self.encoder.label_index(event)
+        elif not _is_sample(event):
             raise MusekitError('audio event %d is %r, not a finite sample value'
-                               % (len(self._events), event))
-        self._events.append(event)
-        if encoder.condition:
-            return np.array([value, self._label], np.int64)
-        return np.array(value, np.int64)
+                               % (position, event))
+        return event
 
-    def copy(self):
-        new = MuLawStepper(self._encoder)
-        new._events, new._label = list(self._events), self._label
-        return new
+    def advance(self, event):
+        encoder = self.encoder
+        if len(self._events) == 1:
+            self._label, self._class = encoder.label_index(event), encoder._silence
+        else:
+            self._class = encoder.sample_class(event)
 
-    @property
-    def events(self):
-        return self._events
+    def input(self):
+        if self.encoder.condition:
+            return np.array([self._class, self._label], np.int64)
+        return np.array(self._class, np.int64)
+
+    def label(self):
+        return self._class

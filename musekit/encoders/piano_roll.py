@@ -50,14 +50,20 @@ class PianoRollEncoder(Encoder):
     def params(self):
         return {'min_pitch': self.min_pitch, 'num_keys': self.num_keys}
 
+    def check_frame(self, frame, position):
+        """Frame number `position` as a sorted tuple; MusekitError if a pitch is no key."""
+        pitches = frame_pitches(position, frame)
+        for pitch in pitches:
+            if isinstance(pitch, bool) or not isinstance(pitch, (int, np.integer)) \
+                    or not self.min_pitch <= pitch < self.max_pitch:
+                raise MusekitError('frame %d holds %r, not a key of the piano roll '
+                                   '(MIDI %d..%d)' % (position, pitch, self.min_pitch,
+                                                      self.max_pitch - 1))
+        return tuple(sorted(pitches))
+
     def validate_events(self, events):
         for position, frame in enumerate(events):
-            for pitch in frame_pitches(position, frame):
-                if isinstance(pitch, bool) or not isinstance(pitch, (int, np.integer)) \
-                        or not self.min_pitch <= pitch < self.max_pitch:
-                    raise MusekitError('frame %d holds %r, not a key of the piano roll '
-                                       '(MIDI %d..%d)' % (position, pitch, self.min_pitch,
-                                                          self.max_pitch - 1))
+            self.check_frame(frame, position)
 
     def rows(self, frames):
         """[n, num_keys] int64 multi-hot rows of n frames."""
@@ -67,6 +73,7 @@ class PianoRollEncoder(Encoder):
         return rows
 
     def encode(self, events):
+        """Speed override of the stepper's encoding (one array op over all frames)."""
         self.validate_events(events)
         rows = self.rows(events)
         return rows[:-1].astype(np.float32), rows[1:]
@@ -76,32 +83,25 @@ class PianoRollEncoder(Encoder):
 
     def frame_input(self, frame):
         """The input of one (validated, sorted) frame."""
-        return self.rows([frame])[0].astype(np.float32)
+        return self.frame_label(frame).astype(np.float32)
+
+    def frame_label(self, frame):
+        """The label of one (validated, sorted) frame: its multi-hot row."""
+        return self.rows([frame])[0]
 
     def stepper(self, events):
         return FrameStepper(self, events)
 
 
 class FrameStepper(Stepper):
-    """For encodings whose input at a step is a function of that step's frame alone
-    (`encoder.frame_input`): nothing to carry but the frames themselves."""
+    """For encodings whose input and label at a step are functions of that step's frame
+    alone (`encoder.check_frame`, `frame_input`, `frame_label`)."""
 
-    def __init__(self, encoder, frames=()):
-        self._encoder, self._events = encoder, []
-        for frame in frames:
-            self.push(frame)
+    def check(self, event, position):
+        return self.encoder.check_frame(event, position)
 
-    def push(self, event):
-        frame = tuple(sorted(event))
-        self._encoder.validate_events([frame])
-        self._events.append(frame)
-        return self._encoder.frame_input(frame)
+    def input(self):
+        return self.encoder.frame_input(self._events[-1])
 
-    def copy(self):
-        new = FrameStepper(self._encoder)
-        new._events = list(self._events)
-        return new
-
-    @property
-    def events(self):
-        return self._events
+    def label(self):
+        return self.encoder.frame_label(self._events[-1])
