@@ -34,51 +34,42 @@ class KeyFramesEncoder(Encoder):
     def params(self):
         return {'min_pitch': self.min_pitch, 'max_pitch': self.max_pitch}
 
+    def check_frame(self, frame, position):
+        """The frame, sorted, if its pitches are keys of the range."""
+        if not all(isinstance(p, (int, np.integer)) and self.min_pitch <= p < self.max_pitch
+                   for p in frame):
+            raise MusekitError('frame %d %r has pitches outside [%d, %d)'
+                               % (position, tuple(frame), self.min_pitch, self.max_pitch))
+        return tuple(sorted(frame))
+
     def validate_events(self, events):
         for position, frame in enumerate(events):
-            if not all(isinstance(p, (int, np.integer)) and self.min_pitch <= p < self.max_pitch
-                       for p in frame):
-                raise MusekitError('frame %d %r has pitches outside [%d, %d)'
-                                   % (position, tuple(frame), self.min_pitch, self.max_pitch))
+            self.check_frame(frame, position)
 
     def multi_hot(self, frame):
         row = np.zeros(self.keys, np.int64)
         row[[p - self.min_pitch for p in frame]] = 1
         return row
 
-    def encode(self, events):
-        self.validate_events(events)
-        rows = np.array([self.multi_hot(f) for f in events], np.int64).reshape(-1, self.keys)
-        return rows[:-1].astype(np.float32), rows[1:]
-
     def label_to_event(self, label, events):
         return tuple(int(p) + self.min_pitch for p in np.flatnonzero(label))
 
     def stepper(self, events):
-        stepper = _FrameStepper(self)
-        for frame in events:
-            stepper.push(frame)
-        return stepper
+        return _FrameStepper(self, events)
 
 
 class _FrameStepper(Stepper):
+    """Defines the encoding (Encoder.encode derives from it): a frame's multi-hot row is
+    both its input and its label."""
 
-    def __init__(self, encoder):
-        self._encoder, self._events = encoder, []
+    def check(self, frame, position):
+        return self.encoder.check_frame(frame, position)
 
-    def push(self, event):
-        self._encoder.validate_events([event])
-        self._events.append(tuple(event))
-        return self._encoder.multi_hot(event).astype(np.float32)
+    def input(self):
+        return self.label().astype(np.float32)
 
-    def copy(self):
-        new = _FrameStepper(self._encoder)
-        new._events = list(self._events)
-        return new
-
-    @property
-    def events(self):
-        return self._events
+    def label(self):
+        return self.encoder.multi_hot(self._events[-1])
 
 
 @register_extractor('demo_key_frames')
