@@ -107,11 +107,18 @@ def deeply_nested_pickle(depth):
 
 @pytest.mark.parametrize('pitch, shown', [
     (float('nan'), 'nan'), (float('inf'), 'inf'), (-float('inf'), '-inf'), (60.5, '60.5'),
-    (128, '128'), (True, 'True'), ('x' * 1_000_000, "'xxxxxxxxxxxx...xxxxxxxxxxxxx'")])
+    (128, '128'), (True, 'True'), ('x' * 1_000_000, "'xxxxxxxxxxxx...xxxxxxxxxxxxx'"),
+    (b'x' * 1_000_000, "b'xxxxxxxxxxx...xxxxxxxxxxxxx'")])
 def test_a_pitch_that_is_not_a_midi_pitch_is_one_short_line(pitch, shown):
     with pytest.raises(prf.BenchmarkFileError) as raised:
         prf.read(pickle.dumps({'train': [[[60], [pitch]]]}), True)
     assert str(raised.value) == 'train piece 0 has %s, not a MIDI pitch' % shown
+
+
+def test_a_pitch_of_five_thousand_digits_is_one_short_line():
+    with pytest.raises(prf.BenchmarkFileError) as raised:    # repr() of it raises ValueError
+        prf.read(pickle.dumps({'train': [[[-10**5000]]]}), True)
+    assert str(raised.value) == 'train piece 0 has an int of 16610 bits, not a MIDI pitch'
 
 
 def test_a_pitch_nested_two_hundred_thousand_lists_deep_is_one_short_line():

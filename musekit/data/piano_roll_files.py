@@ -91,10 +91,17 @@ def _pitch_frames(piece, part, index):
         for pitch in frame:
             if not _is_midi_pitch(pitch):
                 raise BenchmarkFileError('%s piece %d has %s, not a MIDI pitch'
-                                         % (part, index, _SHORT.repr(pitch)))
+                                         % (part, index, _shown(pitch)))
             pitches.add(int(pitch))
         frames.append(tuple(sorted(pitches)))
     return frames
+
+
+def _shown(value):
+    """A short repr of a hostile value (a huge string, a deep list, an int of 10^5 digits)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return 'an int of %d bits' % value.bit_length()
+    return _SHORT.repr(value)
 
 
 def _is_midi_pitch(value):
@@ -152,7 +159,7 @@ def _check_roll(roll, variable, index):
         frame, key = np.argwhere(bad)[0]
         raise BenchmarkFileError('%s{%d} has %s at frame %d, key %d; a piano roll holds '
                                  'only 0 and 1' % (variable, index + 1,
-                                                   _SHORT.repr(roll[frame, key].item()),
+                                                   _shown(roll[frame, key].item()),
                                                    frame + 1, key + 1))
 
 
