@@ -71,6 +71,7 @@ class Bundle:
         encoder = encoder or self.make_encoder()
         family = self.config.make_model()
         try:
+            check_finite(self.weights)      # the format stores any float; a model may not
             return family.step_model(self.weights, encoder, self.config.hparams)
         except MusekitError as e:
             raise MusekitError('bundle %s does not fit its model %r: %s' % (
@@ -226,10 +227,10 @@ def _parse(data, path):
 
 def check_buildable(bundle):
     """Builds the bundle's encoder, extractor and model family once and checks the encoder's
-    contract (as get_config does), its declared architecture's size against the memory
+    contract (as get_config does) and its declared architecture's size against the memory
     limit (from the weight shapes its hparams give, bounded by their declarations, before
-    anything is built) and its weights' values, so a bundle musekit cannot use fails at
-    load time with one line (`step_model` checks the weights' names and shapes)."""
+    anything is built), so a bundle musekit cannot use fails at load time with one line
+    (`step_model` checks the weights' names, shapes and values)."""
     from musekit.encoders.base import check_contract
     try:
         from musekit.registry import PIECES
@@ -248,7 +249,6 @@ def check_buildable(bundle):
         limits.MEMORY.check(4 * parameters, 'its architecture of %s parameters (%s as '
                             'float32)' % ('{:,}'.format(parameters), limits.MEMORY.describe(
                                 4 * parameters)))
-        check_finite(bundle.weights)
     except MusekitError as e:
         raise MusekitError('bundle %s: %s' % (bundle.path, e)) from None
     except (KeyError, ValueError, TypeError, AttributeError, ZeroDivisionError) as e:

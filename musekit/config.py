@@ -39,8 +39,12 @@ class Config:
     description: str
     encoder: types.MappingProxyType      # {'name': ..., 'params': {...}}
     model: types.MappingProxyType        # {'name': ...}
-    hparams: types.MappingProxyType      # model + training hyperparameters, one namespace
+    hparams: types.MappingProxyType      # model + training hyperparameters, one namespace,
+    #                                      every hparam the model family declares
     data: types.MappingProxyType         # {'extractor': ..., 'params': {...}, 'split': {...}}
+    # the hparams the config names (its JSON and overrides): what to_dict writes, so a
+    # config (a bundle's, a run's) reads and writes back the same bytes
+    named_hparams: tuple = dataclasses.field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, d):
@@ -55,12 +59,18 @@ class Config:
             d['hparams'], 'for config %r' % d['name'])
         return cls(name=d['name'], description=d.get('description', ''),
                    encoder=_freeze(d['encoder']), model=_freeze(d['model']),
-                   hparams=_freeze(hparams), data=_freeze(d['data']))
+                   hparams=_freeze(hparams), data=_freeze(d['data']),
+                   named_hparams=tuple(d['hparams']))
 
-    def to_dict(self):
+    def to_dict(self, all_hparams=False):
+        """The config as JSON-ready data: the hparams it names, or with `all_hparams` every
+        one its model family declares."""
+        hparams = _thaw(self.hparams)
+        if self.named_hparams is not None and not all_hparams:
+            hparams = {k: v for k, v in hparams.items() if k in self.named_hparams}
         return {'name': self.name, 'description': self.description,
                 'encoder': _thaw(self.encoder), 'model': _thaw(self.model),
-                'hparams': _thaw(self.hparams), 'data': _thaw(self.data)}
+                'hparams': hparams, 'data': _thaw(self.data)}
 
     def with_hparams(self, overrides):
         """A new Config with `overrides` (a dict, or a string 'a=1,b=[2,3]') applied: any
@@ -69,7 +79,14 @@ class Config:
             overrides = parse_hparams(overrides)
         hparams = {**_thaw(self.hparams), **overrides}
         hparams = self.make_model().resolve_hparams(hparams, 'for config %r' % self.name)
-        return dataclasses.replace(self, hparams=_freeze(hparams))
+        named = None if self.named_hparams is None else tuple(
+            dict.fromkeys(self.named_hparams + tuple(overrides)))
+        return dataclasses.replace(self, hparams=_freeze(hparams), named_hparams=named)
+
+    def with_encoder_params(self, params):
+        """A new Config whose encoder (same name) has `params`: e.g. fitted to data."""
+        return dataclasses.replace(self, encoder=_freeze({'name': self.encoder['name'],
+                                                          'params': params}))
 
     def describe(self):
         """Lines listing every declared parameter of the config's plugins and every hparam:

@@ -25,13 +25,13 @@ _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxlevel = 40, 40, 8, 2
 
 
 def param(default, help, *, min=None, max=None, above=None, below=None, min_items=None,
-          max_items=None, architecture=False):
+          max_items=None, infinite=False, architecture=False):
     """A declared field: `default` (copied per instance), one line of `help`, inclusive
     bounds `min`/`max` (`above`/`below`: exclusive ones) that apply to a number or to each
-    item of a list, `min_items`/`max_items` for a list, and `architecture`: the value fixes
-    the weights' shapes."""
+    item of a list, `min_items`/`max_items` for a list, `infinite`: a float may be +-inf
+    (never NaN), and `architecture`: the value fixes the weights' shapes."""
     metadata = {'help': help, 'min': min, 'max': max, 'above': above, 'below': below,
-                'min_items': min_items, 'max_items': max_items,
+                'min_items': min_items, 'max_items': max_items, 'infinite': infinite,
                 'architecture': architecture}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: copy.deepcopy(default),
@@ -52,6 +52,7 @@ class Spec:
     below: object = None
     min_items: object = None
     max_items: object = None
+    infinite: bool = False
     architecture: bool = False
 
     def type_text(self):
@@ -108,7 +109,7 @@ def specs(params_class):
         out.append(Spec(field.name, hints[field.name], default, meta.get('help', ''),
                         meta.get('min'), meta.get('max'), meta.get('above'), meta.get('below'),
                         meta.get('min_items'), meta.get('max_items'),
-                        bool(meta.get('architecture'))))
+                        bool(meta.get('infinite')), bool(meta.get('architecture'))))
     return out
 
 
@@ -254,7 +255,7 @@ def _convert(tp, value):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return _BAD
         value = float(value)
-        return value if math.isfinite(value) else _BAD
+        return _BAD if math.isnan(value) else value
     if tp is str:
         return value if isinstance(value, str) else _BAD
     if tp is dict:
@@ -266,6 +267,8 @@ def _in_bounds(spec, value):
     if value is None:
         return True
     items = value if isinstance(value, list) else [value]
+    if not spec.infinite and any(isinstance(v, float) and math.isinf(v) for v in items):
+        return False
     if isinstance(value, list) and (len(value) < (spec.min_items or 0) or (
             spec.max_items is not None and len(value) > spec.max_items)):
         return False

@@ -226,7 +226,8 @@ class Registry:
                                % (self.kind, name, params))
         params = dict(params or {})
         from musekit import params as declared
-        if inspect.isclass(cls) and issubclass(cls, declared.Declared):
+        if inspect.isclass(cls) and issubclass(cls, declared.Declared) \
+                and cls.Params is not declared.NoParams:
             # checked against its declaration: each field's type, bounds and help
             try:
                 bound = declared.bind(cls.Params, params, 'parameter')

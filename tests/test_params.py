@@ -75,3 +75,15 @@ def test_architecture_names_and_listing():
     assert '= 0.25 (default 0.5)' in text
     assert '= [128, 128]\n' in text and 'LSTM widths' in text
     assert "mode: one of 'step', 'sigmoid'" in text
+
+
+def test_infinity_only_where_declared_and_nan_never():
+    @dataclasses.dataclass
+    class Gaps:
+        gap: float = param(1.0, 'bars of silence (inf: never)', above=0.0, infinite=True)
+        rate: float = param(0.1, 'a rate', above=0.0)
+    assert params.bind(Gaps, {'gap': float('inf')}, 'parameter').gap == float('inf')
+    assert refusal(params.bind, Gaps, {'rate': float('inf')}, 'parameter') == (
+        'parameter rate=inf: expected float > 0.0')
+    assert refusal(params.bind, Gaps, {'gap': float('nan')}, 'parameter') == (
+        'parameter gap=nan: expected float > 0.0')

@@ -226,7 +226,7 @@ def test_training_crops_are_the_receptive_field_plus_crop_samples():
 
 
 def test_bad_architecture_hparams_are_one_clear_line():
-    with pytest.raises(MusekitError, match='hparam residual_channels must be >= 1'):
+    with pytest.raises(MusekitError, match='^hparam residual_channels=0: expected int >= 1$'):
         wavenet.Architecture(MuLawEncoder(), dict(SMALL, residual_channels=0))
     with pytest.raises(MusekitError, match='reads mu-law audio'):
         from musekit.encoders.piano_roll import PianoRollEncoder

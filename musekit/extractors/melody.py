@@ -38,7 +38,8 @@ class MelodyExtractor(Extractor):
         steps_per_quarter: int = param(4, 'steps per quarter note once quantized', min=1)
         min_bars: int = param(7, 'a shorter melody is dropped', min=0)
         max_steps: int = param(512, 'a longer melody is cut to this many steps', min=1)
-        gap_bars: float = param(1.0, 'bars of silence that end a melody', above=0.0)
+        gap_bars: float = param(1.0, 'bars of silence that end a melody (inf: never)',
+                                above=0.0, infinite=True)
         min_unique_pitches: int = param(5, 'a melody of fewer distinct pitches is dropped',
                                         min=0)
         ignore_polyphonic_notes: bool = param(False, 'keep the highest note of a chord '

@@ -51,23 +51,24 @@ def render_wav(path, notes, num_steps, qpm=120.0, steps_per_quarter=4,
             midi = write_midi(os.path.join(tmp, 'piece.mid'), notes, num_steps, qpm,
                               steps_per_quarter)
             with atomic.replacing(path) as wav:
-                fluidsynth_midi(found, midi, wav, sample_rate)
+                fluidsynth_midi(found, midi, wav, sample_rate, shown=path)
         return 'fluidsynth'
     write_wav(path, synthesize(notes, num_steps, qpm, steps_per_quarter, sample_rate),
               sample_rate)
     return 'builtin'
 
 
-def fluidsynth_midi(found, midi, path, sample_rate):
+def fluidsynth_midi(found, midi, path, sample_rate, shown=None):
     """Renders the MIDI file `midi` to the WAV file `path` with FluidSynth (`found`: what
-    find_fluidsynth returned); raises MusekitError when it fails."""
+    find_fluidsynth returned); raises MusekitError, naming `shown` (default `path`), when it
+    fails."""
     binary, soundfont = found
     proc = subprocess.run([binary, '-ni', '-q', '-g', '1.0', '-r', str(sample_rate),
                            '-T', 'wav', '-F', os.path.abspath(path), soundfont, midi],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if proc.returncode or not os.path.isfile(path):
         raise MusekitError('fluidsynth failed to render %s: %s' % (
-            path, (proc.stderr.strip().splitlines() or ['exit %d' % proc.returncode])[-1]))
+            shown or path, (proc.stderr.strip().splitlines() or ['exit %d' % proc.returncode])[-1]))
 
 
 def synthesize(notes, num_steps, qpm=120.0, steps_per_quarter=4, sample_rate=SAMPLE_RATE):
