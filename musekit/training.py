@@ -3,23 +3,103 @@
 A run directory holds ``config.json`` (the config and hparams the run uses),
 ``train/`` (checkpoints ``ckpt-STEP`` and TensorBoard summaries) and ``eval/`` (summaries).
 Restarting with the same run directory restores the latest checkpoint and continues.
+One process trains in a run directory at a time (`run_dir_lock`); every file it writes
+but the summaries (an append-only log TensorBoard reads as it grows) appears under its
+name only when complete.
 """
+import contextlib
+import fcntl
 import json
 import os
+import re
+import shutil
 import sys
 import time
 
 import numpy as np
 
+from musekit import atomic, limits
 from musekit.config import Config
 from musekit.data import dataset
-from musekit import limits
 from musekit.errors import MusekitError, check_int
 from musekit.version import __version__
 
 CONFIG_FILE = 'config.json'
+LOCK_FILE = '.musekit_train.lock'
+STATE_FILE = 'checkpoint'   # TF's list of a folder's checkpoints, the latest last
 MAX_CHECKPOINTS = 5
 WEIGHTS_KEY = 'weights'     # checkpoints also track the weights under their stable names
+
+_held = {}                  # real path of a locked run directory: [lock fd, depth, created]
+
+
+@contextlib.contextmanager
+def run_dir_lock(run_dir):
+    """Holds `run_dir` for this process's training: another process asking for it gets one
+    MusekitError line naming the holder's pid, and nothing in the folder is touched. The
+    lock is an flock on run_dir/.musekit_train.lock, so it dies with its process (a kill -9
+    leaves no stale lock). Re-entrant within a process. A folder the lock created is
+    removed again if nothing else was written in it."""
+    key = os.path.realpath(run_dir)
+    if key in _held:
+        _held[key][1] += 1
+        try:
+            yield
+        finally:
+            _held[key][1] -= 1
+        return
+    fd, created = _lock(run_dir)
+    _held[key] = [fd, 1, created]
+    try:
+        yield
+    finally:
+        del _held[key]
+        _unlock(run_dir, fd, created)
+
+
+def _lock(run_dir):
+    """(fd, created): the locked lock file of `run_dir`, with this process's pid in it."""
+    path = os.path.join(run_dir, LOCK_FILE)
+    created = not os.path.isdir(run_dir)
+    while True:
+        try:
+            os.makedirs(run_dir, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:
+            continue        # a holder that created the folder removed it as we came in
+        except OSError as e:
+            raise MusekitError('cannot lock run directory %s: %s'
+                               % (run_dir, e.strerror or e)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).strip()
+            os.close(fd)
+            raise MusekitError(
+                'run directory %s is in use by another training process%s; one training '
+                'at a time per run directory: wait for it to end or give another --run_dir'
+                % (run_dir, ' (pid %s)' % holder.decode() if holder.isdigit() else ''))
+        try:
+            current = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            current = False
+        if current:         # not a lock file its last holder unlinked as we locked it
+            break
+        os.close(fd)
+    with contextlib.suppress(OSError):      # the pid only names the holder to others
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, b'%d\n' % os.getpid(), 0)
+    return fd, created
+
+
+def _unlock(run_dir, fd, created):
+    """Removes the lock file (while still holding it) and, if this lock created `run_dir`
+    and nothing else is in it, the folder; then releases the lock."""
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(run_dir, LOCK_FILE))
+        if created:
+            os.rmdir(run_dir)
+    os.close(fd)
 
 
 def write_scalar(name, value):
@@ -86,11 +166,77 @@ def _check_same_model(saved, config, run_dir):
                            % (run_dir, '; '.join(problems)))
 
 
-def _write_atomically(path, text):
-    tmp = path + '.tmp-%d' % os.getpid()
-    with open(tmp, 'w') as f:
-        f.write(text)
-    os.replace(tmp, path)
+_HIDDEN = r'\.%s\.[0-9a-f]+\.tmp'         # a name musekit.atomic writes under
+_RUN_DIR_LEFTOVER = re.compile(r'^%s$(?P<ckpt>)' % (_HIDDEN % re.escape(CONFIG_FILE)))
+_TRAIN_LEFTOVER = re.compile(  # group ckpt: a checkpoint's files, kept when listed
+    r'^(?:%s|%s|checkpoint\.tmp[0-9a-f]+|ckpt-\d+_temp|.*\.tempstate\d+'
+    r'|(?P<ckpt>ckpt-\d+)\.(?:index|data-\d+-of-\d+))$'
+    % (_HIDDEN % r'ckpt-\d+', _HIDDEN % STATE_FILE))
+
+
+def _io_reason(error):
+    """The cause of a failed TensorFlow or OS write, e.g. 'No space left on device'."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    line = (str(getattr(error, 'message', '') or error).splitlines() or [''])[0]
+    return line.rsplit('; ', 1)[-1].split(' [Op:')[0].strip() or type(error).__name__
+
+
+def listed_checkpoints(train_dir):
+    """The checkpoint prefixes that train_dir/checkpoint names, oldest first, the latest
+    last (names only are kept, so a moved run directory still finds its own)."""
+    from google.protobuf import text_format
+    from tensorflow.python.training.checkpoint_state_pb2 import CheckpointState
+    path = os.path.join(train_dir, STATE_FILE)
+    try:
+        with open(path, 'rb') as f:
+            text = f.read()
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise MusekitError('cannot read %s: %s' % (path, e.strerror or e)) from None
+    try:
+        state = text_format.Parse(text.decode('utf-8'), CheckpointState())
+    except (UnicodeDecodeError, text_format.ParseError) as e:
+        raise MusekitError('%s is not a checkpoint list (%s); remove it to train from the '
+                           'start' % (path, str(e).splitlines()[0])) from None
+    latest = os.path.basename(state.model_checkpoint_path)
+    names = [os.path.basename(p) for p in state.all_model_checkpoint_paths]
+    names = [name for name in names if name and name != latest] + ([latest] if latest else [])
+    return [os.path.join(train_dir, name) for name in names]
+
+
+def write_checkpoint_list(train_dir, prefixes):
+    """Writes train_dir/checkpoint (whole or not at all) naming `prefixes`, the latest last;
+    removes it when there are none."""
+    from google.protobuf import text_format
+    import tensorflow as tf
+    path = os.path.join(train_dir, STATE_FILE)
+    names = [os.path.basename(p) for p in prefixes]
+    if not names:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+        return
+    state = tf.compat.v1.train.generate_checkpoint_state_proto(
+        train_dir, names[-1], all_model_checkpoint_paths=names)
+    atomic.write_text(path, text_format.MessageToString(state))
+
+
+def checkpoint_files(prefix):
+    """The files of checkpoint `prefix` present on disk: its .index and .data-* shards."""
+    folder, name = os.path.split(prefix)
+    try:
+        entries = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    return [os.path.join(folder, entry) for entry in entries
+            if entry == name + '.index' or entry.startswith(name + '.data-')]
+
+
+def _remove_checkpoint(prefix):
+    for path in checkpoint_files(prefix):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
 
 
 def learning_rate(hparams):
@@ -160,23 +306,43 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(
             step=self.step, model=self.model, optimizer=self.optimizer,
             **{WEIGHTS_KEY: self.family.weight_variables(self.model)})
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(run_dir, 'train'), max_to_keep=MAX_CHECKPOINTS)
+        self.checkpoint.save_counter     # made now, so write() saves what restore() expects
+        self.train_dir = os.path.join(run_dir, 'train')
+        self.checkpoints = listed_checkpoints(self.train_dir)    # oldest first
         self.restored_from = self._restore()
         self._train_step = self._eval_totals = None
         self._writers = {}
         self.history = []       # one dict per summary: step, the metrics, steps_per_second
 
     def _restore(self):
-        path = self.manager.latest_checkpoint
-        if path is None:
-            return None
-        try:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
-        except (ValueError, AssertionError) as e:
-            raise MusekitError('checkpoint %s does not fit config %s: %s'
-                               % (path, self.config.name, str(e).splitlines()[0])) from None
-        return path
+        """Restores the latest listed checkpoint that reads whole; one that does not (its
+        files cut short, changed or gone) is said in a line and dropped from the list."""
+        import tensorflow as tf
+        unreadable = []
+        for path in reversed(self.checkpoints):
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except (tf.errors.OpError, IndexError) as e:
+                unreadable.append(path)
+                self.log('checkpoint %s is unreadable (%s); trying the one before'
+                         % (path, _io_reason(e)))
+                continue
+            except (ValueError, AssertionError) as e:
+                raise MusekitError('checkpoint %s does not fit config %s: %s'
+                                   % (path, self.config.name, str(e).splitlines()[0])) from None
+            self.checkpoints = [p for p in self.checkpoints if p not in unreadable]
+            return path
+        if unreadable:
+            raise MusekitError('run directory %s has no readable checkpoint (%s); remove its '
+                               'train/ folder to train from the start'
+                               % (self.run_dir, ', '.join(os.path.basename(p)
+                                                          for p in unreadable)))
+        return None
+
+    @property
+    def latest_checkpoint(self):
+        """The prefix of the newest checkpoint of this run, or None."""
+        return self.checkpoints[-1] if self.checkpoints else None
 
     @property
     def global_step(self):
@@ -224,8 +390,9 @@ class Trainer:
         """The summary writer of run_dir/`split` ('train' or 'eval'), one per Trainer."""
         import tensorflow as tf
         if split not in self._writers:
-            self._writers[split] = tf.summary.create_file_writer(
-                os.path.join(self.run_dir, split))
+            with self._writing_summaries(split):
+                self._writers[split] = tf.summary.create_file_writer(
+                    os.path.join(self.run_dir, split))
         return self._writers[split]
 
     def check_data(self, pattern):
@@ -233,13 +400,77 @@ class Trainer:
         dataset.check_compatible(pattern, self.encoder, self.config.name)
 
     def save_config(self):
-        os.makedirs(self.run_dir, exist_ok=True)
-        _write_atomically(os.path.join(self.run_dir, CONFIG_FILE),
+        """Writes run_dir/config.json whole or not at all."""
+        try:
+            os.makedirs(self.run_dir, exist_ok=True)
+        except OSError as e:
+            raise MusekitError('cannot make run directory %s: %s'
+                               % (self.run_dir, e.strerror or e)) from None
+        atomic.write_text(os.path.join(self.run_dir, CONFIG_FILE),
                           json.dumps(self.config.to_dict(), indent=2) + '\n')
 
     def save_checkpoint(self):
-        """Writes ckpt-STEP (data first, then the index that names it latest)."""
-        return self.manager.save(checkpoint_number=self.global_step)
+        """Writes train/ckpt-STEP whole or not at all and returns its prefix: written into a
+        hidden folder beside it, moved in (the .index, which makes the files a checkpoint,
+        last), then named latest in train/checkpoint; only then are the oldest beyond
+        MAX_CHECKPOINTS removed. A failed write (a full disk) removes what it wrote and is
+        one MusekitError line naming the checkpoint; the list still names the last one."""
+        import tensorflow as tf
+        prefix = os.path.join(self.train_dir, 'ckpt-%d' % self.global_step)
+        if prefix in self.checkpoints:      # never listed while its files are replaced
+            self.checkpoints = [p for p in self.checkpoints if p != prefix]
+            write_checkpoint_list(self.train_dir, self.checkpoints)
+        kept = (self.checkpoints + [prefix])[-MAX_CHECKPOINTS:]
+        hidden = atomic.temporary_name(prefix)
+        moved = []
+        try:
+            os.makedirs(self.train_dir, exist_ok=True)
+            os.mkdir(hidden)
+            self.checkpoint.write(os.path.join(hidden, 'ckpt'))
+            for name in sorted(os.listdir(hidden), key=lambda name: name.endswith('.index')):
+                moved.append(prefix + name[len('ckpt'):])
+                os.replace(os.path.join(hidden, name), moved[-1])
+            os.rmdir(hidden)
+            write_checkpoint_list(self.train_dir, kept)
+        except BaseException as e:
+            shutil.rmtree(hidden, ignore_errors=True)
+            for path in moved:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+            if isinstance(e, (OSError, tf.errors.OpError)):
+                raise MusekitError('cannot write checkpoint %s: %s'
+                                   % (prefix, _io_reason(e))) from None
+            raise
+        for old in self.checkpoints:
+            if old not in kept:
+                _remove_checkpoint(old)
+        self.checkpoints = kept
+        return prefix
+
+    def remove_leftovers(self):
+        """Removes what a killed run left: hidden files and folders of a write cut short,
+        TensorFlow's temporary ones, and checkpoint files that train/checkpoint does not
+        name (a save cut short, an old one whose removal was); also rewrites the list when
+        restoring dropped an unreadable checkpoint. Call it holding the run_dir_lock."""
+        listed = {os.path.basename(p) for p in self.checkpoints}
+        for folder, pattern in ((self.run_dir, _RUN_DIR_LEFTOVER),
+                                (self.train_dir, _TRAIN_LEFTOVER)):
+            try:
+                entries = os.listdir(folder)
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                match = pattern.match(entry)
+                if not match or match.group('ckpt') in listed:
+                    continue
+                path = os.path.join(folder, entry)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(path)
+        if self.checkpoints != listed_checkpoints(self.train_dir):
+            write_checkpoint_list(self.train_dir, self.checkpoints)
 
     def _batches(self, pattern, training, seed=0, batching=None):
         return dataset.make_dataset(pattern, self.encoder, int(self.config.hparams['batch_size']),
@@ -254,11 +485,19 @@ class Trainer:
         `eval_pattern` is given, evaluates at every checkpoint. `batching` overrides the
         model family's batching policy. `progress(step, total, note)` (e.g. a
         musekit.progress.ProgressBar) is called after every step. Returns the last eval
-        metrics (a dict) or None.
+        metrics (a dict) or None. Holds the run_dir_lock throughout, and first removes what
+        a killed run left.
         """
+        with run_dir_lock(self.run_dir):
+            return self._train(pattern, num_training_steps, summary_frequency,
+                               save_checkpoint_steps, eval_pattern, batching, progress)
+
+    def _train(self, pattern, num_training_steps, summary_frequency, save_checkpoint_steps,
+               eval_pattern, batching, progress):
         self.check_data(pattern)
         if eval_pattern:
             self.check_data(eval_pattern)
+        self.remove_leftovers()
         self.save_config()
         start = self.global_step
         if num_training_steps and start >= num_training_steps:
@@ -302,12 +541,27 @@ class Trainer:
             self.log('interrupted at step %d; checkpoint saved' % self.global_step)
             raise
         finally:
-            writer.flush()
+            if sys.exc_info()[1] is None:
+                with self._writing_summaries('train'):
+                    writer.flush()
+            else:       # the error under way is the one to tell
+                with contextlib.suppress(Exception):
+                    writer.flush()
         return eval_metrics
+
+    @contextlib.contextmanager
+    def _writing_summaries(self, split):
+        """Turns a failed summary write (a full disk) into one MusekitError line."""
+        import tensorflow as tf
+        try:
+            yield
+        except (OSError, tf.errors.OpError) as e:
+            raise MusekitError('cannot write summaries in %s: %s'
+                               % (os.path.join(self.run_dir, split), _io_reason(e))) from None
 
     def _summarize(self, writer, step, metrics, rate, total):
         self.history.append({'step': step, **metrics, 'steps_per_second': rate})
-        with writer.as_default(step=step):
+        with self._writing_summaries('train'), writer.as_default(step=step):
             for name, value in metrics.items():
                 write_scalar(name, value)
             write_scalar('learning_rate', float(self.optimizer.learning_rate.numpy()))
@@ -331,10 +585,11 @@ class Trainer:
         metrics = {name: sums[name] / counts[name] if counts[name] else 0.0 for name in sums}
         metrics.update(self.objective.derived(metrics))
         writer = self._writer('eval')
-        with writer.as_default(step=self.global_step):
-            for name, value in metrics.items():
-                write_scalar(name, value)
-        writer.flush()
+        with self._writing_summaries('eval'):
+            with writer.as_default(step=self.global_step):
+                for name, value in metrics.items():
+                    write_scalar(name, value)
+            writer.flush()
         metrics.update(steps=int(counts['loss']), global_step=self.global_step)
         self.log('eval at step %d: %s  (%d steps)' % (self.global_step, _format(
             {k: v for k, v in metrics.items() if k not in ('steps', 'global_step')}),
@@ -347,7 +602,7 @@ class Trainer:
         provenance = {'musekit_version': __version__,
                       'dataset': dataset_pattern,
                       'training_steps': self.global_step,
-                      'checkpoint': os.path.basename(self.manager.latest_checkpoint or ''),
+                      'checkpoint': os.path.basename(self.latest_checkpoint or ''),
                       'seed': self.seed,
                       'python': sys.version.split()[0],
                       'tensorflow': tf.__version__}
@@ -368,12 +623,15 @@ def checkpoint_weights(run_dir, config):
     """({stable name: np.ndarray}, checkpoint path, global step) of a run directory's latest
     checkpoint. The weights are found by their stable names in the checkpoint's object graph
     and read as data, with no model, optimizer or Trainer built; checkpoints written before
-    the names were tracked (musekit 0.1) are restored into a freshly built model instead."""
+    the names were tracked (musekit 0.1) are restored into a freshly built model instead.
+    An unreadable latest checkpoint is refused, never silently replaced by an older one
+    (resuming the training drops it from the list)."""
     import tensorflow as tf
-    from tensorflow.core.protobuf import trackable_object_graph_pb2
-    path = tf.train.latest_checkpoint(os.path.join(run_dir, 'train'))
-    if path is None:
+    listed = listed_checkpoints(os.path.join(run_dir, 'train'))
+    if not listed:
         raise MusekitError('run directory %s has no checkpoint yet' % run_dir)
+    path = listed[-1]
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
     try:
         reader = tf.train.load_checkpoint(path)
         graph = trackable_object_graph_pb2.TrackableObjectGraph.FromString(
@@ -392,8 +650,10 @@ def checkpoint_weights(run_dir, config):
         step = (int(reader.get_tensor(step_node.attributes[0].checkpoint_key))
                 if step_node is not None and step_node.attributes else None)
     except (tf.errors.OpError, ValueError, KeyError, IndexError) as e:
-        raise MusekitError('cannot read checkpoint %s: %s' % (
-            path, str(e).splitlines()[0] if str(e) else type(e).__name__)) from None
+        raise MusekitError('cannot read checkpoint %s: %s (musekit_train on this run '
+                           'directory resumes from the last readable one)' % (
+                               path, str(e).splitlines()[0] if str(e) else type(e).__name__)
+                           ) from None
     return weights, path, step
 
 

@@ -10,7 +10,8 @@
 Training continues from the run directory's latest checkpoint up to --num_training_steps
 in all (0: until Ctrl-C, which saves a checkpoint first). --eval evaluates the latest
 checkpoint once on --sequence_example_file. Without --config, the run directory's saved
-config is used.
+config is used. One musekit_train at a time holds a run directory (a second one is one line
+naming the first's pid); checkpoints, config.json and the bundle appear only when complete.
 """
 import os
 import sys
@@ -98,6 +99,13 @@ def main(argv):
     command.check_folder(fv.run_dir, '--run_dir')
     if fv.eval and not os.path.isdir(os.path.join(fv.run_dir, 'train')):
         raise MusekitError('run directory %s has no checkpoints to evaluate' % fv.run_dir)
+    from musekit.training import run_dir_lock
+    with run_dir_lock(fv.run_dir):      # one musekit_train per run directory at a time
+        train(fv)
+
+
+def train(fv):
+    """Trains (or with --eval evaluates) as the parsed flags `fv` say."""
     config = resolve_config(fv)
     family = config.make_model()
     if not family.trainable:
@@ -138,7 +146,7 @@ def save_bundle(trainer, fv, eval_metrics, log):
     from musekit.bundle import write_bundle
     config_dict, weights, provenance = trainer.bundle_parts(fv.sequence_example_file,
                                                             eval_metrics)
-    try:
+    try:        # whole or not at all: a full disk leaves no file under its name
         write_bundle(fv.bundle_file, config_dict, weights, provenance)
     except OSError as e:
         raise MusekitError('cannot write --bundle_file %s: %s'
