@@ -41,9 +41,10 @@ class ParseMusicFile(beam.DoFn):
     def process(self, source):
         try:
             sources.check_regular(source.path)
-        except sources.BadInput as e:
-            beam_job.counter('files_skipped_' + e.reason).inc()
-            yield self.DEAD_LETTER, dead_letter_line(source, e)
+        except Exception as e:      # noqa: BLE001  (one file never stops the job)
+            error = as_bad_input(e)
+            beam_job.counter('files_skipped_' + error.reason).inc()
+            yield self.DEAD_LETTER, dead_letter_line(source, error)
             return
         if not sources.is_supported(source.path):
             self._unsupported.inc()

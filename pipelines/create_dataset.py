@@ -18,7 +18,7 @@ import apache_beam as beam
 import numpy as np
 
 from musekit.cli import command
-from musekit.data import shards
+from musekit.data import shards, sources
 from musekit.config import get_config
 from musekit.data.dataset import DESCRIPTION_FILE
 from musekit.data.example import make_sequence_example
@@ -67,17 +67,25 @@ class EncodePiece:
         self._encoder = config.make_encoder()
         self._extractor = config.make_extractor()
 
-    def sequences(self, record_id, data):
-        """The event sequences of one record (extracted, augmented, duplicates dropped),
-        counting every drop; a record that cannot be used, for any reason, yields one
-        DeadLetter line instead (and is counted), so it never stops the job."""
+    def sequences(self, record_id, data, use=None):
+        """The event sequences of one record (extracted, augmented, duplicates dropped), or
+        with `use` what `use(events)` makes of each, counting every drop. A record that
+        cannot be used, for any reason (in the extractor, the encoder or `use`), yields one
+        DeadLetter line instead (and is counted), so it never stops the job; when it fails
+        after some of its sequences went out, the line says how many."""
         extractor = self._extractor
-        item = None
+        item, done = None, 0
         try:
             item = extractor.decode(data)
-            yield from self._sequences(item)
+            for events in self._sequences(item):
+                out = events if use is None else use(events)
+                yield out
+                done += 1
         except Exception as e:      # noqa: BLE001  (one record never stops the job)
             error = convert.as_bad_input(e)
+            if done:
+                error = sources.BadInput(error.reason, 'after %d of its sequences: %s'
+                                         % (done, error.detail))
             beam_job.counter('sources_skipped_' + error.reason).inc()
             where = (extractor.source_name(item) if item is not None else None) or record_id
             yield shards.DeadLetter(convert.dead_letter_line(where, error))
@@ -104,17 +112,18 @@ class EncodePiece:
             beam_job.counter(reason).inc(n)
 
     def __call__(self, record_id, data):
-        encoder = self._encoder
         beam_job.counter('%s_sequences' % self._split).inc()
         written = beam_job.counter('%s_%s' % (self._split, self._extractor.output_name))
-        for events in self.sequences(record_id, data):
-            if isinstance(events, shards.DeadLetter):
-                yield events
-                continue
-            inputs, labels = encoder.encode(events)
-            inputs = np.asarray(inputs, encoder.input_spec.dtype)   # as declared
-            written.inc()
-            yield make_sequence_example(inputs, labels)
+        for record in self.sequences(record_id, data, self._example):
+            if not isinstance(record, shards.DeadLetter):
+                written.inc()
+            yield record
+
+    def _example(self, events):
+        encoder = self._encoder
+        inputs, labels = encoder.encode(events)
+        inputs = np.asarray(inputs, encoder.input_spec.dtype)   # as declared
+        return make_sequence_example(inputs, labels)
 
 
 class CountStatistics(EncodePiece):
@@ -123,9 +132,9 @@ class CountStatistics(EncodePiece):
 
     def __call__(self, record_id, data):
         total = collections.Counter()
-        for events in self.sequences(record_id, data):
-            if not isinstance(events, shards.DeadLetter):   # listed by the second job
-                total.update(self._encoder.statistics(events))
+        for counts in self.sequences(record_id, data, self._encoder.statistics):
+            if not isinstance(counts, shards.DeadLetter):   # listed by the second job
+                total.update(counts)
         return sorted(total.items())
 
 

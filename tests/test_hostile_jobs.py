@@ -3,6 +3,7 @@ while the other files go through; entries that are not regular files are counted
 opened; names that are not UTF-8 are read; a full disk is one line and leaves nothing;
 a rerun removes what a killed run left."""
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from note_seq.protobuf import music_pb2
 
 from music_files import make_midi_bytes, write
+from refusals import refusal
 from musekit.data import sources, tfrecord
 from musekit.pipelines import convert, create_dataset
 from test_audio_data import config_file, write_tone
@@ -76,8 +78,11 @@ def test_a_pickle_pitch_of_nan_is_a_dead_letter_beside_good_files(tmp_path):
 
 
 def plant_odd_entries(root):
-    """A FIFO, a socket-free set of links (looping, broken, to a folder, to a device)."""
+    """A FIFO, a socket and links (looping, broken, to a folder, to a device)."""
+    import socket
     os.mkfifo(root / 'blocked.mid')
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(root / 'sock.mid'))
     os.symlink(root / 'loop_b.mid', root / 'loop_a.mid')
     os.symlink(root / 'loop_a.mid', root / 'loop_b.mid')
     os.symlink(root / 'missing.mid', root / 'broken.mid')
@@ -85,7 +90,8 @@ def plant_odd_entries(root):
     os.symlink('/dev/zero', root / 'zero.mid')
     return {'blocked.mid': 'a FIFO', 'loop_a.mid': 'a link that loops',
             'loop_b.mid': 'a link that loops', 'broken.mid': 'a broken link',
-            'again': 'a folder behind a link, not followed', 'zero.mid': 'a device'}
+            'again': 'a folder behind a link, not followed', 'zero.mid': 'a device',
+            'sock.mid': 'a socket'}
 
 
 def test_fifos_devices_and_odd_links_are_counted_and_listed_never_opened(tmp_path, capsys):
@@ -207,3 +213,109 @@ def test_a_rerun_removes_what_a_killed_run_left(tmp_path):
     names = sorted(os.listdir(ds))
     assert not [n for n in names if n.startswith('.')]
     assert 'dataset.json' in names and 'an earlier run' not in (ds / 'dataset.json').read_text()
+
+
+def melody_midi(root, name, notes):
+    """A one-line tune of `notes` quarter notes (5 distinct pitches), long enough for a
+    melody."""
+    write(str(root / name), make_midi_bytes(pitches=[60 + 2 * (i % 5) for i in range(notes)]))
+
+
+def test_an_encoder_error_in_one_record_is_a_dead_letter_saying_what_went_out(
+        tmp_path, monkeypatch):
+    root = tmp_path / 'in'
+    melody_midi(root, 'short.mid', 40)
+    melody_midi(root, 'long.mid', 60)
+    made = []
+
+    def refuse_the_long_one_second(inputs, labels):
+        # the long tune's second sequence (its transposition) cannot be encoded
+        if len(inputs) > 200:
+            made.append(len(inputs))
+            if len(made) == 2:
+                raise ValueError('planted\n' + 'y' * 5000)
+        return real(inputs, labels)
+    real = create_dataset.make_sequence_example
+    monkeypatch.setattr(create_dataset, 'make_sequence_example', refuse_the_long_one_second)
+    out = tmp_path / 'ds'
+    create_dataset.main(['musekit_create_dataset', '--config=mono_rnn', '--input=%s' % root,
+                         '--output_dir=%s' % out, '--eval_ratio=0', '--transpose_range=0,1'])
+    [(path, (reason, detail))] = dead_letters(out / create_dataset.DEAD_LETTER_FILE).items()
+    long_id = sources.sequence_id(sources.Source(str(root / 'long.mid'), 'long.mid', 'in'),
+                                  (root / 'long.mid').read_bytes())
+    assert path == long_id and reason == 'unexpected_error'     # named by its record id
+    assert detail.startswith('after 1 of its sequences: ValueError: planted yyy')
+    assert len(detail) == convert.MAX_DETAIL and detail.endswith('...')
+    written = [r for p in sorted(glob.glob(str(out / 'training_melodies-*')))
+               for r in tfrecord.read_record_file(p)]
+    assert len(written) == 3        # the short tune's two and the long one's first
+    description = json.loads((out / 'dataset.json').read_text())
+    assert description['counters']['sources_skipped_unexpected_error'] == 1
+
+
+def test_record_files_that_block_or_break_are_dead_letters_of_create_dataset(tmp_path):
+    root = tmp_path / 'in'
+    melody_midi(root, 'tune.mid', 40)
+    melody_midi(root, 'other.mid', 44)
+    ns = tmp_path / 'ns'
+    convert_main(root, ns / 'tunes', '--num_shards=1')
+    cut = ns / 'tunes-00000-of-00001.tfrecord'
+    cut.write_bytes(cut.read_bytes()[:-100])    # its second record loses its tail
+    os.mkfifo(ns / 'pipe.tfrecord')          # opened, it would wait for a writer forever
+    (ns / 'junk.tfrecord').write_bytes(b'\x05' * 40)
+    out = tmp_path / 'ds'
+    create_dataset.main(['musekit_create_dataset', '--config=mono_rnn', '--input=%s' % ns,
+                         '--output_dir=%s' % out, '--eval_ratio=0'])
+    letters = dead_letters(out / create_dataset.DEAD_LETTER_FILE)
+    assert letters[str(ns / 'pipe.tfrecord')] == ['not_a_regular_file', 'a FIFO']
+    assert letters[str(ns / 'junk.tfrecord')][0] == 'damaged_record_file'
+    reason, detail = letters[str(cut)]
+    assert reason == 'damaged_record_file'
+    assert detail.startswith('its first 1 record kept; not a file of NoteSequence')
+    assert len(letters) == 3
+    counters = json.loads((out / 'dataset.json').read_text())['counters']
+    assert counters['files_skipped_not_a_regular_file'] == 1
+    assert counters['record_files_damaged'] == 2
+    assert counters['training_melodies'] == 1
+
+
+def test_audio_files_whose_names_are_not_utf8_are_listed_and_the_rest_read(tmp_path):
+    import shutil
+    root = tmp_path / 'in'
+    write_tone(str(root / 'bach' / 'tone.wav'), 440.0, 3.0, rate=8000)
+    odd = os.path.join(os.fsencode(str(root)), b'caf\xe9')
+    os.makedirs(odd)
+    shutil.copy(str(root / 'bach' / 'tone.wav'), os.path.join(odd, b'\xff.wav'))
+    out = tmp_path / 'ds'
+    create_dataset.main(['musekit_create_dataset', '--config=' + config_file(
+        tmp_path, condition=True), '--input=' + str(root), '--output_dir=' + str(out)])
+    letters = dead_letters(out / create_dataset.DEAD_LETTER_FILE)
+    assert list(letters.values()) == [['name_not_utf8', 'soundfile opens only paths that are '
+                                       'UTF-8; rename the file or its folder']]
+    assert list(letters) == [sources.printable(os.fsdecode(os.path.join(odd, b'\xff.wav')))]
+    description = json.loads((out / 'dataset.json').read_text())
+    assert description['encoder']['params']['labels'] == ['bach']
+    assert description['counters']['audio_files_read'] == 1
+
+
+def test_training_refuses_a_set_of_shards_that_a_killed_run_left_incomplete(tmp_path):
+    from musekit.config import get_config
+    from musekit.data import dataset
+    root = tmp_path / 'in'
+    for i in range(6):
+        melody_midi(root, 'tune%d.mid' % i, 40 + 4 * i)
+    out = tmp_path / 'ds'
+    create_dataset.main(['musekit_create_dataset', '--config=mono_rnn', '--input=%s' % root,
+                         '--output_dir=%s' % out, '--eval_ratio=0', '--num_shards=3'])
+    encoder = get_config('mono_rnn').make_encoder()
+    every = str(out / 'training_melodies-*')
+    dataset.check_compatible(every, encoder, 'mono_rnn')
+    one = str(out / 'training_melodies-00001-of-00003.tfrecord')
+    dataset.check_compatible(one, encoder, 'mono_rnn')     # one shard of a whole set
+    # a run killed after writing two of its three shards (dataset.json comes last)
+    os.remove(out / 'training_melodies-00002-of-00003.tfrecord')
+    os.remove(out / 'dataset.json')
+    for pattern in (every, one):
+        message = refusal(lambda: dataset.check_compatible(pattern, encoder, 'mono_rnn'))
+        assert 'training_melodies-00002-of-00003.tfrecord is missing' in message
+        assert 'incomplete' in message

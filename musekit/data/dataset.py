@@ -6,6 +6,7 @@ labels); the model family's Batching policy cuts the batches. Each batch is
 """
 import json
 import os
+import re
 
 from musekit.data import example, tfrecord
 from musekit.data.batching import Bucketed
@@ -50,8 +51,36 @@ def peek(pattern):
     raise MusekitError('the files matching %r hold no records' % pattern)
 
 
+_SHARD = re.compile(r'^(.*)-(\d{5})-of-(\d{5})([^/]*)$')
+
+
+def check_complete(pattern):
+    """Raises MusekitError when the files of `pattern` include part of a set of shards
+    (NAME-00001-of-00002.tfrecord) whose other members are missing: the output of a
+    musekit_create_dataset run that did not finish. A pattern may pick some shards of a
+    whole set; only members missing from the folder count."""
+    import tensorflow as tf
+    sets = {}
+    for path in list_files(pattern):
+        match = _SHARD.match(path)
+        if match:
+            prefix, index, total, suffix = match.groups()
+            sets.setdefault((prefix, total, suffix), set()).add(int(index))
+    for (prefix, total, suffix), present in sorted(sets.items()):
+        for index in range(int(total)):
+            name = '%s-%05d-of-%s%s' % (prefix, index, total, suffix)
+            if index not in present and not tf.io.gfile.exists(name):
+                raise MusekitError(
+                    'the data in %r is incomplete: %s is missing from its set of %d shards '
+                    '(a musekit_create_dataset run that did not finish; a folder without '
+                    '%s is incomplete): run musekit_create_dataset again'
+                    % (pattern, name, int(total), DESCRIPTION_FILE))
+
+
 def check_compatible(pattern, encoder, config_name):
-    """Raises MusekitError if the data of `pattern` was not made for this encoder."""
+    """Raises MusekitError if the data of `pattern` is an incomplete set of shards
+    (`check_complete`) or was not made for this encoder."""
+    check_complete(pattern)
     inputs, labels = peek(pattern)
     input_spec, label_spec = encoder.input_spec, encoder.label_spec
     remake = 'it was made for another config (run musekit_create_dataset --config=%s)' % (

@@ -38,9 +38,10 @@ class AudioReader(Reader):
     def read(self, pipeline, input_spec, output_dir, output_prefixes):
         records = record_files(input_spec, _readable)
         if records:
-            sequences = read_record_files(pipeline, records, output_dir, output_prefixes)
+            sequences, dead_letters = read_record_files(pipeline, records, output_dir,
+                                                        output_prefixes)
             return (sequences | 'WrapSequences' >> beam.Map(_wrap_sequence),
-                    '%d NoteSequence TFRecord files' % len(records), None)
+                    '%d NoteSequence TFRecord files' % len(records), dead_letters)
         # absolute: a worker of another process (a Dask cluster) has its own working folder
         listed = [dataclasses.replace(s, path=os.path.abspath(s.path))
                   for s in sources.list_sources(input_spec)]
@@ -75,8 +76,9 @@ def _wrap_sequence(keyed):
 
 class KeyAudioFile(beam.DoFn):
     """Source -> (SHARD, (id, file record)) for an audio file; any other file is counted
-    (files_skipped_unsupported_extension); a FIFO, device or broken link, or an unreadable
-    file, is counted and given as (DEAD_LETTER, line)."""
+    (files_skipped_unsupported_extension); a FIFO, device or broken link (never opened),
+    an unreadable file, one whose path is not UTF-8 (which soundfile cannot open) or any
+    other error is counted and given as (DEAD_LETTER, line)."""
 
     def process(self, source):
         try:
@@ -84,15 +86,21 @@ class KeyAudioFile(beam.DoFn):
             if not audio_files.is_audio(source.path):
                 beam_job.counter('files_skipped_unsupported_extension').inc()
                 return
+            if sources.printable(source.path) != source.path:
+                raise sources.BadInput('name_not_utf8', 'soundfile opens only paths that are '
+                                       'UTF-8; rename the file or its folder')
             try:
                 record_id = sources.file_id(source, 'audio')
             except OSError as e:
                 raise sources.BadInput('unreadable', e.strerror or str(e)) from None
-        except sources.BadInput as e:
+            record = audio_files.file_record(source.path,
+                                             audio_files.label_of(source.relpath))
+        except Exception as e:      # noqa: BLE001  (one file never stops the job)
+            error = convert.as_bad_input(e)
             beam_job.counter('files_%s_%s' % (
-                'skipped' if e.reason == 'not_a_regular_file' else 'failed', e.reason)).inc()
-            yield beam_job.DEAD_LETTER, convert.dead_letter_line(source, e)
+                'skipped' if error.reason == 'not_a_regular_file' else 'failed',
+                error.reason)).inc()
+            yield beam_job.DEAD_LETTER, convert.dead_letter_line(source, error)
             return
         beam_job.counter('audio_files_read').inc()
-        yield beam_job.SHARD, (record_id, audio_files.file_record(
-            source.path, audio_files.label_of(source.relpath)))
+        yield beam_job.SHARD, (record_id, record)
