@@ -98,8 +98,8 @@ class BiaxialEncoder(Encoder):
         return {'min_pitch': self.min_pitch, 'num_notes': self.num_notes}
 
     def check_step(self, step, position):
-        """Step number `position` as a pair of sorted tuples; MusekitError if it is not a
-        step of this range."""
+        """(played, articulated) pitch lists of step number `position`; MusekitError if it
+        is not a step of this range."""
         try:
             played, articulated = step
             played, articulated = list(played), list(articulated)
@@ -115,7 +115,7 @@ class BiaxialEncoder(Encoder):
         if not set(articulated) <= set(played):
             raise MusekitError('step %d articulates %s without playing it'
                                % (position, sorted(set(articulated) - set(played))))
-        return tuple(sorted(played)), tuple(sorted(articulated))
+        return played, articulated
 
     def validate_events(self, events):
         for position, step in enumerate(events):
@@ -138,6 +138,14 @@ class BiaxialEncoder(Encoder):
         """[..., N, 79] features of stored inputs [..., 2N + 1]."""
         return features(*split_inputs(inputs, self.num_notes), self.min_pitch)
 
+    def encode(self, events):
+        """Speed override of the stepper's encoding (no sorting, each step once)."""
+        self.validate_events(events)
+        inputs = [self.step_input(s, t) for t, s in enumerate(events[:-1])]
+        labels = [self.state(s) for s in events[1:]]
+        return (np.array(inputs, np.int64).reshape(-1, 2 * self.num_notes + 1),
+                np.array(labels, np.int64).reshape(-1, self.num_notes, 2))
+
     def label_to_event(self, label, events):
         label = np.asarray(label)
         played = label[:, 0] != 0
@@ -154,7 +162,8 @@ class BiaxialStepper(Stepper):
     label: its state."""
 
     def check(self, event, position):
-        return self.encoder.check_step(event, position)
+        played, articulated = self.encoder.check_step(event, position)
+        return tuple(sorted(played)), tuple(sorted(articulated))
 
     def input(self):
         return self.encoder.step_input(self._events[-1], len(self._events) - 1)

@@ -51,7 +51,7 @@ class PianoRollEncoder(Encoder):
         return {'min_pitch': self.min_pitch, 'num_keys': self.num_keys}
 
     def check_frame(self, frame, position):
-        """Frame number `position` as a sorted tuple; MusekitError if a pitch is no key."""
+        """The pitches of frame number `position` (a list); MusekitError if one is no key."""
         pitches = frame_pitches(position, frame)
         for pitch in pitches:
             if isinstance(pitch, bool) or not isinstance(pitch, (int, np.integer)) \
@@ -59,7 +59,7 @@ class PianoRollEncoder(Encoder):
                 raise MusekitError('frame %d holds %r, not a key of the piano roll '
                                    '(MIDI %d..%d)' % (position, pitch, self.min_pitch,
                                                       self.max_pitch - 1))
-        return tuple(sorted(pitches))
+        return pitches
 
     def validate_events(self, events):
         for position, frame in enumerate(events):
@@ -98,7 +98,7 @@ class FrameStepper(Stepper):
     alone (`encoder.check_frame`, `frame_input`, `frame_label`)."""
 
     def check(self, event, position):
-        return self.encoder.check_frame(event, position)
+        return tuple(sorted(self.encoder.check_frame(event, position)))
 
     def input(self):
         return self.encoder.frame_input(self._events[-1])
