@@ -102,9 +102,9 @@ def test_default_range_is_midi_24_to_101():
 
 
 @pytest.mark.parametrize('min_pitch, num_notes, message', [
-    (-1, 10, 'min_pitch must be in [0, 127], got -1'),
-    (128, 1, 'min_pitch must be in [0, 127], got 128'),
-    (60, 0, 'num_notes must be in [1, 68], got 0'),
+    (-1, 10, "parameter min_pitch=-1 of encoder 'biaxial': expected int >= 0, <= 127"),
+    (128, 1, "parameter min_pitch=128 of encoder 'biaxial': expected int >= 0, <= 127"),
+    (60, 0, "parameter num_notes=0 of encoder 'biaxial': expected int >= 1, <= 128"),
     (60, 69, 'num_notes must be in [1, 68], got 69'),
     (127, 2, 'num_notes must be in [1, 1], got 2'),
 ])

@@ -140,15 +140,15 @@ def test_pushing_a_bad_sample_is_refused_and_not_recorded():
 
 
 def test_constructor_refusals_are_whole_messages():
-    assert refusal(MuLawEncoder, mu=0) == 'mu must be in [1, 65535], got 0'
-    assert refusal(MuLawEncoder, mu=65536) == 'mu must be in [1, 65535], got 65536'
-    assert refusal(MuLawEncoder, mu=2.0) == 'mu must be an integer, got 2.0'
-    assert refusal(MuLawEncoder, condition=1) == 'condition is true or false, not 1'
+    assert refusal(MuLawEncoder, mu=0) == "parameter mu=0 of encoder 'mu_law': expected int >= 1, <= 65535"
+    assert refusal(MuLawEncoder, mu=65536) == "parameter mu=65536 of encoder 'mu_law': expected int >= 1, <= 65535"
+    assert refusal(MuLawEncoder, mu=2.0) == "parameter mu=2.0 of encoder 'mu_law': expected int >= 1, <= 65535"
+    assert refusal(MuLawEncoder, condition=1) == "parameter condition=1 of encoder 'mu_law': expected bool"
     assert refusal(MuLawEncoder, labels=['a', 'a']) == (
         "labels is a list of distinct names, not ['a', 'a']")
-    assert refusal(MuLawEncoder, labels=('a',)) == "labels is a list of distinct names, not ('a',)"
+    assert MuLawEncoder(labels=('a',)).labels == ['a']       # a tuple is a list in JSON
     assert refusal(MuLawEncoder, labels=['a', 1]) == (
-        "labels is a list of distinct names, not ['a', 1]")
+        "parameter labels=['a', 1] of encoder 'mu_law': expected list of str or null")
     assert MuLawEncoder(mu=1).mu == 1 and MuLawEncoder(mu=65535).num_classes == 65536
 
 

@@ -350,12 +350,12 @@ def test_piano_roll_keyboard_bounds():
     assert PianoRollEncoder(min_pitch=0, num_keys=1).max_pitch == 1
     assert PianoRollEncoder(min_pitch=127, num_keys=1).max_pitch == 128
     assert PianoRollEncoder(min_pitch=21, num_keys=107).max_pitch == 128
-    for bad, message in ((dict(min_pitch=-1), 'min_pitch must be in [0, 127], got -1'),
-                         (dict(min_pitch=128), 'min_pitch must be in [0, 127], got 128'),
-                         (dict(num_keys=0), 'num_keys must be in [1, 107], got 0'),
+    for bad, message in ((dict(min_pitch=-1), "parameter min_pitch=-1 of encoder 'piano_roll': expected int >= 0, <= 127"),
+                         (dict(min_pitch=128), "parameter min_pitch=128 of encoder 'piano_roll': expected int >= 0, <= 127"),
+                         (dict(num_keys=0), "parameter num_keys=0 of encoder 'piano_roll': expected int >= 1, <= 128"),
                          (dict(min_pitch=21, num_keys=108),
                           'num_keys must be in [1, 107], got 108'),
-                         (dict(min_pitch='21'), "min_pitch must be an integer, got '21'")):
+                         (dict(min_pitch='21'), "parameter min_pitch='21' of encoder 'piano_roll': expected int >= 0, <= 127")):
         assert refusal(PianoRollEncoder, **bad) == message
     assert PianoRollEncoder(min_pitch=30, num_keys=10).params() == {'min_pitch': 30,
                                                                    'num_keys': 10}
@@ -395,12 +395,12 @@ def test_chord_token_bounds_and_checks():
         assert refusal(encoder.validate_events, [(60,), bad]) == (
             'frame 1 %r holds something that is not a MIDI pitch' % (bad,))
     assert refusal(encoder.validate_events, [3]) == 'frame 0 is 3, not a collection of pitches'
-    for bad, message in ((dict(min_count=0), 'min_count must be >= 1, got 0'),
-                         (dict(max_size=0), 'max_size must be >= 1, got 0'),
-                         (dict(min_count=1.5), 'min_count must be an integer, got 1.5'),
-                         (dict(vocabulary='C4'), 'a chord-token vocabulary is a list of tokens'),
+    for bad, message in ((dict(min_count=0), "parameter min_count=0 of encoder 'chord_tokens': expected int >= 1"),
+                         (dict(max_size=0), "parameter max_size=0 of encoder 'chord_tokens': expected int >= 1"),
+                         (dict(min_count=1.5), "parameter min_count=1.5 of encoder 'chord_tokens': expected int >= 1"),
+                         (dict(vocabulary='C4'), "parameter vocabulary='C4' of encoder 'chord_tokens': expected list of str or null"),
                          (dict(vocabulary=['C4', 7]),
-                          'a chord-token vocabulary is a list of tokens')):
+                          "parameter vocabulary=['C4', 7] of encoder 'chord_tokens': expected list of str or null")):
         assert refusal(ChordTokenEncoder, **bad) == message
     assert ChordTokenEncoder(min_count=1, max_size=1).params() == {
         'vocabulary': None, 'min_count': 1, 'max_size': 1}

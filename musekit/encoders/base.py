@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from musekit.errors import MusekitError
+from musekit.params import Declared
 from musekit.registry import ENCODERS
 
 DTYPES = ('float32', 'int64')
@@ -50,7 +51,7 @@ class StepSpec:
         return text + (' in [0, %d)' % self.depth if self.depth else '')
 
 
-class Encoder(abc.ABC):
+class Encoder(Declared, abc.ABC):
     """Turns an event sequence into (inputs, labels) and sampled labels back into events.
 
     Step t's input describes events[:t+1]; its label is events[t+1], so a sequence of
@@ -60,6 +61,7 @@ class Encoder(abc.ABC):
     """
 
     name = None                 # set by the registry
+    parameter_owner = 'encoder'
     piece_type = None
     needs_fitting = False       # True: its params are learnt from the training data first
     unknown_label = None        # a label for "outside the vocabulary": decodes to a stand-in
@@ -87,10 +89,6 @@ class Encoder(abc.ABC):
     @abc.abstractmethod
     def label_spec(self):
         """StepSpec of one step's label."""
-
-    @abc.abstractmethod
-    def params(self):
-        """Plain JSON-able dict such that ``type(self)(**params)`` rebuilds this encoder."""
 
     def encode(self, events):
         """(inputs, labels) arrays for n events, n-1 steps each (see the class doc).

@@ -19,10 +19,13 @@ the same way in NumPy (here) and in the model's Keras layer, to 79 numbers per n
 
 Input t is step t expanded so; label t is step t+1's (played, articulated) per note.
 """
+import dataclasses
+
 import numpy as np
 
 from musekit.encoders.base import Encoder, StepSpec, Stepper, register
 from musekit.errors import MusekitError, check_int
+from musekit.params import param
 
 VICINITY = 12           # notes each side
 BEAT_BITS = 4
@@ -77,9 +80,15 @@ class BiaxialEncoder(Encoder):
 
     piece_type = 'articulated_roll'
 
-    def __init__(self, min_pitch=24, num_notes=78):
-        self.min_pitch = check_int('min_pitch', min_pitch, 0, 127)
-        self.num_notes = check_int('num_notes', num_notes, 1, 128 - self.min_pitch)
+    @dataclasses.dataclass
+    class Params:
+        min_pitch: int = param(24, 'MIDI pitch of the lowest note', min=0, max=127)
+        num_notes: int = param(78, 'notes from min_pitch up (at most 128 - min_pitch)', min=1,
+                               max=128)
+
+    def __init__(self, *args, **values):
+        super().__init__(*args, **values)
+        check_int('num_notes', self.num_notes, 1, 128 - self.min_pitch)
 
     @property
     def max_pitch(self):
@@ -93,9 +102,6 @@ class BiaxialEncoder(Encoder):
     @property
     def label_spec(self):
         return StepSpec('int64', (self.num_notes, 2), depth=2)
-
-    def params(self):
-        return {'min_pitch': self.min_pitch, 'num_notes': self.num_notes}
 
     def check_step(self, step, position):
         """(played, articulated) pitch lists of step number `position`; MusekitError if it

@@ -8,13 +8,15 @@ params, so every run and bundle carries its own. Generation reads a sampled unkn
 as the previous frame held.
 """
 import collections
+import dataclasses
 import re
 
 import numpy as np
 
 from musekit.encoders.base import Encoder, StepSpec, register
 from musekit.encoders.piano_roll import FrameStepper, frame_pitches
-from musekit.errors import MusekitError, check_int
+from musekit.errors import MusekitError
+from musekit.params import param
 
 NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
 REST = 'R'
@@ -60,19 +62,21 @@ class ChordTokenEncoder(Encoder):
     min_pitch, max_pitch = 0, 128       # every MIDI pitch can be part of a token
     unknown_label = 0
 
-    def __init__(self, vocabulary=None, min_count=2, max_size=4096):
-        self.min_count = check_int('min_count', min_count, 1)
-        self.max_size = check_int('max_size', max_size, 1)
+    @dataclasses.dataclass
+    class Params:
+        vocabulary: list[str] | None = param(None, 'the known tokens, ids 1..n (null: learnt '
+                                             'from the training data)')
+        min_count: int = param(2, 'a token seen fewer times in training is unknown', min=1)
+        max_size: int = param(4096, 'the most frequent tokens kept', min=1)
+
+    def __init__(self, *args, **values):
+        super().__init__(*args, **values)
+        vocabulary = self.vocabulary
         if vocabulary is not None:
-            if not isinstance(vocabulary, (list, tuple)) or not all(
-                    isinstance(t, str) for t in vocabulary):
-                raise MusekitError('a chord-token vocabulary is a list of tokens')
             if len(set(vocabulary)) != len(vocabulary) or UNKNOWN in vocabulary:
                 raise MusekitError('a chord-token vocabulary lists each token once, and not '
                                    '%s' % UNKNOWN)
             self._frames = [None] + [token_frame(t) for t in vocabulary]
-            vocabulary = list(vocabulary)
-        self.vocabulary = vocabulary
         self._ids = {t: i + 1 for i, t in enumerate(vocabulary or ())}
 
     @property
@@ -91,10 +95,6 @@ class ChordTokenEncoder(Encoder):
     @property
     def label_spec(self):
         return StepSpec('int64', (), depth=self.depth)
-
-    def params(self):
-        return {'vocabulary': self.vocabulary, 'min_count': self.min_count,
-                'max_size': self.max_size}
 
     def statistics(self, events):
         """How often each token occurs in one training sequence (summed by the job)."""

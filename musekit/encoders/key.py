@@ -4,16 +4,19 @@ Reproduces note_seq's definition exactly, quirks included: a note-off does not c
 attack flag, pitch 0 counts as silence (Magenta tests the current note for truthiness), and
 an early no-event is labelled with the farthest lookback class.
 """
+import dataclasses
+
 import numpy as np
 
 from musekit.encoders.base import register
 from musekit.encoders.lookback import (
-    binary_counters, check_counter_bits, check_lookback_distances, lookback_event,
+    LookbackParams, binary_counters, check_lookback_distances, lookback_event,
     lookback_label, lookback_labels, repeats)
 from musekit.encoders.melody import (
-    NO_EVENT, NOTE_OFF, NUM_SPECIAL_EVENTS, MelodyEncoder, MelodyStepper, check_int,
+    NO_EVENT, NOTE_OFF, NUM_SPECIAL_EVENTS, MelodyEncoder, MelodyStepper,
     check_note_range, empty_encoding, validate_events)
 from musekit.errors import MusekitError
+from musekit.params import param
 
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 # KEYS_OF_PITCH_CLASS[pc]: the major keys (0 = C ... 11 = B) whose scale holds pitch class pc.
@@ -126,12 +129,16 @@ class KeyMelodyEncoder(MelodyEncoder):
     lookback i.
     """
 
-    def __init__(self, min_note=48, max_note=84, lookback_distances=(16, 32),
-                 binary_counter_bits=7, steps_per_bar=16):
-        self.min_note, self.max_note = check_note_range(min_note, max_note)
-        self.lookback_distances = check_lookback_distances(lookback_distances)
-        self.binary_counter_bits = check_counter_bits(binary_counter_bits)
-        self.steps_per_bar = check_int('steps_per_bar', steps_per_bar, 1)
+    @dataclasses.dataclass
+    class Params(LookbackParams):
+        binary_counter_bits: int = param(7, 'bits of the binary step counter', min=0, max=32)
+        steps_per_bar: int = param(16, 'steps in a bar (the key is estimated per bar)',
+                                   min=1)
+
+    def __init__(self, *args, **values):
+        super().__init__(*args, **values)
+        check_note_range(self.min_note, self.max_note)
+        check_lookback_distances(self.lookback_distances)
 
     @property
     def note_range(self):
@@ -145,12 +152,6 @@ class KeyMelodyEncoder(MelodyEncoder):
     @property
     def num_classes(self):
         return self.note_range + NUM_SPECIAL_EVENTS + len(self.lookback_distances)
-
-    def params(self):
-        return {'min_note': self.min_note, 'max_note': self.max_note,
-                'lookback_distances': list(self.lookback_distances),
-                'binary_counter_bits': self.binary_counter_bits,
-                'steps_per_bar': self.steps_per_bar}
 
     def encode(self, events):
         events = validate_events(events, self.min_note, self.max_note)

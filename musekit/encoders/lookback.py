@@ -3,13 +3,26 @@
 Also holds the lookback pieces the key encoder shares: parameter checks, binary metric
 counters, repeat flags and the repeat-aware labels.
 """
+import dataclasses
+
 import numpy as np
 
 from musekit.encoders.base import register
 from musekit.encoders.melody import (
-    NO_EVENT, NUM_SPECIAL_EVENTS, MelodyEncoder, MelodyStepper, check_int, check_note_range,
-    class_to_melody_event, empty_encoding, event_to_class, events_to_classes, validate_events)
+    NO_EVENT, NUM_SPECIAL_EVENTS, MelodyEncoder, MelodyStepper, NoteRangeParams, check_int,
+    check_note_range, class_to_melody_event, empty_encoding, event_to_class,
+    events_to_classes, validate_events)
 from musekit.errors import MusekitError
+from musekit.params import param
+
+
+@dataclasses.dataclass
+class LookbackParams(NoteRangeParams):
+    """Magenta's lookback encoding: the pitch range, the distances looked back and the
+    bits of the metric counter."""
+    lookback_distances: list[int] = param([16, 32], 'steps looked back (1 and 2 bars), '
+                                          'strictly increasing', min=1, max_items=16)
+    binary_counter_bits: int = param(5, 'bits of the binary step counter', min=0, max=32)
 
 
 def check_lookback_distances(distances):
@@ -21,10 +34,6 @@ def check_lookback_distances(distances):
         raise MusekitError('lookback_distances must be strictly increasing, got %s'
                            % list(distances))
     return distances
-
-
-def check_counter_bits(bits):
-    return check_int('binary_counter_bits', bits, 0, 32)
 
 
 def binary_counters(counts, bits):
@@ -126,11 +135,12 @@ class LookbackMelodyEncoder(MelodyEncoder):
     one "repeat d steps back" class per distance (see lookback_labels).
     """
 
-    def __init__(self, min_note=48, max_note=84, lookback_distances=(16, 32),
-                 binary_counter_bits=5):
-        self.min_note, self.max_note = check_note_range(min_note, max_note)
-        self.lookback_distances = check_lookback_distances(lookback_distances)
-        self.binary_counter_bits = check_counter_bits(binary_counter_bits)
+    Params = LookbackParams
+
+    def __init__(self, *args, **values):
+        super().__init__(*args, **values)
+        check_note_range(self.min_note, self.max_note)
+        check_lookback_distances(self.lookback_distances)
 
     @property
     def one_hot_size(self):
@@ -145,11 +155,6 @@ class LookbackMelodyEncoder(MelodyEncoder):
     @property
     def num_classes(self):
         return self.one_hot_size + len(self.lookback_distances)
-
-    def params(self):
-        return {'min_note': self.min_note, 'max_note': self.max_note,
-                'lookback_distances': list(self.lookback_distances),
-                'binary_counter_bits': self.binary_counter_bits}
 
     def encode(self, events):
         events = validate_events(events, self.min_note, self.max_note)

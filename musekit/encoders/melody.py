@@ -5,16 +5,26 @@ A melody is a list of ints, one per time step: -2 = no event (whatever sounds go
 event <-> class mapping, event validation, the shared stepper) serve every melody encoder.
 """
 import abc
+import dataclasses
 import numbers
 
 import numpy as np
 
 from musekit.encoders.base import Encoder, StepSpec, Stepper, register
 from musekit.errors import MusekitError, check_int  # noqa: F401  (re-exported)
+from musekit.params import param
 
 NO_EVENT = -2
 NOTE_OFF = -1
 NUM_SPECIAL_EVENTS = 2
+
+
+@dataclasses.dataclass
+class NoteRangeParams:
+    """The melody encoders' pitch range: notes min_note .. max_note - 1."""
+    min_note: int = param(48, 'lowest MIDI pitch of a note', min=0, max=127)
+    max_note: int = param(84, 'one past the highest MIDI pitch (above min_note)', min=1,
+                          max=128)
 
 
 def check_note_range(min_note, max_note):
@@ -154,8 +164,11 @@ class OneHotMelodyEncoder(MelodyEncoder):
     [min_note, max_note); 38 classes for the default range, 130 for mono_rnn's [0, 128).
     """
 
-    def __init__(self, min_note=48, max_note=84):
-        self.min_note, self.max_note = check_note_range(min_note, max_note)
+    Params = NoteRangeParams
+
+    def __init__(self, *args, **values):
+        super().__init__(*args, **values)
+        check_note_range(self.min_note, self.max_note)
 
     @property
     def input_size(self):
@@ -164,9 +177,6 @@ class OneHotMelodyEncoder(MelodyEncoder):
     @property
     def num_classes(self):
         return self.max_note - self.min_note + NUM_SPECIAL_EVENTS
-
-    def params(self):
-        return {'min_note': self.min_note, 'max_note': self.max_note}
 
     def encode(self, events):
         events = validate_events(events, self.min_note, self.max_note)

@@ -9,12 +9,14 @@ label's index when the encoder is conditioned); label t is the class of event t+
 clip of S samples gives S training steps and its first sample is predicted too.
 """
 import collections
+import dataclasses
 import math
 
 import numpy as np
 
 from musekit.encoders.base import Encoder, StepSpec, Stepper, register
-from musekit.errors import MusekitError, check_int
+from musekit.errors import MusekitError
+from musekit.params import param
 
 LABEL_KEY = 'label:'        # statistics keys: 'label:bach' counts bach's clips
 
@@ -66,15 +68,19 @@ class MuLawEncoder(Encoder):
 
     piece_type = 'audio'
 
-    def __init__(self, mu=255, condition=False, labels=None):
-        self.mu = check_int('mu', mu, 1, 65535)
-        if not isinstance(condition, bool):
-            raise MusekitError('condition is true or false, not %r' % (condition,))
-        self.condition = condition
-        if labels is not None and (not isinstance(labels, list) or not all(
-                isinstance(x, str) for x in labels) or len(set(labels)) != len(labels)):
+    @dataclasses.dataclass
+    class Params:
+        mu: int = param(255, 'mu-law companding: mu + 1 classes per sample', min=1, max=65535)
+        condition: bool = param(False, "inputs also carry the clip's label (its first "
+                                'sub-folder)')
+        labels: list[str] | None = param(None, 'the label names, distinct (null: learnt from '
+                                         'the training data)')
+
+    def __init__(self, *args, **values):
+        super().__init__(*args, **values)
+        labels = self.labels
+        if labels is not None and len(set(labels)) != len(labels):
             raise MusekitError('labels is a list of distinct names, not %r' % (labels,))
-        self.labels = labels
         self._log_mu = math.log1p(self.mu)
         self._silence = int(mu_law_classes([0.0], self.mu)[0])
         self._index = {name: i for i, name in enumerate(labels or [])}
@@ -96,9 +102,6 @@ class MuLawEncoder(Encoder):
     @property
     def label_spec(self):
         return StepSpec('int64', (), depth=self.num_classes)
-
-    def params(self):
-        return {'mu': self.mu, 'condition': self.condition, 'labels': self.labels}
 
     def statistics(self, events):
         return collections.Counter({LABEL_KEY + events[0]: 1}) if self.condition \

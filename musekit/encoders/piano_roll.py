@@ -5,10 +5,13 @@ Boulanger-Lewandowski benchmark files).
 Events are frames: sorted tuples of MIDI pitches. Input t is frame t's row (floats);
 label t is frame t+1's row (0/1 per key), so a piece of n frames gives n-1 steps.
 """
+import dataclasses
+
 import numpy as np
 
 from musekit.encoders.base import Encoder, StepSpec, Stepper, register
 from musekit.errors import MusekitError, check_int
+from musekit.params import param
 
 PIANO_LOWEST = 21       # A0
 PIANO_KEYS = 88
@@ -30,9 +33,16 @@ class PianoRollEncoder(Encoder):
 
     piece_type = 'piano_roll'
 
-    def __init__(self, min_pitch=PIANO_LOWEST, num_keys=PIANO_KEYS):
-        self.min_pitch = check_int('min_pitch', min_pitch, 0, 127)
-        self.num_keys = check_int('num_keys', num_keys, 1, 128 - self.min_pitch)
+    @dataclasses.dataclass
+    class Params:
+        min_pitch: int = param(PIANO_LOWEST, 'MIDI pitch of the lowest key (A0: 21)', min=0,
+                               max=127)
+        num_keys: int = param(PIANO_KEYS, 'keys from min_pitch up (at most 128 - min_pitch)',
+                              min=1, max=128)
+
+    def __init__(self, *args, **values):
+        super().__init__(*args, **values)
+        check_int('num_keys', self.num_keys, 1, 128 - self.min_pitch)
 
     @property
     def max_pitch(self):
@@ -46,9 +56,6 @@ class PianoRollEncoder(Encoder):
     @property
     def label_spec(self):
         return StepSpec('int64', (self.num_keys,), depth=2)
-
-    def params(self):
-        return {'min_pitch': self.min_pitch, 'num_keys': self.num_keys}
 
     def check_frame(self, frame, position):
         """The pitches of frame number `position` (a list); MusekitError if one is no key."""
