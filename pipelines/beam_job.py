@@ -1,4 +1,5 @@
 """Pieces every musekit Beam job shares: flags, sharded deterministic output, counters."""
+import os
 import sys
 import typing
 import warnings
@@ -43,8 +44,9 @@ SHARD, DEAD_LETTER = 'shard', 'dead_letter'
 
 
 class _WriteShard(beam.DoFn):
-    """(shard index, pairs) -> (SHARD, path) of the shard written, then (DEAD_LETTER,
-    line) for each input that `to_records` skipped."""
+    """(shard index, pairs) -> (SHARD, path as os.fsencode bytes) of the shard written,
+    then (DEAD_LETTER, line) for each input that `to_records` skipped. Bytes: Beam's coders
+    refuse a str path that is not UTF-8."""
 
     def __init__(self, prefix, num_shards, suffix, as_text, to_records):
         self._paths = shards.shard_paths(prefix, num_shards, suffix)
@@ -58,9 +60,9 @@ class _WriteShard(beam.DoFn):
     def process(self, item):
         index, keyed = item
         dead_letters = []
-        yield SHARD, shards.write_shard(
+        yield SHARD, os.fsencode(shards.write_shard(
             self._paths[index], shards.shard_records(keyed, self._to_records, dead_letters),
-            self._as_text)
+            self._as_text))
         for line in dead_letters:
             yield DEAD_LETTER, line
 
@@ -84,7 +86,7 @@ class WriteShards(beam.PTransform):
     shard writer turns into records. Encoding in the writer keeps the shuffle small when
     one input becomes many large records, and gives every worker whole shards to encode.
     Every shard is written, empty ones too. The result is the PCollection of the shards'
-    paths or, `with_dead_letters`, a pair of it and the DeadLetter lines `to_records` gave.
+    paths (os.fsencode bytes) or, `with_dead_letters`, a pair of it and the DeadLetter lines `to_records` gave.
     """
 
     def __init__(self, prefix, num_shards, suffix='.tfrecord', as_text=False, to_records=None,

@@ -168,10 +168,11 @@ class _WriteDeadLetters(beam.PTransform):
 
 def _rename_single(written, final):
     from apache_beam.io.filesystems import FileSystems
+    written = os.fsdecode(written)
     if FileSystems.exists(final):
         shards.delete_files([final])
     FileSystems.rename([written], [final])
-    return final
+    return os.fsencode(final)
 
 
 def remove_outputs(output):
@@ -204,10 +205,12 @@ def main(argv):
     start = time.time()
     pipeline = beam.Pipeline(options=options)
     n = build_pipeline(pipeline, fv.input, fv.output, fv.num_shards)
-    print('musekit_convert: converting %d files from %s' % (n, fv.input), flush=True)
+    print('musekit_convert: converting %d files from %s' % (n, sources.printable(fv.input)),
+          flush=True)
     result = beam_job.run_or_remove(pipeline, lambda: remove_outputs(fv.output))
+    output = sources.printable(fv.output)      # a name that is not UTF-8 prints as U+FFFD
     print('musekit_convert: done in %.1f s; wrote %s-*%s and %s%s' % (
-        time.time() - start, fv.output, SHARD_SUFFIX, fv.output, DEAD_LETTER_SUFFIX))
+        time.time() - start, output, SHARD_SUFFIX, output, DEAD_LETTER_SUFFIX))
     beam_job.print_counters(result)
 
 

@@ -293,7 +293,8 @@ def main(argv):
     result = beam_job.run_or_remove(
         pipeline, lambda: remove_outputs(fv.output_dir, prefixes.values()))
     print('musekit_create_dataset: done in %.1f s; wrote %s/{%s}-*.tfrecord' % (
-        time.time() - start, fv.output_dir.rstrip('/'), ','.join(prefixes.values())))
+        time.time() - start, sources.printable(fv.output_dir.rstrip('/')),
+        ','.join(prefixes.values())))
     counts = beam_job.print_counters(result)
     extractor = config.make_extractor()
     def describe(counts):

@@ -5,6 +5,7 @@ a rerun removes what a killed run left."""
 import glob
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -319,3 +320,23 @@ def test_training_refuses_a_set_of_shards_that_a_killed_run_left_incomplete(tmp_
         message = refusal(lambda: dataset.check_compatible(pattern, encoder, 'mono_rnn'))
         assert 'training_melodies-00002-of-00003.tfrecord is missing' in message
         assert 'incomplete' in message
+
+
+def test_input_and_output_folders_whose_names_are_not_utf8(tmp_path):
+    odd_in = os.fsdecode(os.path.join(os.fsencode(str(tmp_path)), b'in\xfd'))
+    odd_out = os.fsdecode(os.path.join(os.fsencode(str(tmp_path)), b'out\xfe'))
+    melody_midi(pathlib.Path(odd_in), 'tune.mid', 40)
+    # printing a path that is not UTF-8 to a strict stdout would fail after the work
+    done = subprocess.run(
+        [sys.executable, '-m', 'musekit.pipelines.convert', '--input=' + odd_in,
+         '--output=' + os.path.join(odd_out, 'ns')], capture_output=True, timeout=300,
+        env=dict(os.environ, PYTHONIOENCODING='utf-8:strict'))
+    assert done.returncode == 0, done.stderr.decode('utf-8', 'replace')
+    [ns] = sequences(os.path.join(odd_out, 'ns'))
+    assert ns.collection_name == 'in\ufffd' and ns.id.startswith('/id/midi/in\ufffd/')
+    out = os.path.join(odd_out, 'ds')
+    create_dataset.main(['musekit_create_dataset', '--config=mono_rnn', '--eval_ratio=0',
+                         '--input=' + os.path.join(odd_out, 'ns*'), '--output_dir=' + out])
+    assert json.loads(open(os.path.join(out, 'dataset.json')).read())[
+        'counters']['training_melodies'] == 1
+    assert not [n for n in os.listdir(out) if n.startswith('.')]

@@ -149,7 +149,8 @@ def _piece_id(source, kind, chunks, index=None):
     digest = hashlib.sha256(os.fsencode(source.relpath) + b'\0')
     for chunk in chunks:
         digest.update(chunk)
-    base = '/id/%s/%s/%s' % (kind, source.collection, digest.hexdigest()[:32])
+    # the collection (the input folder's name) as printable text: an id is a proto string
+    base = '/id/%s/%s/%s' % (kind, printable(source.collection), digest.hexdigest()[:32])
     return base if index is None else '%s/%s' % (base, index)
 
 

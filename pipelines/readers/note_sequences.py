@@ -1,6 +1,7 @@
 """The `note_sequences` reader: NoteSequence TFRecords, or music files converted on the fly."""
 import hashlib
 import logging
+import os
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -39,18 +40,21 @@ def read_record_files(pipeline, paths, output_dir, output_prefixes):
     refusing the job's own output."""
     check_not_own_output(paths, output_dir, output_prefixes)
     return beam_job.split_marked(pipeline
-                                 | 'ListRecordFiles' >> beam.Create(paths)
+                                 # as bytes: Beam's str coder refuses a name that is not UTF-8
+                                 | 'ListRecordFiles' >> beam.Create([os.fsencode(p)
+                                                                     for p in paths])
                                  | 'ReadRecords' >> beam.ParDo(ReadNoteSequences()), 'Records')
 
 
 class ReadNoteSequences(beam.DoFn):
-    """TFRecord file path -> (SHARD, (id, NoteSequence bytes)) per record, then
+    """TFRecord file path (bytes) -> (SHARD, (id, NoteSequence bytes)) per record, then
     (DEAD_LETTER, line) for a file that is not a regular file (never opened: a FIFO would
     block), cannot be read, or is damaged or truncated (the records before the damage are
     kept). Every such file is counted; none fails the job."""
 
     def process(self, path):
         from note_seq import music_pb2
+        path = os.fsdecode(path)
         kept = 0
         try:
             if '://' not in path:
