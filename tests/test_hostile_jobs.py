@@ -340,3 +340,17 @@ def test_input_and_output_folders_whose_names_are_not_utf8(tmp_path):
     assert json.loads(open(os.path.join(out, 'dataset.json')).read())[
         'counters']['training_melodies'] == 1
     assert not [n for n in os.listdir(out) if n.startswith('.')]
+
+
+def test_the_audio_job_on_a_full_disk_names_the_path_and_leaves_nothing(tmp_path, small_disk):
+    from musekit.errors import MusekitError
+    root = tmp_path / 'in'
+    for i in range(2):
+        write_tone(str(root / ('tone%d.wav' % i)), 300.0 + 100 * i, 20.0, rate=8000)
+    with pytest.raises(MusekitError) as raised:
+        create_dataset.main(['musekit_create_dataset', '--config=' + config_file(tmp_path),
+                             '--input=' + str(root), '--output_dir=' + str(small_disk)])
+    message = str(raised.value)
+    assert message.startswith('cannot write %s/' % small_disk), message
+    assert 'No space left on device' in message and '\n' not in message
+    assert os.listdir(small_disk) == []
