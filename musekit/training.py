@@ -61,7 +61,7 @@ def _lock(run_dir):
     """(fd, created): the locked lock file of `run_dir`, with this process's pid in it."""
     path = os.path.join(run_dir, LOCK_FILE)
     created = not os.path.isdir(run_dir)
-    while True:
+    for _ in range(100):
         try:
             os.makedirs(run_dir, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -86,6 +86,9 @@ def _lock(run_dir):
         if current:         # not a lock file its last holder unlinked as we locked it
             break
         os.close(fd)
+    else:
+        raise MusekitError('cannot lock run directory %s: its lock file keeps going away'
+                           % run_dir)
     with contextlib.suppress(OSError):      # the pid only names the holder to others
         os.ftruncate(fd, 0)
         os.pwrite(fd, b'%d\n' % os.getpid(), 0)

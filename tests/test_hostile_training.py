@@ -2,7 +2,6 @@
 kill in the middle of a checkpoint save, unreadable checkpoints, and a full disk while
 saving checkpoints, the run's config or the bundle. Nothing partial is ever left under a
 final name, and a rerun resumes from the last good checkpoint."""
-import glob
 import hashlib
 import json
 import os
