@@ -130,6 +130,7 @@ def test_a_refused_run_leaves_no_run_dir_behind(data, tmp_path, capsys):
 
 # -- a kill in the middle of a save, unreadable checkpoints ---------------------------------
 
+@pytest.mark.slow
 def test_a_kill_between_a_checkpoints_files_resumes_from_the_one_before(data, tmp_path):
     run_dir = str(tmp_path / 'run')
     # dies (as by kill -9: no cleanup) when ckpt-2's data file is in place, not its index
