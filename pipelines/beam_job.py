@@ -86,7 +86,8 @@ class WriteShards(beam.PTransform):
     shard writer turns into records. Encoding in the writer keeps the shuffle small when
     one input becomes many large records, and gives every worker whole shards to encode.
     Every shard is written, empty ones too. The result is the PCollection of the shards'
-    paths (os.fsencode bytes) or, `with_dead_letters`, a pair of it and the DeadLetter lines `to_records` gave.
+    paths (os.fsencode bytes) or, `with_dead_letters`, a pair of it and the DeadLetter
+    lines `to_records` gave.
     """
 
     def __init__(self, prefix, num_shards, suffix='.tfrecord', as_text=False, to_records=None,
