@@ -10,10 +10,8 @@ import dataclasses
 import datetime
 import hashlib
 import json
-import math
 import os
 import re
-import stat
 
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
@@ -152,15 +150,15 @@ def load_bundle(path):
     """Reads and checks a bundle (a file path, or the name of a bundle shipped with
     musekit); any problem raises one clear MusekitError line."""
     path = resolve_bundle_path(os.fspath(path))
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        mode = None                 # open() below says why
-    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-        # opening a FIFO would wait for a writer forever
-        raise MusekitError('bundle %s is %s, not a bundle file' % (path, (
-            'a FIFO' if stat.S_ISFIFO(mode) else 'a socket' if stat.S_ISSOCK(mode)
-            else 'a device')))
+    if not os.path.isdir(path):
+        from musekit.data.sources import BadInput, check_regular
+        try:
+            check_regular(path)         # opening a FIFO would wait for a writer forever
+        except BadInput as e:
+            if e.reason == 'not_a_regular_file':
+                raise MusekitError('bundle %s is %s, not a bundle file'
+                                   % (path, e.detail)) from None
+            # anything else (no such file, no permission): open() below says it
     try:
         with open(path, 'rb') as f:
             size = os.fstat(f.fileno()).st_size
@@ -244,8 +242,9 @@ def check_buildable(bundle):
                                'model without its labels): it cannot generate'
                                % encoder.name)
         family = config.make_model()
-        shapes = family.weight_shapes(encoder, dict(config.hparams))
-        parameters = sum(math.prod(int(d) for d in shape) for shape in shapes.values())
+        # the parameters musekit_train's estimate counts (check_training_memory), from the
+        # weight shapes alone
+        parameters, _ = family.training_memory(encoder, dict(config.hparams), 1, 1)
         limits.MEMORY.check(4 * parameters, 'its architecture of %s parameters (%s as '
                             'float32)' % ('{:,}'.format(parameters), limits.MEMORY.describe(
                                 4 * parameters)))
@@ -291,6 +290,10 @@ def _from_magenta(data, path):
     from musekit.config import Config
     from musekit.magenta.bundle import convert
     config, weights, provenance = convert(data, path)
+    try:
+        check_finite(weights)       # refused at load: nothing gains from importing it
+    except MusekitError as e:
+        raise MusekitError('%s: %s' % (path, e)) from None
     bundle = Bundle(FORMAT_VERSION, Config.from_dict(config), weights, provenance, path)
     check_buildable(bundle)
     return bundle

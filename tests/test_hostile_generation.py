@@ -162,3 +162,143 @@ def test_a_primer_outside_the_keys_is_said_in_one_line(tmp_path):
     assert done.returncode == 0, done.stderr
     assert ("primer MIDI %s: 2 notes outside the model's keys A0..C8 moved by octaves into "
             'them' % primer) in done.stderr
+
+
+def test_a_broken_link_as_bundle_file_is_named(tmp_path):
+    link = tmp_path / 'gone.musekit'
+    os.symlink(tmp_path / 'nowhere', link)
+    assert refusal(bundle_lib.load_bundle, str(link)) == (
+        'bundle %s is a broken link, not a bundle file' % link)
+
+
+def test_weights_of_another_architecture_are_refused_before_building_it(tmp_path,
+                                                                        monkeypatch):
+    """A declared architecture that fits memory (about 1 GB here) but not the weights the
+    bundle holds is refused by comparing shapes, before anything of its size is built."""
+    monkeypatch.setenv('MUSEKIT_MEMORY_LIMIT', '8G')
+    path = rehashed(WAVENET, tmp_path / 'wider.musekit',
+                    lambda c: c['hparams'].update(residual_channels=10 ** 5))
+    loaded = bundle_lib.load_bundle(path)
+    tracemalloc.start()
+    try:
+        message = refusal(loaded.step_model)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert message == ("bundle %s does not fit its model 'wavenet': weight input/current "
+                       'has shape (256, 32) but the config needs (256, 100000)' % path)
+    assert peak < 8 << 20
+
+
+def melody_piece(name='lookback_rnn'):
+    from musekit.registry import PIECES
+    b = bundle_lib.load_bundle(name)
+    encoder = b.make_encoder()
+    return PIECES.get(encoder.piece_type)(encoder, b.config.make_extractor())
+
+
+def test_a_melody_primer_outside_the_range_is_said_in_one_line(capsys):
+    piece = melody_piece()                      # range 48..83, transposed to C major
+    moved, amount = piece.to_model([60, -2, 62])
+    assert capsys.readouterr().err == ''        # in range once transposed: nothing to say
+    moved, amount = piece.to_model([30, -2, 100, -1, 127])
+    assert all(48 <= e < 84 for e in moved if e >= 0)
+    assert capsys.readouterr().err == (
+        "musekit: primer: 3 notes outside the model's range C3..B5 (once transposed by "
+        '%+d) moved by octaves into it\n' % amount)
+    piece.transpose_to_key = None
+    piece.to_model([60, 90])
+    assert capsys.readouterr().err == (
+        "musekit: primer: 1 note outside the model's range C3..B5 moved by octaves into it\n")
+
+
+# --- Magenta .mag files: what a structural check catches -----------------------------------
+
+MAG = os.path.join(os.path.dirname(__file__), 'data', 'magenta', 'basic_rnn_chorales150.mag')
+
+
+def mag_with_checkpoint(out, edit):
+    """A copy of the basic_rnn .mag whose checkpoint bytes `edit(bytearray)` changed."""
+    from musekit.magenta.bundle import GeneratorBundle
+    bundle = GeneratorBundle.FromString(open(MAG, 'rb').read())
+    data = bytearray(bundle.checkpoint_file[0])
+    edit(data)
+    bundle.checkpoint_file[0] = bytes(data)
+    out.write_bytes(bundle.SerializeToString())
+    return str(out)
+
+
+def value_offset(data, name):
+    """Where the float32 bytes of checkpoint variable `name` start in the table."""
+    from musekit.magenta.checkpoint import read_checkpoint
+    values = read_checkpoint(bytes(data))[name].astype('<f4').tobytes()
+    assert data.count(values) == 1
+    return data.index(values)
+
+
+def reseal(data, at):
+    """Recomputes the CRC32C of the table block holding byte `at`, as a writer that means
+    harm (or a bug before the checksum) would: the checkpoint then reads as whole."""
+    from musekit.magenta import checkpoint as ck
+    footer = bytes(data[-ck.FOOTER_BYTES:])
+    _, pos = ck._varint(footer, 0)
+    _, pos = ck._varint(footer, pos)
+    index_offset, pos = ck._varint(footer, pos)
+    index_size, _ = ck._varint(footer, pos)
+    for _, handle in ck._entries(ck._block(bytes(data), index_offset, index_size)):
+        offset, pos = ck._varint(handle, 0)
+        size, _ = ck._varint(handle, pos)
+        if offset <= at < offset + size:
+            end = offset + size
+            data[end + 1:end + 5] = ck._masked_crc(bytes(data[offset:end + 1])).to_bytes(
+                4, 'little')
+            return
+    raise AssertionError('no block holds byte %d' % at)
+
+
+def test_a_flipped_bit_in_a_mag_weight_fails_the_checkpoint_checksum(tmp_path):
+    def flip(data):
+        data[value_offset(data, 'fully_connected/biases') + 2] ^= 0x10   # a mantissa bit
+    path = mag_with_checkpoint(tmp_path / 'flipped.mag', flip)
+    assert refusal(bundle_lib.load_bundle, path) == (
+        '%s is not a readable TensorFlow checkpoint: a block fails its checksum' % path)
+
+
+def test_nan_in_a_mag_weight_is_refused_naming_it(tmp_path):
+    def poison(data):
+        at = value_offset(data, 'fully_connected/biases') + 4 * 3
+        data[at:at + 4] = np.array([np.nan], '<f4').tobytes()
+        reseal(data, at)
+    path = mag_with_checkpoint(tmp_path / 'nan.mag', poison)
+    assert refusal(bundle_lib.load_bundle, path) == (
+        '%s: weight logits/bias holds nan (at flat index 3): not a trained model' % path)
+
+
+def test_a_mag_graph_that_hides_the_attention_length_is_said(tmp_path, capfd):
+    from musekit.magenta.bundle import GeneratorBundle
+    source = os.path.join(os.path.dirname(MAG), 'attention_rnn_chorales150.mag')
+    bundle = GeneratorBundle.FromString(open(source, 'rb').read())
+    bundle.metagraph_file = bundle.metagraph_file.replace(     # one damaged byte
+        b'AttentionCellWrapperZeroState/zeros_3:0', b'AttentionCellWrapperZeroState/zeros_3\xff0')
+    path = tmp_path / 'damaged_graph.mag'
+    path.write_bytes(bundle.SerializeToString())
+    assert bundle_lib.load_bundle(str(path)).config.hparams['attn_length'] == 40
+    assert capfd.readouterr().err == (
+        "musekit: %s: its graph gives no attention length; Magenta's default 40 is used\n"
+        % path)
+    bundle_lib.load_bundle(source)
+    assert capfd.readouterr().err == ''
+
+
+def test_running_out_of_memory_is_one_line(capsys):
+    from musekit.cli.command import run_main
+
+    def main(argv):
+        raise MemoryError('Unable to allocate 47.7 GiB for an array with shape '
+                          '(1, 100000000, 128) and data type float32')
+    with pytest.raises(SystemExit) as exit:
+        run_main(main, ['x'], 'musekit_generate')
+    assert exit.value.code == 2
+    assert capsys.readouterr().err == (
+        'musekit_generate: error: out of memory: Unable to allocate 47.7 GiB for an array '
+        'with shape (1, 100000000, 128) and data type float32\n')

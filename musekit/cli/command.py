@@ -63,6 +63,10 @@ def run_main(main, argv, program):
     except KeyboardInterrupt:
         print('%s: interrupted' % program, file=sys.stderr)
         sys.exit(130)
+    except MemoryError as e:        # an allocation past what the machine gives: no traceback
+        print('%s: error: out of memory%s' % (program, ': %s' % e if str(e) else ''),
+              file=sys.stderr)
+        sys.exit(2)
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@ config of the same name, the TF1 checkpoint's weights are renamed and re-laid in
 musekit's models, and the MetaGraphDef gives the attention length. Nothing is executed."""
 import hashlib
 import os
+import sys
 
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
@@ -159,6 +160,10 @@ def convert(data, path):
                 'attention/output_bias': variables[WRAPPER + 'attn_output_projection/bias']})
             length = _attn_length(generator_bundle.metagraph_file, units)
             hparams['attn_length'] = length or DEFAULT_ATTN_LENGTH
+            if not length:      # nothing else in a .mag says it: a damaged graph may hide it
+                print("musekit: %s: %s no attention length; Magenta's default %d is used"
+                      % (path, 'its graph gives' if generator_bundle.metagraph_file
+                         else 'it holds no graph, so', DEFAULT_ATTN_LENGTH), file=sys.stderr)
             shapes = attention_shapes(input_size, encoder.label_spec.depth, hparams)
         else:
             shapes = rnn_shapes(input_size, encoder.label_spec.depth, hparams)

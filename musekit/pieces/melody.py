@@ -2,6 +2,7 @@
 from a primer list or MIDI file, moved into the model's key and range as Magenta's melody
 models do, and written as MIDI (with WAV and a piano-roll PNG on request)."""
 import json
+import sys
 
 from musekit.encoders.key import MAJOR_SCALE
 from musekit.encoders.melody import NOTE_OFF
@@ -163,8 +164,20 @@ class MelodyPiece(PieceType):
         return [MIDDLE_C if low <= MIDDLE_C < high else (low + high) // 2]
 
     def to_model(self, primer):
-        # as in Magenta: the primer moves into the key and range the model was trained on
-        return squash_melody(primer, self.min_note, self.max_note, self.transpose_to_key)
+        # as in Magenta: the primer moves into the key and range the model was trained on;
+        # a note that leaves the range on the way is folded by octaves, and that is said
+        moved, amount = squash_melody(primer, self.min_note, self.max_note,
+                                      self.transpose_to_key)
+        outside = sum(e >= 0 and not self.min_note <= e + amount < self.max_note
+                      for e in primer)
+        if outside:
+            from musekit.output.plot import note_name
+            print("musekit: primer: %d note%s outside the model's range %s..%s%s moved by "
+                  'octaves into it' % (outside, 's' if outside > 1 else '',
+                                       note_name(self.min_note), note_name(self.max_note - 1),
+                                       ' (once transposed by %+d)' % amount if amount else ''),
+                  file=sys.stderr)
+        return moved, amount
 
     def from_model(self, events, moved):
         return transpose_melody(events, -moved)
