@@ -302,3 +302,22 @@ def test_running_out_of_memory_is_one_line(capsys):
     assert capsys.readouterr().err == (
         'musekit_generate: error: out of memory: Unable to allocate 47.7 GiB for an array '
         'with shape (1, 100000000, 128) and data type float32\n')
+
+
+def test_a_primer_wav_beyond_full_scale_is_said_in_one_line(tmp_path, capsys):
+    import soundfile
+    from musekit.registry import PIECES
+    b = bundle_lib.load_bundle(WAVENET)
+    encoder = b.make_encoder()
+    piece = PIECES.get(encoder.piece_type)(encoder, b.config.make_extractor())
+    samples = np.linspace(-0.5, 0.5, 400).astype(np.float32)
+    samples[[10, 20, 30]] = [1.5, -2.0, 1.0]           # 1.0 itself is full scale, kept
+    path = str(tmp_path / 'loud.wav')
+    soundfile.write(path, samples, 8000, subtype='FLOAT')
+    options = {'label': None, 'primer_wav': path, 'primer_seconds': 1.0}
+    primer = piece.primer(options)
+    assert len(primer) == 401 and capsys.readouterr().err == (
+        'musekit: primer audio %s: 2 samples beyond full scale (-1..1) clipped\n' % path)
+    soundfile.write(path, np.clip(samples, -1, 1), 8000, subtype='FLOAT')
+    piece.primer(options)
+    assert capsys.readouterr().err == ''

@@ -1,6 +1,9 @@
 """Audio pieces: a generated clip is written as a 16-bit WAV file at the model's sample
 rate; a primer is a label (for a conditioned model) and optionally the start of a WAV."""
 import os
+import sys
+
+import numpy as np
 
 from musekit import limits
 from musekit.errors import MusekitError
@@ -71,6 +74,10 @@ class AudioPiece(PieceType):
                                % (path, e.detail, e.reason)) from None
         if not len(samples):
             raise MusekitError('primer audio %s holds no samples' % path)
+        loud = int(np.count_nonzero(np.abs(samples) > 1.0))
+        if loud:        # the encoder clips them, as it clipped its training audio
+            print('musekit: primer audio %s: %d sample%s beyond full scale (-1..1) clipped'
+                  % (path, loud, 's' if loud > 1 else ''), file=sys.stderr)
         return [label] + samples.tolist()
 
     def write(self, stem, events, primer_length, options):
