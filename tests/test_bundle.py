@@ -252,7 +252,7 @@ def _with(config_dict, section, value, key=None):
     ('encoder', 'params', [1], 'encoder params must be a JSON object'),
     ('model', 'name', 'no_such_model', "unknown model family 'no_such_model'"),
     ('encoder', 'name', 'no_such_encoder', "unknown encoder 'no_such_encoder'"),
-    ('encoder', 'params', {'min_note': 'x'}, "min_note must be an integer, got 'x'"),
+    ('encoder', 'params', {'min_note': 'x'}, "parameter min_note='x': expected int >= 0"),
     ('encoder', 'params', {'no_such_param': 1}, 'bad parameters for encoder'),
 ])
 def test_a_config_musekit_cannot_build_fails_at_load(tmp_path, config_dict, section, key,
