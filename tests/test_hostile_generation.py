@@ -321,3 +321,30 @@ def test_a_primer_wav_beyond_full_scale_is_said_in_one_line(tmp_path, capsys):
     soundfile.write(path, np.clip(samples, -1, 1), 8000, subtype='FLOAT')
     piece.primer(options)
     assert capsys.readouterr().err == ''
+
+
+@pytest.mark.parametrize('node, value, state, cell', [
+    ('AttentionCellWrapperZeroState/Const_13', [41 * 128], 41, 40),    # one bit of 5120
+    ('attention_cell_wrapper/Reshape/shape', [-1, 104, 128], 40, 104),
+])
+def test_a_flipped_attention_length_in_a_mag_graph_is_refused(tmp_path, node, value, state,
+                                                              cell):
+    """The graph has no checksum, but says the attention length twice; a single-bit flip
+    in either place used to change the model silently."""
+    from musekit.magenta.bundle import GeneratorBundle
+    from musekit.magenta.checkpoint import MetaGraphDef
+    source = os.path.join(os.path.dirname(MAG), 'attention_rnn_chorales150.mag')
+    bundle = GeneratorBundle.FromString(open(source, 'rb').read())
+    graph = MetaGraphDef.FromString(bundle.metagraph_file)
+    [found] = [n for n in graph.graph_def.node if n.name.endswith(node)]
+    tensor = found.attr['value'].tensor
+    if tensor.tensor_content:
+        tensor.tensor_content = np.array(value, '<i4').tobytes()
+    else:
+        tensor.int_val[:] = value
+    bundle.metagraph_file = graph.SerializeToString()
+    path = tmp_path / 'flipped_graph.mag'
+    path.write_bytes(bundle.SerializeToString())
+    assert refusal(bundle_lib.load_bundle, str(path)) == (
+        '%s: its graph is damaged: its initial state holds attention over %d steps, its '
+        'attention cell over %d' % (path, state, cell))

@@ -18,6 +18,7 @@ FORGET_BIAS = 1.0                   # TF1's BasicLSTMCell adds this at run time
 CELL = 'rnn/multi_rnn_cell/cell_%d/'
 _F = descriptor_pb2.FieldDescriptorProto
 WRAPPER = CELL % 0 + 'attention_cell_wrapper/'
+WRAPPER_RESHAPE = '/attention_cell_wrapper/Reshape/shape'    # in the graph's while loop
 
 
 def _generator_bundle_class():
@@ -107,10 +108,19 @@ def _attn_length(metagraph, attn_size):
     size = int(shape[1].ravel()[0])
     if size <= 0 or size % attn_size:
         return None
-    if size // attn_size > MAX_ATTN_LENGTH:
+    length = size // attn_size
+    if length > MAX_ATTN_LENGTH:
         raise ValueError('its graph asks for attention over %d steps (at most %d)'
-                         % (size // attn_size, MAX_ATTN_LENGTH))
-    return size // attn_size
+                         % (length, MAX_ATTN_LENGTH))
+    # the graph says the length twice: the cell reshapes its attention states to
+    # [-1, attn_length, attn_size]; the graph has no checksum, so one flipped bit in either
+    # place shows as a disagreement
+    for name, value in constants.items():
+        if name.endswith(WRAPPER_RESHAPE) and value.dtype.kind == 'i' and value.shape == (3,) \
+                and value[2] == attn_size and value[1] != length:
+            raise ValueError('its graph is damaged: its initial state holds attention over %d '
+                             'steps, its attention cell over %d' % (length, value[1]))
+    return length
 
 
 def convert(data, path):
