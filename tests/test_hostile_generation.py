@@ -348,3 +348,11 @@ def test_a_flipped_attention_length_in_a_mag_graph_is_refused(tmp_path, node, va
     assert refusal(bundle_lib.load_bundle, str(path)) == (
         '%s: its graph is damaged: its initial state holds attention over %d steps, its '
         'attention cell over %d' % (path, state, cell))
+
+
+def test_a_bundle_declaring_a_huge_attention_window_is_refused_at_load(tmp_path):
+    path = rehashed(bundle_lib.resolve_bundle_path('attention_rnn'), tmp_path / 'a.musekit',
+                    lambda c: c['hparams'].update(attn_length=10 ** 8))
+    assert refusal(bundle_lib.load_bundle, path) == (
+        "bundle %s: hparam attn_length=100000000 for config 'attention_rnn': expected int "
+        '>= 0, <= 4096' % path)

@@ -53,8 +53,9 @@ class Hparams(TrainingHparams):
                                        min_items=1, max_items=MAX_LAYERS, architecture=True)
     dropout_rate: float = param(0.5, "dropout on each layer's output while training",
                                 min=0.0, below=1.0)
+    # bounded so generation's window of attn_length outputs per sequence stays small
     attn_length: int = param(0, 'steps of attention over the first layer (0: none)', min=0,
-                             architecture=True)
+                             max=4096, architecture=True)
 
 
 def architecture(hparams):
