@@ -35,3 +35,21 @@ def test_every_piece_type_declares_protocols():
         for protocol in piece.reads_encoder + piece.reads_extractor:
             assert isinstance(protocol, type) and protocol._is_runtime_protocol
             assert pieces_base._names(protocol)
+
+
+@pytest.mark.parametrize('family, config, fits', [
+    ('biaxial_rnn', 'biaxial_jsb', True), ('biaxial_rnn', 'snu_jsb', False),
+    ('biaxial_rnn', 'wavenet', False), ('wavenet', 'wavenet', True),
+    ('wavenet', 'wavenet_conditioned', True), ('wavenet', 'biaxial_jsb', False),
+    ('wavenet', 'lookback_rnn', False)])
+def test_families_check_encoder_specs_not_classes(family, config, fits):
+    import importlib
+    module = importlib.import_module('musekit.models.' + family)
+    encoder = get_config(config).make_encoder()
+    if fits:
+        module.check_encoder(encoder)
+    else:
+        message = refusal(module.check_encoder, encoder)
+        assert message.startswith('model %s reads ' % family)
+        assert "encoder %r gives inputs %s and labels %s" % (
+            encoder.name, encoder.input_spec.describe(), encoder.label_spec.describe()) in message

@@ -15,6 +15,7 @@ layers/lstm.py) and ``decide/kernel [U, 2]``, ``decide/bias [2]``.
 """
 import dataclasses
 import functools
+import typing
 
 import numpy as np
 
@@ -42,11 +43,31 @@ class Hparams(TrainingHparams):
     crop_length: int = param(128, 'frames per training crop', min=1)
 
 
+@typing.runtime_checkable
+class NoteAxis(typing.Protocol):
+    """What the family reads of its encoder beside the specs: the notes it covers."""
+    min_pitch: int
+    num_notes: int
+
+
+def check_encoder(encoder):
+    """Refuses, in one line, an encoder whose specs are not the biaxial layout (inputs:
+    [2N + 1] ints, each note's played/articulated state and the beat; labels: [N, 2] 0/1)
+    or that does not say which N notes it covers."""
+    inputs, labels = encoder.input_spec, encoder.label_spec
+    notes = labels.shape[0] if len(labels.shape) == 2 else None
+    if not (isinstance(encoder, NoteAxis) and notes == encoder.num_notes
+            and labels.shape == (notes, 2) and labels.depth == 2
+            and inputs.dtype == 'int64' and inputs.shape == (2 * notes + 1,)):
+        raise MusekitError('model biaxial_rnn reads per-note (played, articulated) labels '
+                           '[N, 2] and inputs [2N + 1] of N notes from min_pitch; encoder %r '
+                           'gives inputs %s and labels %s' % (
+                               encoder.name, inputs.describe(), labels.describe()))
+
+
 def _architecture(encoder, hparams):
     """(time layer sizes, note layer sizes, dropout rate), checked against the encoder."""
-    if not isinstance(encoder, biaxial.BiaxialEncoder):
-        raise MusekitError('model biaxial_rnn reads the biaxial encoding, not %r'
-                           % encoder.name)
+    check_encoder(encoder)
     h = params.bind(Hparams, hparams, 'hparam')
     return h.time_layer_sizes, h.note_layer_sizes, h.dropout_rate
 

@@ -24,12 +24,12 @@ output nothing reads), ``layer_k/skip/kernel`` [D, K] and ``/bias`` [K]; ``outpu
 import dataclasses
 import functools
 import math
+import typing
 
 import numpy as np
 
 from musekit import params
 from musekit.data.batching import RandomCrops
-from musekit.encoders.mu_law import MuLawEncoder
 from musekit.errors import MusekitError
 from musekit.models.base import (MAX_LAYERS, ModelFamily, StepModel, TrainingHparams,
                                  check_weights, register)
@@ -71,13 +71,32 @@ def receptive_field(hparams):
     return 2 + sizes['stacks'] * (2 ** sizes['layers_per_stack'] - 1)
 
 
+@typing.runtime_checkable
+class Classes(typing.Protocol):
+    """What the family reads of its encoder beside the specs: the classes of a sample and
+    the labels it may be conditioned on."""
+    num_classes: int
+    condition: bool
+    labels: list
+
+
+def check_encoder(encoder):
+    """Refuses, in one line, an encoder whose specs are not one class per sample (labels:
+    a class in [0, num_classes); inputs: that class, or [class, label] when conditioned)."""
+    inputs, labels = encoder.input_spec, encoder.label_spec
+    if not (isinstance(encoder, Classes) and labels.dtype == 'int64' and labels.shape == ()
+            and labels.depth == encoder.num_classes and inputs.dtype == 'int64'
+            and inputs.shape == ((2,) if encoder.condition else ())):
+        raise MusekitError('model wavenet reads one class per sample (and a label when '
+                           'conditioned); encoder %r gives inputs %s and labels %s' % (
+                               encoder.name, inputs.describe(), labels.describe()))
+
+
 class Architecture:
     """The sizes the hparams give, checked, and what follows from them."""
 
     def __init__(self, encoder, hparams):
-        if not isinstance(encoder, MuLawEncoder):
-            raise MusekitError('model wavenet reads mu-law audio, not encoder %r'
-                               % encoder.name)
+        check_encoder(encoder)
         for name, size in layer_sizes(hparams).items():
             setattr(self, name, size)
         self.classes = encoder.num_classes
