@@ -67,13 +67,14 @@ class _WriteShard(beam.DoFn):
             yield DEAD_LETTER, line
 
 
-def split_marked(marked, label):
-    """(SHARD items, DEAD_LETTER items) of a PCollection of (mark, item) pairs; a Filter
-    per mark, not tagged outputs, which some runners (Beam's Dask runner) mix up."""
+def split_marked(marked, label, marks=(SHARD, DEAD_LETTER)):
+    """A PCollection per mark of `marks` (in that order) holding the items of the
+    (mark, item) pairs in `marked`; a Filter per mark, not tagged outputs, which some
+    runners (Beam's Dask runner) mix up."""
     # typed Any: Beam's inference would give both kinds one (wrong) tuple coder
     return tuple(marked | '%s_%s' % (label, mark) >> beam.Filter(
         lambda item, mark=mark: item[0] == mark) | '%s_Unmark_%s' % (label, mark) >> beam.Map(
-        lambda item: item[1]).with_output_types(typing.Any) for mark in (SHARD, DEAD_LETTER))
+        lambda item: item[1]).with_output_types(typing.Any) for mark in marks)
 
 
 class WriteShards(beam.PTransform):

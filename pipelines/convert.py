@@ -8,7 +8,6 @@ import dataclasses
 import os
 import sys
 import time
-import typing
 
 import apache_beam as beam
 
@@ -114,11 +113,8 @@ class ReadMusicFiles(beam.PTransform):
         parsed = (pbegin
                   | 'ListFiles' >> beam.Create(self._sources)  # Create spreads its elements
                   | 'Parse' >> beam.ParDo(ParseMusicFile()))
-        # typed Any: Beam's inference would give both kinds one (wrong) tuple coder
-        return Parsed(*(parsed | 'Only_' + kind >> beam.Filter(
-            lambda item, kind=kind: item[0] == kind) | 'Unmark_' + kind >> beam.Map(
-            lambda item: item[1]).with_output_types(typing.Any)
-            for kind in (ParseMusicFile.SEQUENCE, ParseMusicFile.DEAD_LETTER)))
+        return Parsed(*beam_job.split_marked(
+            parsed, 'Parsed', (ParseMusicFile.SEQUENCE, ParseMusicFile.DEAD_LETTER)))
 
 
 class Parsed(tuple):
@@ -148,8 +144,7 @@ def build_pipeline(pipeline, input_spec, output, num_shards):
 def write_dead_letters(lines, path):
     """Writes the PCollection of dead-letter `lines` to the one file `path`, sorted (the
     same bytes every run; an empty file when no input was skipped)."""
-    shards.remove_temporary(path)
-    shards.remove_stale_shards(path + '.part', '')
+    _remove_dead_letter_leftovers(path)
     return (lines
             | 'KeyDeadLetters' >> beam.Map(lambda line: (line, line))
             | 'WriteDeadLetters' >> _WriteDeadLetters(path))
@@ -175,13 +170,25 @@ def _rename_single(written, final):
     return os.fsencode(final)
 
 
+def _remove_dead_letter_leftovers(path):
+    """Deletes what a killed run writing the dead-letter file `path` left: its part file
+    and hidden temporary files."""
+    path = shards.absolute(path)
+    shards.remove_stale_shards(path + '.part', '')
+    shards.remove_temporary(path)
+
+
+def remove_dead_letters(path):
+    """Deletes the dead-letter file `path` and any leftovers of writing it."""
+    _remove_dead_letter_leftovers(path)
+    shards.delete_if_exists(path)
+
+
 def remove_outputs(output):
     """Deletes every file a run with output prefix `output` writes, temporary ones too."""
     output = shards.absolute(output)
     shards.remove_stale_shards(output, SHARD_SUFFIX)
-    shards.remove_stale_shards(output + DEAD_LETTER_SUFFIX + '.part', '')
-    shards.remove_temporary(output + DEAD_LETTER_SUFFIX)
-    shards.delete_if_exists(output + DEAD_LETTER_SUFFIX)
+    remove_dead_letters(output + DEAD_LETTER_SUFFIX)
 
 
 def define_flags(fv):

@@ -241,11 +241,9 @@ def remove_outputs(output_dir, prefixes):
     folder = shards.absolute(output_dir).rstrip('/')
     for prefix in prefixes:
         shards.remove_stale_shards('%s/%s' % (folder, prefix), '.tfrecord')
-    path = '%s/%s' % (folder, DEAD_LETTER_FILE)
-    shards.remove_stale_shards(path + '.part', '')
-    for name in (DEAD_LETTER_FILE, DESCRIPTION_FILE):
-        shards.remove_temporary('%s/%s' % (folder, name))
-        shards.delete_if_exists('%s/%s' % (folder, name))
+    convert.remove_dead_letters('%s/%s' % (folder, DEAD_LETTER_FILE))
+    shards.remove_temporary('%s/%s' % (folder, DESCRIPTION_FILE))
+    shards.delete_if_exists('%s/%s' % (folder, DESCRIPTION_FILE))
 
 
 def define_flags(fv):
