@@ -183,7 +183,8 @@ def main(argv):
     chunks = generate_in_chunks(model, encoder, primer, num_steps, fv.num_outputs,
                                 fv.temperature, seed, fv.beam_size, fv.branch_factor,
                                 fv.steps_per_iteration, fv.batch_size, progress=bar,
-                                steps_limit=piece.steps_limit)
+                                steps_limit=piece.steps_limit,
+                                steering=piece.steering(options, primer))
     width = max(2, len(str(fv.num_outputs)))
     renderers, written = set(), 0
     try:

@@ -4,8 +4,9 @@ from musekit import limits
 from musekit.errors import check_int
 from musekit.generation.beam_search import beam_search
 from musekit.generation.sampling import Generated, check_args, check_beam_args, sample
+from musekit.generation.steering import Steering
 
-__all__ = ['Generated', 'beam_search', 'check_sizes', 'chunk_outputs', 'generate',
+__all__ = ['Generated', 'Steering', 'beam_search', 'check_sizes', 'chunk_outputs', 'generate',
            'generate_in_chunks', 'sample']
 
 DEFAULT_BATCH_SIZE = 128
@@ -15,19 +16,21 @@ MAX_CHUNK_EVENTS = 1 << 21
 
 def generate(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0, seed=None,
              beam_size=1, branch_factor=1, steps_per_iteration=1, progress=None,
-             steps_limit=limits.MAX_STEPS):
+             steps_limit=limits.MAX_STEPS, steering=None):
     """Sampling, or beam search when beam_size or branch_factor is above 1 (same results
     either way for 1 and 1), of all outputs in one batch. `steps_limit` bounds num_steps
-    (the piece type's: steps, or samples of audio)."""
+    (the piece type's: steps, or samples of audio); a `steering` (generation.steering) may
+    force events and end rows before num_steps."""
     check_args(encoder, primer, num_steps, num_outputs, temperature)
     check_beam_args(beam_size, branch_factor, steps_per_iteration)
     check_sizes(num_steps, num_outputs, beam_size, branch_factor, steps_limit=steps_limit)
     if beam_size == 1 and branch_factor == 1:
         return sample(model, encoder, primer, num_steps, num_outputs, temperature, seed,
-                      progress)
+                      progress, steering)
     return beam_search(model, encoder, primer, num_steps, num_outputs, temperature, seed,
                        beam_size=beam_size, branch_factor=branch_factor,
-                       steps_per_iteration=steps_per_iteration, progress=progress)
+                       steps_per_iteration=steps_per_iteration, progress=progress,
+                       steering=steering)
 
 
 def check_sizes(num_steps, num_outputs, beam_size, branch_factor, flags=False,
@@ -54,12 +57,13 @@ def chunk_outputs(num_outputs, num_steps, beam_size, branch_factor, batch_size):
 def generate_in_chunks(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0,
                        seed=None, beam_size=1, branch_factor=1, steps_per_iteration=1,
                        batch_size=DEFAULT_BATCH_SIZE, progress=None,
-                       steps_limit=limits.MAX_STEPS):
+                       steps_limit=limits.MAX_STEPS, steering=None):
     """Yields (index of its first output, Generated) chunk by chunk, so memory depends on
     `batch_size`, not on `num_outputs`. Chunk k draws from [seed, k]; numpy seeds [seed, 0]
     as it seeds `seed`, so up to one chunk of outputs equals `generate`'s. The same seed
     and batch size give the same outputs. `progress(done, total)` counts generated steps
-    over all outputs; `steps_limit` bounds num_steps."""
+    over all outputs; `steps_limit` bounds num_steps; each chunk starts from a copy of
+    `steering`."""
     check_int('batch_size', batch_size, 1)
     primer = check_args(encoder, primer, num_steps, num_outputs, temperature)
     check_beam_args(beam_size, branch_factor, steps_per_iteration)
@@ -76,4 +80,5 @@ def generate_in_chunks(model, encoder, primer, num_steps, num_outputs=1, tempera
         chunk_seed = None if seed is None else [seed, k]
         yield first, generate(model, encoder, primer, num_steps, count, temperature,
                               chunk_seed, beam_size, branch_factor, steps_per_iteration,
-                              chunk_progress, steps_limit)
+                              chunk_progress, steps_limit,
+                              None if steering is None else steering.copy())

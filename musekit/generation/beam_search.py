@@ -13,11 +13,14 @@ from musekit.generation.sampling import Batch, Generated, check_args, check_beam
 
 
 def beam_search(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0, seed=None,
-                *, beam_size, branch_factor, steps_per_iteration, progress=None):
+                *, beam_size, branch_factor, steps_per_iteration, progress=None,
+                steering=None):
     """Like sampling.sample, keeping the most likely of beam_size * branch_factor branches.
 
     With beam_size = branch_factor = 1 this is exactly sampling.sample (same seed, same
     output). Rows are output-major: row r belongs to output r // (beam_size*branch_factor).
+    With a `steering`, a finished candidate keeps its score and stands still while the
+    others go on; the search ends when every row has finished or num_steps is reached.
     """
     primer = check_args(encoder, primer, num_steps, num_outputs, temperature)
     check_beam_args(beam_size, branch_factor, steps_per_iteration)
@@ -30,18 +33,20 @@ def beam_search(model, encoder, primer, num_steps, num_outputs=1, temperature=1.
                          len(primer), np.zeros((num_outputs, 1)))
     rng = np.random.default_rng(seed)
     width = beam_size * branch_factor
-    batch = Batch.from_primer(model, encoder, primer, num_outputs * width)
+    batch = Batch.from_primer(model, encoder, primer, num_outputs * width, steering)
     first = (total - 1) % steps_per_iteration + 1
     done = 0
-    while done < total:
+    while done < total and not batch.all_finished:
         if done:
             batch = batch.select(_branch(_best(batch.log_likelihood, num_outputs, beam_size),
                                          branch_factor))
         for _ in range(first if done == 0 else steps_per_iteration):
+            if batch.all_finished:
+                break
             batch.step(temperature, rng)
             done += 1
             if progress:
-                progress(done, total)
+                progress(total if batch.all_finished else done, total)
     scores = batch.log_likelihood.reshape(num_outputs, width)
     best = _best(batch.log_likelihood, num_outputs, 1)
     return Generated([batch.events(int(r)) for r in best], batch.log_likelihood[best],

@@ -81,60 +81,114 @@ def sample_categorical(logits, temperature, rng, top_k):
 
 
 class Batch:
-    """Rows advancing together: one stepper, pending event and score per row, shared state."""
+    """Rows advancing together: one stepper, pending event and score per row, shared state;
+    with a steering, one steering copy per row and which rows have finished."""
 
-    def __init__(self, model, encoder, steppers, pending, state, log_likelihood):
+    def __init__(self, model, encoder, steppers, pending, state, log_likelihood,
+                 steers=None, finished=None, last_inputs=None):
         self.model, self.encoder = model, encoder
         self.steppers, self.pending = steppers, pending
         self.state, self.log_likelihood = state, log_likelihood
+        self.steers = steers
+        self.finished = np.zeros(len(steppers), bool) if finished is None else finished
+        self.last_inputs = last_inputs
 
     @classmethod
-    def from_primer(cls, model, encoder, primer, size):
+    def from_primer(cls, model, encoder, primer, size, steering=None):
         stepper, state = prime(model, encoder, primer)
         steppers = [stepper] + [stepper.copy() for _ in range(size - 1)]
         state = model.select(state, np.zeros(size, np.int64))
-        return cls(model, encoder, steppers, [primer[-1]] * size, state, np.zeros(size))
+        steers = None
+        finished = np.zeros(size, bool)
+        if steering is not None:
+            finished[:] = steering.finished(list(primer))
+            steers = [steering] + [steering.copy() for _ in range(size - 1)]
+        return cls(model, encoder, steppers, [primer[-1]] * size, state, np.zeros(size),
+                   steers, finished)
+
+    @property
+    def all_finished(self):
+        return bool(self.finished.all())
 
     def step(self, temperature, rng):
-        """Feeds each row's pending event, samples the next one and adds its log-prob."""
-        inputs = np.stack([s.push(e) for s, e in zip(self.steppers, self.pending)])
+        """Feeds each row's pending event, samples the next one and adds its log-prob; a
+        steered row may take a forced event instead, and a finished row stands still."""
+        if not self.finished.any():
+            inputs = np.stack([s.push(e) for s, e in zip(self.steppers, self.pending)])
+        else:       # a finished row is fed its last input again and its outputs ignored
+            inputs = self._inputs_with_finished_rows()
+        self.last_inputs = inputs
         labels, log_probs, self.state = self.model.step_and_sample(inputs, self.state,
                                                                    temperature, rng)
-        self.log_likelihood = self.log_likelihood + log_probs
         label_to_event = self.encoder.label_to_event
-        self.pending = [label_to_event(label, s.events)
-                        for label, s in zip(labels, self.steppers)]
+        if self.steers is None:
+            self.log_likelihood = self.log_likelihood + log_probs
+            self.pending = [label_to_event(label, s.events)
+                            for label, s in zip(labels, self.steppers)]
+            return
+        scored = ~self.finished
+        for row, (label, stepper, steer) in enumerate(zip(labels, self.steppers,
+                                                          self.steers)):
+            if self.finished[row]:
+                continue
+            events = stepper.events
+            forced = steer.forced(events)
+            if forced is None:
+                self.pending[row] = label_to_event(label, events)
+            else:
+                self.pending[row] = forced
+                scored[row] = False
+            self.finished[row] = steer.finished(events + [self.pending[row]])
+        self.log_likelihood = self.log_likelihood + np.where(scored, log_probs, 0.0)
+
+    def _inputs_with_finished_rows(self):
+        rows = []
+        for row, (stepper, event) in enumerate(zip(self.steppers, self.pending)):
+            if self.finished[row]:
+                rows.append(self.last_inputs[row] if self.last_inputs is not None
+                            else np.zeros(self.encoder.input_spec.shape,
+                                          self.encoder.input_spec.dtype))
+            else:
+                rows.append(stepper.push(event))
+        return np.stack(rows)
 
     def select(self, indices):
         """A Batch of the rows `indices` (repeats allowed: repeated rows are copied)."""
-        seen, steppers = set(), []
+        seen, steppers, steers = set(), [], None if self.steers is None else []
         for i in indices.tolist():
-            steppers.append(self.steppers[i] if i not in seen else self.steppers[i].copy())
+            repeat = i in seen
+            steppers.append(self.steppers[i].copy() if repeat else self.steppers[i])
+            if steers is not None:
+                steers.append(self.steers[i].copy() if repeat else self.steers[i])
             seen.add(i)
         return Batch(self.model, self.encoder, steppers, [self.pending[i] for i in indices],
-                     self.model.select(self.state, indices), self.log_likelihood[indices])
+                     self.model.select(self.state, indices), self.log_likelihood[indices],
+                     steers, self.finished[indices],
+                     None if self.last_inputs is None else self.last_inputs[indices])
 
     def events(self, row):
         return self.steppers[row].events + [self.pending[row]]
 
 
 def sample(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0, seed=None,
-           progress=None):
+           progress=None, steering=None):
     """`num_outputs` sequences of `num_steps` events (primer included), sampled in one batch.
 
     Same seed, model and arguments give identical output. `progress(done, total)` is called
-    after each step.
+    after each step. A `steering` (generation.steering) may force events and end rows early.
     """
     primer = check_args(encoder, primer, num_steps, num_outputs, temperature)
     rng = np.random.default_rng(seed)
-    batch = Batch.from_primer(model, encoder, primer, num_outputs)
+    batch = Batch.from_primer(model, encoder, primer, num_outputs, steering)
     total = num_steps - len(primer)
     if total == 0:
         return Generated([list(primer) for _ in range(num_outputs)], np.zeros(num_outputs),
                          len(primer))
     for done in range(1, total + 1):
+        if batch.all_finished:
+            break
         batch.step(temperature, rng)
         if progress:
-            progress(done, total)
+            progress(total if batch.all_finished else done, total)
     return Generated([batch.events(r) for r in range(num_outputs)], batch.log_likelihood,
                      len(primer))

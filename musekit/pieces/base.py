@@ -111,6 +111,11 @@ class PieceType(abc.ABC):
         (seconds of audio) reads its own flags."""
         return num_steps
 
+    def steering(self, options, primer):
+        """A musekit.generation.Steering that forces events or ends outputs early, for the
+        `primer` in the model's space (None: plain sampling to num_steps)."""
+        return None
+
     def sampling_mode(self, options):
         """How the step model should draw labels (one of its `modes`), as the options ask;
         None for the model's default."""
