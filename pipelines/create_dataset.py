@@ -46,8 +46,9 @@ class EncodePiece:
     """(id, record bytes) -> SequenceExample bytes, one per extracted sequence, in a fixed
     order.
 
-    Runs the config's extractor (decode, prepare, augment by each of `transpositions`,
-    extract) and encoder. A sequence equal to one already written for the same record (by
+    Runs the config's extractor (decode, prepare, augment by each of `transpositions`: the
+    part's augmentations, as the extractor's `augmentations` lists them, extract) and
+    encoder. A sequence equal to one already written for the same record (by
     the extractor's `fingerprint`: an instrument doubling a voice, or a transposition that
     the config's key normalisation undid) is dropped. Every drop is counted by reason.
     Called by the shard writer (see `beam_job.WriteShards`), so only the compact source
@@ -156,7 +157,8 @@ def fit_encoder(config, input_spec, output_dir, split, transpositions, options):
     records, _, _ = READERS.create(config.make_extractor().reader).read(
         pipeline, input_spec, output_dir, prefixes.values())
     training = split.names[0]
-    count = CountStatistics(config.to_dict(), training, list(transpositions))
+    augmentations = config.make_extractor().augmentations(list(transpositions), True)
+    count = CountStatistics(config.to_dict(), training, augmentations)
     folder = tempfile.mkdtemp(prefix='musekit-fit-')
     path = os.path.join(folder, 'statistics')
     try:
@@ -220,7 +222,8 @@ def build_pipeline(pipeline, config, input_spec, output_dir, split=None, transpo
         # keep a multi-output step's outputs apart
         part = records | 'Select_%s' % name >> beam.Filter(
             lambda kv, name=name: split.assign(kv[0], kv[1]) == name)
-        shifts = list(transpositions) if index == 0 else [0]
+        shifts = extractor.augmentations(list(transpositions) if index == 0 else [0],
+                                         index == 0)
         prefix = '%s/%s' % (output_dir.rstrip('/'), prefixes[name])
         shards.remove_stale_shards(prefix, '.tfrecord')
         shard_paths, dead = part | 'Write_%s' % name >> beam_job.WriteShards(

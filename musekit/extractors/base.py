@@ -50,6 +50,13 @@ class Extractor(Declared, abc.ABC):
             raise MusekitError('extractor %r cannot transpose its pieces (--transpose_range)'
                                % self.name)
 
+    def augmentations(self, transpositions, training):
+        """The arguments `augment` is called with for each prepared piece of a part: the
+        part's transpositions (the training part's --transpose_range, [0] elsewhere) by
+        default; `training` says whether the part is the training part, so an extractor
+        may add augmentations of its own there (e.g. time stretches)."""
+        return list(transpositions)
+
     def augment(self, piece, transposition):
         """`piece` transposed by `transposition` semitones (training-split augmentation)."""
         if transposition:
