@@ -48,7 +48,7 @@ def velocity_of_bin(velocity_bin, num_velocity_bins):
 
 def num_time_steps(pairs):
     """The length of a performance in time steps (its time shifts summed)."""
-    return sum(value for kind, value in pairs if kind == TIME_SHIFT)
+    return sum(event[1] for event in pairs if event[0] == TIME_SHIFT)
 
 
 def set_length(pairs, steps, max_shift_steps):
@@ -207,6 +207,10 @@ class LengthSteering(Steering):
         return new
 
 
+def _key(options):
+    return tuple(sorted(options.items()))
+
+
 @register('performance')
 class PerformancePiece(PieceType):
     """Performances in and out: a primer chord, melody or MIDI file (default: one second
@@ -238,7 +242,7 @@ class PerformancePiece(PieceType):
     def __init__(self, encoder, extractor):
         super().__init__(encoder, extractor)
         self.steps_per_second = encoder.steps_per_second
-        self._primer = None         # the last primer made, whose length num_steps reads
+        self._primers = {}          # options -> the primer made of them (num_steps reads it)
 
     # --- options ------------------------------------------------------------------------
 
@@ -256,8 +260,9 @@ class PerformancePiece(PieceType):
         return steps
 
     def control(self, options):
-        """The control every event carries (None: conditioning off; unconditioned
-        encoders: None, unused); a control flag this bundle has no use for is refused."""
+        """(the control every event carries, names of the signals left at their default):
+        None when conditioning is off or the encoder is unconditioned; a control flag this
+        bundle has no use for is refused."""
         encoder = self.encoder
         signals = list(encoder.control_signals)
         given = {signal: options[signal] for signal in controls.CONTROL_SIGNALS
@@ -271,23 +276,13 @@ class PerformancePiece(PieceType):
             raise MusekitError('--disable_conditioning applies to optionally conditioned '
                                'models; this one is %s' % ('always conditioned' if signals
                                                            else 'not conditioned'))
-        if not signals:
-            return None
-        if options['disable_conditioning']:
-            return None
+        if not signals or options['disable_conditioning']:
+            return None, []
         parse = {controls.NOTES_PER_SECOND: parse_notes_per_second,
                  controls.PITCH_CLASS_HISTOGRAM: parse_pitch_class_histogram}
-        values = []
-        for signal in signals:
-            if signal in given:
-                values.append(parse[signal](given[signal]))
-            else:
-                values.append(controls.DEFAULTS[signal])
-                print('musekit: --%s not given; conditioning on the default %s, as Magenta'
-                      % (signal, 'of %g notes per second' % controls.DEFAULT_NOTE_DENSITY
-                         if signal == controls.NOTES_PER_SECOND else 'flat histogram'),
-                      file=sys.stderr)
-        return tuple(values)
+        values = [parse[signal](given[signal]) if signal in given
+                  else controls.DEFAULTS[signal] for signal in signals]
+        return tuple(values), [signal for signal in signals if signal not in given]
 
     def primer_sequence(self, options):
         """The NoteSequence the primer flags ask for (None: no primer)."""
@@ -306,15 +301,21 @@ class PerformancePiece(PieceType):
 
     def primer(self, options):
         total = self.total_steps(options)
-        control = self.control(options)
+        control, defaults = self.control(options)
         sequence = self.primer_sequence(options)
         encoder = self.encoder
         if sequence is None or not sequence.notes:
             pairs = [(TIME_SHIFT, min(encoder.max_shift_steps, total))]
         else:
             pairs = self.primer_pairs(sequence, total)
-        self._primer = encoder.with_control(pairs, control)
-        return self._primer
+        primer = encoder.with_control(pairs, control)
+        self._primers = {_key(options): primer}
+        for signal in defaults:         # as Magenta warns
+            print('musekit: --%s not given; conditioning on the default %s' % (
+                signal, '%g notes per second' % controls.DEFAULT_NOTE_DENSITY
+                if signal == controls.NOTES_PER_SECOND else 'flat histogram'),
+                file=sys.stderr)
+        return primer
 
     def primer_pairs(self, sequence, total):
         """The (kind, value) events of a primer NoteSequence, padded to the step after its
@@ -352,8 +353,8 @@ class PerformancePiece(PieceType):
         if given:
             return num_steps
         total = self.total_steps(options)
-        primer_events = len(self._primer if self._primer is not None
-                            else self.primer(options))
+        primer = self._primers.get(_key(options))
+        primer_events = len(primer if primer is not None else self.primer(options))
         cap = primer_events + max(1, math.ceil(total * EVENTS_PER_SECOND
                                                / self.steps_per_second))
         self.steps_limit.check(cap, '--num_seconds=%g (up to %s events at %d per second; '
