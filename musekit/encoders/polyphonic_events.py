@@ -103,7 +103,7 @@ def notes_to_events(notes, num_steps):
         for pitch in starts.get(step, ()):
             active[pitch] += 1
             step_events.append((NEW_NOTE, pitch))
-        step_events.sort(key=lambda e: (-e[1], e[0] == NEW_NOTE))
+        step_events.sort(key=lambda e: -e[1])     # stable: a pitch's continued come first
         events += step_events
         events.append(STEP_END_EVENT)
     events.append(END_EVENT)
@@ -155,10 +155,7 @@ def with_length(events, num_steps):
             break
         out.append(event)
         steps += event[0] == STEP_END
-    if steps < num_steps and out[-1][0] != STEP_END:
-        out.append(STEP_END_EVENT)
-        steps += 1
-    out += [STEP_END_EVENT] * (num_steps - steps)
+    out += [STEP_END_EVENT] * (num_steps - steps)     # the first ends an unfinished step
     return out + [END_EVENT]
 
 

@@ -218,13 +218,19 @@ class PolyphonicEventsPiece(PieceType):
         total = self.total_steps - (0 if self.condition else given_steps)
         return PrimerSteering(inject, model_steps, total)
 
+    def notes(self, events):
+        """The Notes of an output's events, made --num_steps steps long (cut, or padded with
+        silence) as Magenta's set_length and to_sequence do."""
+        total = self.total_steps or step_count(events)
+        return [Note(p, start, end) for p, start, end in events_to_notes(
+            with_length(events, total))]
+
     def write(self, stem, events, primer_length, options):
         total = self.total_steps or step_count(events)
         steps = step_count(events)
         if steps < total:
             print('musekit: %s stopped at its cap of %d events after %d of %d steps; the '
                   'rest is silence' % (stem, len(events), steps, total), file=sys.stderr)
-        notes = [Note(p, start, end) for p, start, end in events_to_notes(
-            with_length(events, total))]
-        return write_note_files(stem, notes, total, step_count(self.primer_events),
-                                options, self.steps_per_quarter)
+        return write_note_files(stem, self.notes(events), total,
+                                step_count(self.primer_events), options,
+                                self.steps_per_quarter)
