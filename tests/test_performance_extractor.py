@@ -92,7 +92,7 @@ def sequence(notes, pedal=(), total=None):
 
 
 def test_hand_worked_events_with_velocity_bins():
-    extractor = get_extractor('performance', {'min_events': 0})
+    extractor = get_extractor('performance', {'min_events': 2})
     ns = sequence([(60, 0.0, 0.5, 1), (64, 0.25, 1.5, 127), (67, 0.25, 0.26, 100)])
     (events,), stats = run(extractor, ns, DYNAMICS)
     # bins of 4 velocities: 1 -> 1, 127 -> 32, 100 -> 25
@@ -107,9 +107,9 @@ def test_hand_worked_events_with_velocity_bins():
 
 def test_the_sustain_pedal_holds_notes_until_it_is_released():
     ns = sequence([(60, 0.0, 0.5, 80), (62, 3.0, 3.1, 80)], pedal=[(0.2, 2.0)])
-    (held,), _ = run(get_extractor('performance', {'min_events': 0}), ns, PLAIN)
+    (held,), _ = run(get_extractor('performance', {'min_events': 2}), ns, PLAIN)
     assert held[:4] == [(NOTE_ON, 60), (TIME_SHIFT, 100), (TIME_SHIFT, 100), (NOTE_OFF, 60)]
-    (plain,), _ = run(get_extractor('performance', {'min_events': 0, 'sustain': False}), ns,
+    (plain,), _ = run(get_extractor('performance', {'min_events': 2, 'sustain': False}), ns,
                       PLAIN)
     assert plain[:3] == [(NOTE_ON, 60), (TIME_SHIFT, 50), (NOTE_OFF, 60)]
 
@@ -117,7 +117,7 @@ def test_the_sustain_pedal_holds_notes_until_it_is_released():
 def test_long_sources_are_cut_every_30_seconds():
     # a note every second for 70 s, one held across the cut at 30 s
     notes = [(60 + i % 12, float(i), i + 0.5, 80) for i in range(70)] + [(40, 29.0, 31.0, 80)]
-    pieces, _ = run(get_extractor('performance', {'min_events': 0}), sequence(notes), PLAIN)
+    pieces, _ = run(get_extractor('performance', {'min_events': 2}), sequence(notes), PLAIN)
     assert len(pieces) == 3
     # each piece starts at its own time 0 with its first note (at 0, 30 and 60 s)
     assert [events[0] for events in pieces] == [(NOTE_ON, 60), (NOTE_ON, 66), (NOTE_ON, 60)]
@@ -152,7 +152,7 @@ def test_augmentations_are_every_stretch_by_every_transposition_on_training_only
 
 
 def test_a_stretch_scales_time_and_a_transposition_moves_pitched_notes_only():
-    extractor = get_extractor('performance', {'min_events': 0})
+    extractor = get_extractor('performance', {'min_events': 2})
     ns = sequence([(60, 0.0, 1.0, 80), (62, 1.0, 2.0, 80)])
     ns.notes.add(pitch=36, start_time=0.0, end_time=0.5, velocity=80, is_drum=True)
     piece, = extractor.prepare(ns)[0]
@@ -175,6 +175,17 @@ def test_conditioned_encoders_get_measured_controls_and_optional_ones_two_copies
     density, histogram = on[0][2]
     # event 0 carries the control measured at event 1 (a NOTE_ON at step 0): 4 notes/s
     assert density == pytest.approx(4.0) and len(histogram) == 12
+
+
+def test_hostile_notes_are_counted_not_fatal():
+    extractor = get_extractor('performance', {'min_events': 2})
+    drum = sequence([(60, 0.0, 1.0, 80)])
+    drum.notes.add(pitch=200, start_time=0.0, end_time=0.5, velocity=80, is_drum=True)
+    assert run(extractor, drum, PLAIN)[1]['performances_discarded_pitch_outside_midi'] == 1
+    silent = sequence([(60, 0.0, 1.0, 0)])
+    assert run(extractor, silent, DYNAMICS)[1][
+        'performances_discarded_velocity_outside_midi'] == 1
+    assert len(run(extractor, silent, PLAIN)[0]) == 1       # no bins: velocity unused
 
 
 def test_a_source_too_long_to_quantize_is_counted(monkeypatch):

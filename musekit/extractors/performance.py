@@ -79,7 +79,8 @@ class PerformanceExtractor(Extractor):
 
     @dataclasses.dataclass
     class Params:
-        min_events: int = param(32, 'a shorter performance is dropped', min=0)
+        min_events: int = param(32, 'a shorter performance is dropped (at least 2: one '
+                                'training step)', min=2)
         max_events: int = param(512, 'a longer performance is cut to this many events',
                                 min=1)
         split_seconds: float = param(30.0, 'sources are cut into pieces this long',
@@ -158,6 +159,9 @@ class PerformanceExtractor(Extractor):
         (counted in `stats`) when Magenta's extractor drops it."""
         if len({note.program for note in quantized.notes}) > 1:
             stats['performances_discarded_more_than_1_program'] += 1
+            return None
+        if any(not MIN_PITCH <= note.pitch <= MAX_PITCH for note in quantized.notes):
+            stats['performances_discarded_pitch_outside_midi'] += 1    # a drum's
             return None
         if encoder.num_velocity_bins and any(not 1 <= note.velocity <= 127
                                              for note in quantized.notes):
