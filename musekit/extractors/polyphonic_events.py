@@ -111,5 +111,6 @@ class PolyphonicEventExtractor(Extractor):
         if steps > self.max_steps:
             stats['polyphonic_tracks_discarded_too_long'] += 1
             return [], stats
-        stats['polyphonic_track_lengths_in_bars_' + length_bucket(int(steps // steps_per_bar))] += 1
+        bars = int(steps // steps_per_bar)
+        stats['polyphonic_track_lengths_in_bars_' + length_bucket(bars)] += 1
         return [polyphonic_events(quantized)], stats

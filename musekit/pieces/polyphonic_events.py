@@ -138,7 +138,7 @@ class PolyphonicEventsPiece(PieceType):
 
     file_stem = 'polyphony'
     plural = 'polyphonic pieces'
-    step_unit = 'events'
+    step_unit = 'events at most'     # num_steps() gives a cap; outputs end at --num_steps
     reads_extractor = (StepGrid,)
     flags = (
         Flag('primer_pitches', 'string', None, 'Pitches of a primer chord held for a '
