@@ -224,8 +224,8 @@ def test_generated_events_keep_their_rows_control():
 
 
 @pytest.mark.parametrize('name, event, message', [
-    ('performance', (VELOCITY, 3), r'kind 4; this encoder knows 1 \(NOTE_ON\), 2 \(NOTE_OFF\), '
-     r'3 \(TIME_SHIFT\)'),
+    ('performance', (VELOCITY, 3),
+     r'kind 4; this encoder knows 1 \(NOTE_ON\), 2 \(NOTE_OFF\), 3 \(TIME_SHIFT\)'),
     ('performance', (TIME_SHIFT, 0), r'TIME_SHIFT value 0 is outside \[1, 100\]'),
     ('performance', (NOTE_ON, 128), r'NOTE_ON value 128 is outside \[0, 127\]'),
     ('performance', (NOTE_ON, 60, None), r'must be \(kind, value\)'),

@@ -17,9 +17,9 @@ from musekit.errors import MusekitError
 from musekit.generation import sample
 from musekit.models.base import get_model
 from musekit.pieces import performance as piece_module
-from musekit.pieces.performance import (LengthSteering, PerformancePiece, parse_notes_per_second,
-                                        parse_pitch_class_histogram, parse_pitches,
-                                        performance_notes, set_length)
+from musekit.pieces.performance import (LengthSteering, PerformancePiece,
+                                        parse_notes_per_second, parse_pitch_class_histogram,
+                                        parse_pitches, performance_notes, set_length)
 
 NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY = 1, 2, 3, 4
 FLAT = (1.0,) * 12

@@ -209,7 +209,8 @@ class PerformanceEncoder(Encoder):
         """The (kind, value) pair of a class; MusekitError outside the encoding."""
         class_index = int(class_index)
         if not 0 <= class_index < self._num_classes:
-            raise MusekitError('class %d is outside [0, %d)' % (class_index, self._num_classes))
+            raise MusekitError('class %d is outside [0, %d)'
+                               % (class_index, self._num_classes))
         for kind, low, high in self._ranges:
             if class_index <= self._offsets[kind] + high:
                 return (kind, class_index - self._offsets[kind])

@@ -289,7 +289,8 @@ class PerformancePiece(PieceType):
         asked = [name for name in ('primer_pitches', 'primer_melody', 'primer_midi')
                  if options[name]]
         if len(asked) > 1:
-            raise MusekitError('give one primer, not %s' % ' and '.join('--' + a for a in asked))
+            raise MusekitError('give one primer, not %s'
+                               % ' and '.join('--' + a for a in asked))
         if options['primer_pitches']:
             return chord_sequence(parse_pitches(options['primer_pitches']))
         if options['primer_melody']:
