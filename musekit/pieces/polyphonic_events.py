@@ -11,6 +11,7 @@ from its first step, and the model adds the rest (a harmonisation); with
 --condition_on_primer the model reads the primer before it generates (a continuation),
 otherwise it starts from nothing (Magenta's two flags, with its defaults).
 """
+import copy
 import sys
 
 from musekit import limits
@@ -130,6 +131,11 @@ class PrimerSteering(Steering):
     def finished(self, events):
         self._read(events)
         return self.steps >= self.total_steps
+
+    def copy(self):
+        new = copy.copy(self)           # the primer's steps are shared, never changed
+        new.queue = list(self.queue)
+        return new
 
 
 @register('polyphonic_events')
