@@ -377,30 +377,34 @@ def steps_of(events):
     return steps
 
 
-@pytest.mark.parametrize('condition, search', [
-    (False, {}), (True, {}), (False, {'beam_size': 2, 'branch_factor': 2})])
+@pytest.mark.parametrize('condition, search, primer_flag', [
+    (False, {}, {'primer_melody': '[60, -2, 64, -1, -2, 67, 72, -2]'}),
+    (True, {}, {'primer_melody': '[60, -2, 64, -1, -2, 67, 72, -2]'}),
+    (False, {'beam_size': 2, 'branch_factor': 2}, {'primer_pitches': '[60, 64, 67, 72]'}),
+    (True, {'beam_size': 3, 'branch_factor': 2}, {'primer_pitches': '[60, 64, 67, 72]'})])
 def test_injection_keeps_the_primers_notes_at_their_steps_in_every_output(
-        small_config, condition, search):
+        small_config, condition, search, primer_flag):
     from musekit.models.base import get_model
     model = get_model('events_rnn').step_model(
         random_weights(small_config), small_config.make_encoder(), small_config.hparams)
-    piece, options = piece_of(small_config, primer_melody='[60, -2, 64, -1, -2, 67, 72, -2]',
-                              condition_on_primer=condition)
+    piece, options = piece_of(small_config, condition_on_primer=condition, **primer_flag)
     primer = piece.primer(options)
+    length = step_count(primer)
     primer_notes = events_to_notes(primer + [E])
     outputs, notes = generated_notes(piece, options, model, 40, num_outputs=5, seed=3,
                                      **search)
     assert len({tuple(o) for o in outputs}) > 1
     for events, output_notes in zip(outputs, notes):
         assert events[:len(primer)] == primer                   # the primer, then ...
-        assert events[len(primer)] == new_note(60)              # at once its first note
+        assert events[len(primer)] == primer[1]                 # at once its first note
         steps = steps_of(events)
         assert len(steps) == 40                                 # ... generated to the end
         for k, injected in enumerate(steps_of(primer)):         # the primer's step k
-            assert steps[8 + k][:len(injected)] == injected     # opens step 8 + k
+            assert steps[length + k][:len(injected)] == injected    # opens step P + k
         found = {(n.pitch, n.start_step): n.end_step for n in output_notes}
         for pitch, start, end in primer_notes:
-            assert found[(pitch, start)] >= end and found[(pitch, 8 + start)] >= 8 + end
+            assert found[(pitch, start)] >= end
+            assert found[(pitch, length + start)] >= length + end
 
 
 def test_without_injection_the_model_continues_the_primer(small_config):
