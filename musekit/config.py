@@ -119,6 +119,21 @@ class Config:
         from musekit.models.base import get_model
         return get_model(self.model['name'])
 
+    def transpose_range(self):
+        """The training-part transposition the config's model was trained with by default
+        (data.transpose_range, [LOW, HIGH] semitones, as Magenta's pipelines do it), as the
+        '-3,3' text of musekit_create_dataset's --transpose_range; '' when it names none."""
+        value = _thaw(self.data.get('transpose_range'))
+        if value is None:
+            return ''
+        if not (isinstance(value, list) and len(value) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+                and -24 <= value[0] <= value[1] <= 24):
+            raise MusekitError('config %r: data.transpose_range must be [LOW, HIGH], '
+                               'integers with -24 <= LOW <= HIGH <= 24, not %r'
+                               % (self.name, value))
+        return '%d,%d' % tuple(value)
+
     def make_split(self):
         """The train/eval split the dataset job applies (data.split; a hash split of
         eval_ratio 0.1 by default)."""

@@ -262,10 +262,12 @@ def define_flags(fv):
     flags.DEFINE_float('eval_ratio', None, 'Fraction of pieces (by id hash) for the eval '
                        "split (default: the config's, 0.1 for the built-in configs).",
                        lower_bound=0.0, upper_bound=1.0, flag_values=fv)
-    flags.DEFINE_string('transpose_range', '', 'Training-part transposition augmentation, '
+    flags.DEFINE_string('transpose_range', None, 'Training-part transposition augmentation, '
                         "semitones LOW,HIGH inclusive (e.g. '-3,3'); empty for none. "
-                        'Configs that transpose melodies to C undo most of it; such '
-                        'duplicates are dropped.', flag_values=fv)
+                        "Default: the config's (Magenta's: -3,3 for the performance "
+                        'configs, -4,4 for polyphony; none for the others). Configs that '
+                        'transpose melodies to C undo most of it; such duplicates are '
+                        'dropped.', flag_values=fv)
     flags.DEFINE_integer('num_shards', 2, 'Shards per split.', lower_bound=1, flag_values=fv)
     flags.DEFINE_string('hparams', '', 'Config overrides (unused by the data job; accepted '
                         'so one command line can serve both jobs).', flag_values=fv)
@@ -278,7 +280,9 @@ def main(argv):
                                 required=('config', 'input', 'output_dir'))
     config = get_config(fv.config)
     split = config.make_split().with_options(eval_ratio=fv.eval_ratio)
-    transpositions = parse_transpose_range(fv.transpose_range)
+    transpose_range = (config.transpose_range() if fv.transpose_range is None
+                       else fv.transpose_range)
+    transpositions = parse_transpose_range(transpose_range)
     start = time.time()
     fitted = fit_encoder(config, fv.input, fv.output_dir, split, transpositions, options)
     if fitted is not config:
@@ -300,7 +304,7 @@ def main(argv):
     extractor = config.make_extractor()
     def describe(counts):
         try:
-            write_description(fv.output_dir, config, fv.input, split, fv.transpose_range,
+            write_description(fv.output_dir, config, fv.input, split, transpose_range,
                               counts)
         except BaseException:
             remove_outputs(fv.output_dir, prefixes.values())

@@ -538,3 +538,15 @@ def test_registry_lookup_and_create_refusals_are_whole_messages():
         "bad parameters for gadget 'good': missing a required argument: 'size'")
     made = reg.create('open', {'size': 2, 'anything': 3})
     assert (made.size, made.extra) == (2, {'anything': 3})
+
+
+def test_a_config_names_its_default_transposition_augmentation():
+    assert config_lib.get_config('performance_with_dynamics').transpose_range() == '-3,3'
+    assert config_lib.get_config('lookback_rnn').transpose_range() == ''
+    d = config_lib.get_config('basic_rnn').to_dict()
+    for bad in ([3, -3], [-25, 0], [0], [0.5, 1], '-3,3', [True, 2]):
+        d['data']['transpose_range'] = bad
+        with pytest.raises(MusekitError, match=r'data.transpose_range must be \[LOW, HIGH\]'):
+            config_lib.Config.from_dict(d).transpose_range()
+    d['data']['transpose_range'] = [-2, 0]
+    assert config_lib.Config.from_dict(d).transpose_range() == '-2,0'

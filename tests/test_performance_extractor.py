@@ -208,8 +208,9 @@ def test_bad_parameters_and_encoders_are_one_line():
 
 def test_create_dataset_on_chorales_writes_magentas_training_examples(tmp_path, capsys,
                                                                        reference):
-    """musekit_create_dataset --config=performance_with_dynamics --transpose_range=-3,3 on
-    two music21 chorales writes exactly the examples Magenta's pipeline makes of them."""
+    """musekit_create_dataset --config=performance_with_dynamics on two music21 chorales
+    writes exactly the examples Magenta's pipeline makes of them: the config's own
+    transposition (-3..3, Magenta's) applies without --transpose_range."""
     from musekit.data import example, sources, tfrecord
     from musekit.pipelines import create_dataset
     folder = tmp_path / 'chorales'
@@ -219,8 +220,7 @@ def test_create_dataset_on_chorales_writes_magentas_training_examples(tmp_path, 
         shutil.copy(os.path.join(corpus, name), folder / name)
     out = str(tmp_path / 'ds')
     create_dataset.main(['musekit_create_dataset', '--config=performance_with_dynamics',
-                         '--input=%s' % folder, '--output_dir=' + out, '--eval_ratio=0',
-                         '--transpose_range=-3,3'])
+                         '--input=%s' % folder, '--output_dir=' + out, '--eval_ratio=0'])
     printed = capsys.readouterr().out
     records = [example.parse_sequence_example(r) for f in sorted(glob.glob(
         os.path.join(out, 'training_performances-*.tfrecord'))) for r in
@@ -230,6 +230,17 @@ def test_create_dataset_on_chorales_writes_magentas_training_examples(tmp_path, 
     assert sorted(digest(i, l) for i, l in records) == sorted(sum(expected, []))
     assert '105 training and 0 eval performances' in printed
     with open(os.path.join(out, 'dataset.json')) as f:
-        counters = json.load(f)['counters']
+        description = json.load(f)
+    counters = description['counters']
     assert counters['transpositions_generated'] == 105
+    assert description['transpose_range'] == '-3,3'
+    # an empty --transpose_range turns the config's augmentation off
+    plain = str(tmp_path / 'plain')
+    create_dataset.main(['musekit_create_dataset', '--config=performance_with_dynamics',
+                         '--input=%s' % folder, '--output_dir=' + plain, '--eval_ratio=0',
+                         '--transpose_range='])
+    with open(os.path.join(plain, 'dataset.json')) as f:
+        description = json.load(f)
+    assert description['transpose_range'] is None
+    assert description['counters']['transpositions_generated'] == 105 // 7
     assert np.all([i.shape[1] == 388 for i, _ in records])
