@@ -212,6 +212,16 @@ def test_extractor_rules_by_hand(config):
     assert 125 in [n.pitch for n in high.notes]     # augment leaves its piece alone
 
 
+def test_the_config_is_magentas(config):
+    assert dict(config.hparams) == dict(config.hparams, batch_size=64, rnn_layer_sizes=(
+        256, 256, 256), dropout_rate=0.5, clip_norm=5.0, learning_rate=0.001, attn_length=0)
+    assert config.make_extractor().params() == {'steps_per_quarter': 4, 'min_steps': 80,
+                                                'max_steps': 512}
+    assert config.transpose_range() == '-4,4'          # polyphony_rnn_pipeline's range
+    assert config.model['name'] == 'events_rnn' and config.description.startswith(
+        'Polyphonic RNN')
+
+
 def test_length_buckets_are_magentas_histogram():
     assert [length_bucket(b) for b in (0, 1, 9, 10, 49, 50, 999, 1000, 5000)] == [
         '0', '1_to_9', '1_to_9', '10_to_19', '40_to_49', '50_to_99', '500_to_999',
