@@ -368,3 +368,29 @@ def test_the_piece_type_reads_a_performance_encoder():
     with pytest.raises(MusekitError, match="piece type 'performance' reads"):
         PerformancePiece(get_encoder('one_hot_melody', {}), None)
     assert piece_module.EVENTS_PER_SECOND == 200
+
+
+def test_a_flag_shared_with_audio_keeps_each_piece_types_own_default(tmp_path, capsys,
+                                                                      monkeypatch):
+    """--num_seconds is audio's (default 4 s) and performance's (default 30 s, Magenta's
+    3000 steps): not given, a performance bundle gets its own default; --help says both."""
+    from musekit.cli import generate as cli
+    from musekit.pieces.base import get_piece_type
+    seen = {}
+    real = cli.piece_options
+
+    def spy(fv, piece_type, source):
+        seen.update(real(fv, piece_type, source))
+        return seen
+    monkeypatch.setattr(cli, 'piece_options', spy)
+    bundle = small_bundle(tmp_path / 'b.musekit', 'performance')
+    status, _, err = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % tmp_path,
+                             '--num_outputs=1', '--seed=1')
+    assert status == 0, err
+    assert seen['num_seconds'] == 30.0
+    assert midi_seconds(str(tmp_path / 'performance_01.mid')) == pytest.approx(30.0)
+    assert {f.name: f.default for f in get_piece_type('audio').flags}['num_seconds'] == 4.0
+    status, out, _ = run_cli(capsys, '--help')
+    assert status == 0
+    help_text = ' '.join(out.split())
+    assert '(default 4.0) [audio]' in help_text and '(default 30.0) [performance]' in help_text

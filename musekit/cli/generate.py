@@ -66,28 +66,44 @@ def define_common_flags(fv):
 
 
 def piece_flags():
-    """{flag name: (Flag, [piece type names])} over every registered piece type."""
+    """{flag name: [(piece type name, its Flag), ...]} over every registered piece type. Piece
+    types may share a flag name with the same kind, each with its own default and help."""
     from musekit.pieces.base import get_piece_type
     from musekit.registry import PIECES
     out = {}
     for name in PIECES.names():
         for flag in get_piece_type(name).flags:
-            known, owners = out.setdefault(flag.name, (flag, []))
-            if (known.kind, known.default) != (flag.kind, flag.default):
-                raise MusekitError('piece types %s and %s define --%s differently'
-                                   % (owners[0], name, flag.name))
-            owners.append(name)
+            owners = out.setdefault(flag.name, [])
+            if owners and owners[0][1].kind != flag.kind:
+                raise MusekitError('piece types %s and %s define --%s as different kinds '
+                                   '(%s, %s)' % (owners[0][0], name, flag.name,
+                                                 owners[0][1].kind, flag.kind))
+            owners.append((name, flag))
     return out
+
+
+def _flag_help(owners):
+    """One help text for a flag that several piece types may own: each owner's own help
+    (and default, where the owners' defaults differ) with its name."""
+    defaults = {repr(flag.default) for _, flag in owners}
+    helps = {}
+    for name, flag in owners:
+        text = flag.help if len(defaults) == 1 else '%s (default %s)' % (
+            flag.help.rstrip('.') + '.', flag.default)
+        helps.setdefault(text, []).append(name)
+    return ' '.join('%s [%s]' % (text, ', '.join(names)) for text, names in helps.items())
 
 
 def define_flags(fv):
     define_common_flags(fv)
     common_names = set(fv)
-    for name, (flag, owners) in piece_flags().items():
+    for name, owners in piece_flags().items():
         if name in common_names:
             raise MusekitError('piece type %s redefines the common flag --%s'
-                               % (owners[0], name))
-        _DEFINE[flag.kind](name, flag.default, '%s [%s]' % (flag.help, ', '.join(owners)),
+                               % (owners[0][0], name))
+        flag = owners[0][1]
+        same_default = len({repr(f.default) for _, f in owners}) == 1
+        _DEFINE[flag.kind](name, flag.default if same_default else None, _flag_help(owners),
                            flag_values=fv)
 
 
@@ -115,12 +131,15 @@ def parse(argv):
 def piece_options(fv, piece_type, source):
     """{flag: value} of `piece_type`'s flags; a flag set on the command line that belongs
     only to other piece types is a MusekitError."""
-    own = {flag.name for flag in piece_type.flags}
-    for name, (_, owners) in piece_flags().items():
+    own = {flag.name: flag for flag in piece_type.flags}
+    for name, owners in piece_flags().items():
         if fv[name].present and name not in own:
             raise MusekitError('--%s does not apply to %s, whose pieces are %s (it is a flag '
-                               'for %s)' % (name, source, piece_type.name, ', '.join(owners)))
-    return {name: fv[name].value for name in own}
+                               'for %s)' % (name, source, piece_type.name,
+                                            ', '.join(owner for owner, _ in owners)))
+    # a flag not given takes this piece type's own default
+    return {name: fv[name].value if fv[name].present else flag.default
+            for name, flag in own.items()}
 
 
 def bundle_from_run_dir(run_dir, config_name=None):

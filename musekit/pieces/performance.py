@@ -221,9 +221,9 @@ class PerformancePiece(PieceType):
     step_unit = 'events at most'
     reads_encoder = (PerformanceGrid,)
     flags = (
-        Flag('num_seconds', 'float', 4.0, 'Length of each output in seconds, primer '
-             'included (audio and performance bundles take this instead of --num_steps; '
-             'for performances --num_steps caps the events).'),
+        Flag('num_seconds', 'float', 30.0, 'Length of each performance in seconds, primer '
+             "included (Magenta's --num_steps=3000 is 30 s); --num_steps then caps the "
+             'events of each.'),
         Flag('primer_pitches', 'string', None, 'A chord that primes the model, e.g. '
              '"[60, 64, 67]" (performances: held 0.5 s at velocity 100, as Magenta).'),
         Flag('primer_melody', 'string', None, 'Primer melody events as a list, e.g. '
