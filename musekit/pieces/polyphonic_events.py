@@ -153,10 +153,11 @@ class PolyphonicEventsPiece(PieceType):
              '"[60, -2, 62]" (-2 = no event, -1 = note-off, 0..127 = note-on).'),
         PRIMER_MIDI,
         Flag('condition_on_primer', 'boolean', False, 'The model reads the primer before it '
-             'generates (polyphony; Magenta\'s flag).'),
-        Flag('inject_primer_during_generation', 'boolean', True, "The primer's notes are "
-             'forced into the generated part, step by step, for the model to harmonise '
-             "(polyphony; Magenta's flag)."),
+             "generates, and so continues it (Magenta's flag); either way an output starts "
+             'with the primer, and --num_steps (16th notes) counts it.'),
+        Flag('inject_primer_during_generation', 'boolean', True, "From the step after the "
+             "primer, the primer's notes are forced in again, step by step, for the model to "
+             "harmonise (Magenta's flag)."),
     ) + NOTE_FILE_FLAGS
 
     def __init__(self, encoder, extractor):
