@@ -1,6 +1,7 @@
 """musekit_import: a Magenta .mag generator bundle -> a musekit bundle, once.
 
     musekit_import --magenta_bundle=lookback_rnn.mag --bundle_file=lookback_rnn.musekit
+    musekit_import --magenta_bundle=performance_with_dynamics.mag --bundle_file=perf.musekit
 
 The .mag is read as data (its checkpoint and graph are parsed, never run); the musekit
 bundle it writes loads without TensorFlow and says in its provenance where it came from
@@ -18,9 +19,11 @@ PROGRAM = 'musekit_import'
 
 
 def define_flags(fv):
-    flags.DEFINE_string('magenta_bundle', None, 'The Magenta .mag bundle to read (a '
-                        'basic_rnn, mono_rnn, lookback_rnn or attention_rnn generator).',
-                        flag_values=fv)
+    flags.DEFINE_string('magenta_bundle', None, 'The Magenta .mag bundle to read: a '
+                        'generator whose id names a musekit config on events_rnn (Melody '
+                        'RNN: basic_rnn, mono_rnn, lookback_rnn, attention_rnn; every '
+                        'Performance RNN config, e.g. performance_with_dynamics; Polyphony '
+                        'RNN: polyphony), of any layer sizes.', flag_values=fv)
     flags.DEFINE_string('bundle_file', None, 'The musekit bundle to write.', flag_values=fv)
 
 

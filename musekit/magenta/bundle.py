@@ -1,6 +1,13 @@
 """Magenta `.mag` generator bundles as musekit Bundles: the generator id picks musekit's
 config of the same name, the TF1 checkpoint's weights are renamed and re-laid into
-musekit's models, and the MetaGraphDef gives the attention length. Nothing is executed."""
+musekit's models, and the MetaGraphDef gives the attention length. Nothing is executed.
+
+Every Magenta event RNN (melody_rnn, performance_rnn, polyphony_rnn, ...) builds one graph,
+events_rnn_graph: a MultiRNNCell of BasicLSTMCells (the first optionally inside an
+AttentionCellWrapper) and a fully_connected layer to the logits; the generators differ only
+in their encoding, which is the input layer's width. So a generator is read when musekit has
+a config of its id on the model family that graph maps onto, and the layer sizes come from
+the weights. Graphs trained with residual connections are refused (events_rnn has none)."""
 import hashlib
 import os
 import sys
@@ -11,11 +18,13 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message, message_fa
 from musekit.errors import MusekitError
 from musekit.magenta.checkpoint import read_checkpoint, read_metagraph
 
-SUPPORTED = ('basic_rnn', 'mono_rnn', 'lookback_rnn', 'attention_rnn')
+GRAPH_MODEL = 'events_rnn'        # the model family Magenta's events_rnn_graph maps onto
 DEFAULT_ATTN_LENGTH = 40            # Magenta's attention_rnn default
 MAX_ATTN_LENGTH = 4096              # far past any trained model; bounds the state's memory
 FORGET_BIAS = 1.0                   # TF1's BasicLSTMCell adds this at run time
 CELL = 'rnn/multi_rnn_cell/cell_%d/'
+SCOPES = ('rnn/', 'fully_connected/')        # where events_rnn_graph keeps its variables
+RESIDUAL = '/input_projection_wrapper/'      # a cell wrapped for residual connections
 _F = descriptor_pb2.FieldDescriptorProto
 WRAPPER = CELL % 0 + 'attention_cell_wrapper/'
 WRAPPER_RESHAPE = '/attention_cell_wrapper/Reshape/shape'    # in the graph's while loop
@@ -58,6 +67,22 @@ def parse_generator_bundle(data):
     except (message.DecodeError, ValueError, UnicodeDecodeError):
         return None
     return bundle if bundle.generator_details.id else None
+
+
+def magenta_config(generator):
+    """musekit's config named as the Magenta generator id `generator`, when its model is the
+    one Magenta's graph maps onto; else None."""
+    from musekit.config import config_names, get_config
+    if generator not in config_names():     # a name only: never a path to a .json file
+        return None
+    config = get_config(generator)
+    return config if config.model['name'] == GRAPH_MODEL else None
+
+
+def supported_generators():
+    """The Magenta generator ids musekit reads, in order: its configs on GRAPH_MODEL."""
+    from musekit.config import config_names
+    return [name for name in sorted(config_names()) if magenta_config(name)]
 
 
 def _keras_lstm(kernel, bias, input_size):
@@ -123,10 +148,18 @@ def _attn_length(metagraph, attn_size):
     return length
 
 
+def _check_variables(variables, path):
+    """Refuses, by what they are, graphs whose cells musekit's events_rnn lacks."""
+    wrapped = sorted(name for name in variables if RESIDUAL in name)
+    if wrapped:
+        raise MusekitError("%s was trained with residual connections (Magenta's hparam "
+                           "residual_connections; its variables include %s); musekit's %s "
+                           "has none" % (path, wrapped[0], GRAPH_MODEL))
+
+
 def convert(data, path):
     """(config dict, weights, provenance) of a musekit bundle for the Magenta bundle whose
     bytes are `data` (read from `path`)."""
-    from musekit.config import get_config
     from musekit.models.events_rnn import weight_shapes as rnn_shapes
     from musekit.models.magenta_attention import weight_shapes as attention_shapes
     from musekit.models.base import check_weights
@@ -134,16 +167,19 @@ def convert(data, path):
     if generator_bundle is None:
         raise MusekitError('%s is not a Magenta bundle (.mag)' % path)
     generator = generator_bundle.generator_details.id
-    if generator not in SUPPORTED:
+    config = magenta_config(generator)
+    if config is None:
         raise MusekitError('%s is a Magenta %r bundle; musekit reads Magenta bundles of %s'
-                           % (path, generator, ', '.join(SUPPORTED)))
+                           % (path, generator, ', '.join(supported_generators())))
     if len(generator_bundle.checkpoint_file) != 1:
         raise MusekitError('%s holds %d checkpoint files; a Magenta bundle holds one'
                            % (path, len(generator_bundle.checkpoint_file)))
     variables = read_checkpoint(generator_bundle.checkpoint_file[0], path)
-    attention = generator == 'attention_rnn'
+    _check_variables(variables, path)
+    # the graph's first cell is inside an AttentionCellWrapper when it was trained with
+    # attn_length > 0 (attention_rnn's default, an hparam of every events_rnn generator)
+    attention = WRAPPER + 'basic_lstm_cell/bias' in variables
     length = None
-    config = get_config(generator)
     encoder = config.make_encoder()
     input_size = encoder.input_spec.size
     try:
@@ -177,6 +213,14 @@ def convert(data, path):
             shapes = attention_shapes(input_size, encoder.label_spec.depth, hparams)
         else:
             shapes = rnn_shapes(input_size, encoder.label_spec.depth, hparams)
+        used = {prefix + n for prefix, _ in layers for n in ('kernel', 'bias')}
+        used |= {'fully_connected/weights', 'fully_connected/biases'}
+        used |= {name for name in variables if attention and name.startswith(WRAPPER)}
+        unused = sorted(n for n in variables if n.startswith(SCOPES) and n not in used)
+        if unused:
+            raise ValueError("it has variables musekit's %s has no place for: %s"
+                             % (GRAPH_MODEL, ', '.join(unused[:4])
+                                + (', ...' if len(unused) > 4 else '')))
     except KeyError as e:
         raise MusekitError('%s lacks the %s variable %s' % (path, generator, e)) from None
     except IndexError as e:
