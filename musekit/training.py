@@ -267,7 +267,7 @@ def check_training_memory(config, encoder, family, hparams):
     """Refuses (MusekitError, MUSEKIT_MEMORY_LIMIT) a config whose training would not fit in
     memory, estimated from the config before any model is built; returns the estimate."""
     batch_size = check_int('hparam batch_size', hparams.get('batch_size'), 1)
-    steps = family.batching(hparams).training_length(config.make_extractor().max_steps)
+    steps = family.batching(hparams).training_length(config.make_extractor().longest_sequence())
     parameters, needed = family.training_memory(encoder, hparams, batch_size, steps or 1)
     limits.MEMORY.check(needed, 'training config %s (%s parameters, batches of %d x %s steps), '
                         'estimated at %s,' % (config.name, '{:,}'.format(parameters),

@@ -277,6 +277,28 @@ def test_training_memory_estimate_is_worked_out_from_the_weight_shapes():
                                  dict(config.hparams)) == (params, expected)
 
 
+def test_training_memory_counts_the_longest_event_sequence_of_event_extractors():
+    """Performances are cut to max_events; a polyphonic stream of max_steps quantized steps
+    holds about five events a step (four voices), so that is the length estimated."""
+    from musekit.training import check_training_memory
+
+    def length(name):
+        config = get_config(name)
+        family = config.make_model()
+        seen = []
+        original = family.training_memory
+
+        def spy(encoder, hparams, batch_size, steps):
+            seen.append(steps)
+            return original(encoder, hparams, batch_size, steps)
+        family.training_memory = spy
+        check_training_memory(config, config.make_encoder(), family, dict(config.hparams))
+        return seen[0]
+    assert length('performance_with_dynamics') == 512
+    assert length('polyphony') == 5 * 512 + 2
+    assert length('lookback_rnn') == 512
+
+
 class Shaped(ModelFamily):
     """A family that is nothing but its weight shapes (enough for training_memory)."""
 

@@ -22,7 +22,7 @@ class Extractor(Declared, abc.ABC):
     parameter_owner = 'extractor'
     output_name = 'examples'    # the job writes {split}_{output_name}-*.tfrecord
     reader = 'note_sequences'   # the registered pipelines Reader that gives its records
-    max_steps = None            # the longest sequence it extracts (None: no bound)
+    max_steps = None            # the longest sequence it extracts, in events (None: no bound)
     transpose_to_key = None     # the key its pieces are moved to (None: not moved)
 
     @abc.abstractmethod
@@ -43,6 +43,11 @@ class Extractor(Declared, abc.ABC):
     @abc.abstractmethod
     def extract(self, piece, encoder):
         """(list of event sequences, Counter of drops) for one prepared piece."""
+
+    def longest_sequence(self):
+        """The most events a sequence it extracts may hold (None: unbounded), for the training
+        memory estimate: `max_steps` by default, for extractors that count events in steps."""
+        return self.max_steps
 
     def check_augmentation(self, transpositions):
         """Raises MusekitError unless this extractor can transpose by every amount given."""

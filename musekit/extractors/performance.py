@@ -125,6 +125,9 @@ class PerformanceExtractor(Extractor):
             piece = sequences_lib.stretch_note_sequence(piece, stretch)
         return Augmented(piece, amount)
 
+    def longest_sequence(self):
+        return self.max_events
+
     def extract(self, piece, encoder):
         """(event sequences of the encoder, drop statistics) for one augmented source."""
         _, sequences_lib = _note_seq()

@@ -87,6 +87,12 @@ class PolyphonicEventExtractor(Extractor):
                     return _OutOfRange()
         return moved
 
+    def longest_sequence(self):
+        # a stream holds START, END and per step a STEP_END plus one event per sounding
+        # note: four voices (the chorales) give 5 events a step; denser music needs more
+        # memory than estimated from this
+        return 5 * self.max_steps + 2
+
     def extract(self, quantized, encoder):
         """([event stream] or [], drop stats) of one quantized piece."""
         _, _, sequences_lib, _ = _note_seq()
