@@ -158,15 +158,28 @@ def num_steps(events):
 
 # --- length -----------------------------------------------------------------------------
 
-def test_num_steps_is_a_cap_on_events():
+def test_the_length_is_num_seconds_or_magentas_num_steps_and_events_are_capped():
     perf = piece()
     given = options(num_seconds=3.0, primer_pitches='[60]')
     primer = perf.primer(given)
     assert perf.num_steps(given, 128, False) == len(primer) + 600     # 200 events a second
-    assert perf.num_steps(given, 50, True) == 50
+    assert perf.total_steps(given) == 300
+    # --num_steps, as in Magenta, is the length in 10 ms steps and overrides --num_seconds
+    assert perf.num_steps(given, 80, True) == len(primer) + 160
+    assert perf.total_steps(given) == 80
+    assert perf.steering(given, primer).total_steps == 80
+    # the primer chord lasts 0.5 s and is padded with a silent step, as in Magenta
+    with pytest.raises(MusekitError, match=r'--num_steps=51 \(0.51 s\) is not longer than the '
+                       r'primer \(0.51 s\)'):
+        fresh = piece()
+        fresh.primer(given)
+        fresh.num_steps(given, 51, True)
+    fresh = piece()
+    fresh.primer(given)
+    assert fresh.num_steps(given, 52, True) == len(primer) + 104
     with pytest.raises(MusekitError, match=r'--num_seconds=600 \(up to 120,001 events .* '
                        r"over musekit's limit of 100,000"):
-        perf.num_steps(options(num_seconds=600.0), 128, False)
+        piece().num_steps(options(num_seconds=600.0), 128, False)
 
 
 def test_length_steering_finishes_a_row_once_it_lasts_the_length():
@@ -277,7 +290,7 @@ def test_written_timing_velocities_length_and_long_notes(tmp_path, capsys):
                                                          pytest.approx(5.37), 125)]
     assert midi_seconds(stem + '.mid') == pytest.approx(7.5)
     piece().write(stem, events[:6], 2, options(num_seconds=3.0))
-    assert 'the cap of 6 events came at 1.37 of 3.00 s' in capsys.readouterr().err
+    assert 'its 6 events (at most 200 a second) ended at 1.37 of 3.00 s' in capsys.readouterr().err
     assert midi_seconds(stem + '.mid') == pytest.approx(3.0)
 
 
@@ -394,3 +407,12 @@ def test_a_flag_shared_with_audio_keeps_each_piece_types_own_default(tmp_path, c
     assert status == 0
     help_text = ' '.join(out.split())
     assert '(default 4.0) [audio]' in help_text and '(default 30.0) [performance]' in help_text
+
+
+def test_musekit_generate_reads_num_steps_as_magentas_10_ms_steps(tmp_path, capsys):
+    bundle = small_bundle(tmp_path / 'b.musekit', 'performance')
+    status, _, err = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % tmp_path,
+                             '--num_outputs=1', '--num_steps=250', '--num_seconds=9',
+                             '--seed=2')
+    assert status == 0, err
+    assert midi_seconds(str(tmp_path / 'performance_01.mid')) == pytest.approx(2.5)

@@ -3,11 +3,12 @@ a melody or a MIDI file, the control signals of the conditioned configs, generat
 the performance lasts --num_seconds, and expressive MIDI out (velocities from the bins,
 timing on the encoder's grid of 10 ms steps).
 
---num_seconds is the length (primer included), as Magenta's --num_steps of 10 ms steps
-is; musekit's common --num_steps counts events, so for performances it caps the events
-per output (default: 200 per second of the length). A row stops once it reaches the
-length and is cut to it exactly (Magenta's set_length); a row that hits the cap first is
-padded with silence, and that is said on stderr.
+The length (primer included) is --num_seconds, or --num_steps in the encoder's 10 ms
+steps when given, as Magenta's performance_rnn_generate reads it (--num_steps=3000 is
+30 s); it then overrides --num_seconds. Each output may take up to 200 events per second
+of its length. A row stops once it reaches the length and is cut to it exactly (Magenta's
+set_length); a row that runs out of events first is padded with silence, and that is said
+on stderr.
 """
 import json
 import math
@@ -243,11 +244,15 @@ class PerformancePiece(PieceType):
         super().__init__(encoder, extractor)
         self.steps_per_second = encoder.steps_per_second
         self._primers = {}          # options -> the primer made of them (num_steps reads it)
+        self._given_steps = None    # --num_steps when given: the length in time steps
 
     # --- options ------------------------------------------------------------------------
 
     def total_steps(self, options):
-        """--num_seconds as time steps (rounded), checked."""
+        """The length in time steps: --num_steps when given (Magenta's meaning, kept by
+        `num_steps`), else --num_seconds as steps (rounded), checked."""
+        if self._given_steps is not None:
+            return self._given_steps
         seconds = options['num_seconds']
         if not seconds > 0 or seconds == float('inf'):
             raise MusekitError('--num_seconds must be a positive number, got %r' % (seconds,))
@@ -349,19 +354,27 @@ class PerformancePiece(PieceType):
         return set_length(pairs, start, encoder.max_shift_steps)
 
     def num_steps(self, options, num_steps, given):
-        """--num_steps when given (a cap on events), else EVENTS_PER_SECOND per second of
-        --num_seconds plus the primer's events; checked against MUSEKIT_MAX_STEPS."""
+        """The cap on events of an output: EVENTS_PER_SECOND per second of its length plus
+        the primer's events, checked against MUSEKIT_MAX_STEPS. `num_steps`, when `given`,
+        is the length in time steps (Magenta's --num_steps) and is kept for the steering
+        and the writer."""
         if given:
-            return num_steps
+            limits.MAX_QUANTIZED_STEPS.check(num_steps, '--num_steps=%d (steps of 1/%d s)'
+                                             % (num_steps, self.steps_per_second))
+            self._given_steps = num_steps
         total = self.total_steps(options)
         primer = self._primers.get(_key(options))
         primer_events = len(primer if primer is not None else self.primer(options))
+        primer_steps = num_time_steps(primer if primer is not None else self.primer(options))
+        if primer_steps >= total and given:
+            raise MusekitError('--num_steps=%d (%.2f s) is not longer than the primer (%.2f s)'
+                               % (num_steps, num_steps / self.steps_per_second,
+                                  primer_steps / self.steps_per_second))
         cap = primer_events + max(1, math.ceil(total * EVENTS_PER_SECOND
                                                / self.steps_per_second))
-        self.steps_limit.check(cap, '--num_seconds=%g (up to %s events at %d per second; '
-                               '--num_steps sets the cap)' % (
-                                   options['num_seconds'], '{:,}'.format(cap),
-                                   EVENTS_PER_SECOND))
+        self.steps_limit.check(cap, '%s (up to %s events at %d per second)' % (
+            '--num_steps=%d' % num_steps if given else '--num_seconds=%g'
+            % options['num_seconds'], '{:,}'.format(cap), EVENTS_PER_SECOND))
         return cap
 
     def steering(self, options, primer):
@@ -374,9 +387,9 @@ class PerformancePiece(PieceType):
         total = self.total_steps(options)
         reached = num_time_steps(events)
         if reached < total:
-            print('musekit: %s: the cap of %d events came at %.2f of %.2f s; the rest is '
-                  'silence (raise --num_steps)' % (stem, len(events), reached
-                                                   / self.steps_per_second,
+            print('musekit: %s: its %d events (at most %d a second) ended at %.2f of '
+                  '%.2f s; the rest is silence' % (stem, len(events), EVENTS_PER_SECOND,
+                                                   reached / self.steps_per_second,
                                                    total / self.steps_per_second),
                   file=sys.stderr)
         pairs = set_length(events, total, encoder.max_shift_steps)
