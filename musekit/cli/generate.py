@@ -43,9 +43,10 @@ def define_common_flags(fv):
                         "needed only if the run directory has no config.json.", flag_values=fv)
     flags.DEFINE_string('output_dir', None, 'Folder for the generated files.', flag_values=fv)
     flags.DEFINE_integer('num_outputs', 10, 'How many pieces to generate.', flag_values=fv)
-    flags.DEFINE_integer('num_steps', 128, 'Length of each piece in steps (16th notes for '
-                         'the melody configs), primer included; audio bundles take '
-                         '--num_seconds instead.', flag_values=fv)
+    flags.DEFINE_integer('num_steps', 128, 'Length of each piece in steps, primer included '
+                         '(as in Magenta: 16th notes for the melody and polyphony configs, '
+                         '10 ms for performances, which also take --num_seconds); audio '
+                         'bundles take --num_seconds instead.', flag_values=fv)
     flags.DEFINE_float('temperature', 1.0, 'Sampling temperature: above 1 more random, '
                        'below 1 more conservative.', flag_values=fv)
     flags.DEFINE_integer('top_k', 0, 'Sample each step from the k likeliest classes only '
