@@ -183,6 +183,51 @@ def test_hand_worked_control_signals():
         [0, 0, 1, 2, 3, 3]
 
 
+def control_test_performance(rng):
+    """A random performance for the control signals: notes at its very start and end some
+    of the time, silences longer than any window, repeated pitches, sometimes empty."""
+    if rng.random() < 0.05:
+        return []
+    pairs = [(NOTE_ON, rng.randrange(128))] if rng.random() < 0.5 else []
+    for _ in range(rng.randrange(1, 80)):
+        roll = rng.random()
+        if roll < 0.05:             # a silence: every note off, then up to 12 s of shifts
+            pairs += [(NOTE_OFF, p) for p in range(128)][:rng.randrange(129)]
+            pairs += [(TIME_SHIFT, 100)] * rng.randrange(1, 12)
+        elif roll < 0.35:
+            pairs.append((TIME_SHIFT, rng.randrange(1, 101)))
+        elif roll < 0.65:
+            pairs.append((NOTE_ON, rng.choice([60, 72, 84, rng.randrange(128)])))
+        elif roll < 0.9:
+            pairs.append((NOTE_OFF, rng.choice([60, 72, 84, rng.randrange(128)])))
+        else:
+            pairs.append((VELOCITY, rng.randrange(1, 33)))
+    if rng.random() < 0.5:
+        pairs.append((NOTE_ON, rng.randrange(128)))
+    return pairs
+
+
+def test_control_signals_equal_note_seq_extract_exactly():
+    """note_densities and pitch_histograms give note_seq's extract floats bit for bit."""
+    rng = random.Random(26)
+    for trial in range(300):
+        pairs = control_test_performance(rng)
+        steps_per_second = rng.choice([100, 50, 25])
+        performance = note_seq.Performance(steps_per_second=steps_per_second,
+                                           num_velocity_bins=32, max_shift_steps=100)
+        for kind, value in pairs:
+            performance.append(PerformanceEvent(kind, value))
+        seconds = rng.choice([0.0, 0.004, 0.01, 0.5, 1.0, 3.0, 5.0, 7.3])
+        prior = rng.choice([0.0, 0.01, 0.3])
+        window = controls.window_steps(seconds, steps_per_second)
+        density = pc.NoteDensityPerformanceControlSignal(seconds, [1.0]).extract(performance)
+        histogram = pc.PitchHistogramPerformanceControlSignal(seconds, prior).extract(
+            performance)
+        assert controls.note_densities(pairs, window, steps_per_second) == density, trial
+        assert [list(h) for h in controls.pitch_histograms(
+            pairs, window, steps_per_second, prior)] == histogram, trial
+
+
 def test_event_i_carries_the_control_measured_at_event_i_plus_1():
     encoder = get_config('density_conditioned_performance_with_dynamics').make_encoder()
     pairs = [(TIME_SHIFT, 100), (NOTE_ON, 60), (TIME_SHIFT, 100), (NOTE_OFF, 60)]

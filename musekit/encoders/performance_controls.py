@@ -27,65 +27,87 @@ def window_steps(seconds, steps_per_second):
     return int(round(seconds * steps_per_second))
 
 
-def note_densities(events, window, steps_per_second):
-    """The note density (note-ons per second) at each event: counted over the `window`
-    steps that start at the event's time, or over what is left of the performance near
-    its end; an event that does not follow a time shift repeats the density before it."""
-    densities, previous_kind, density = [], None, 0.0
-    n = len(events)
-    for i, (kind, _) in enumerate(events):
-        if previous_kind is not None and previous_kind != TIME_SHIFT:
-            densities.append(density)
-            previous_kind = kind
+def _event_times(events):
+    """The step at which each event happens (the time shifts before it), and the step at
+    which the performance ends."""
+    times, now = [], 0
+    for kind, value in events:
+        times.append(now)
+        if kind == TIME_SHIFT:
+            now += value
+    return times, now
+
+
+def _window_ends(events, times, window):
+    """For each event, the index just past its window (the first later event at least
+    `window` steps after it), or None where the event does not follow a time shift and so
+    keeps the value measured before it. Time shifts are >= 0, so the end only moves on."""
+    end, ends = 0, []
+    for i in range(len(events)):
+        if i and events[i - 1][0] != TIME_SHIFT:
+            ends.append(None)
             continue
-        j, offset, count = i, 0, 0
-        while offset < window and j < n:
-            other_kind, value = events[j]
-            if other_kind == NOTE_ON:
-                count += 1
-            elif other_kind == TIME_SHIFT:
-                offset += value
-            j += 1
-        covered = min(offset, window)
-        density = count * steps_per_second / covered if covered > 0 else 0.0
+        end = max(end, i)
+        while end < len(events) and times[end] - times[i] < window:
+            end += 1
+        ends.append(end)
+    return ends
+
+
+def note_densities(events, window, steps_per_second):
+    """The note density (note-ons per second) at each event: the note-ons from it on that
+    start less than `window` steps after it, over the window (or over what is left of the
+    performance, if less; 0 if nothing is left); an event that does not follow a time
+    shift repeats the density before it."""
+    times, length = _event_times(events)
+    onsets_before = [0]                 # onsets_before[k]: note-ons among events[:k]
+    for kind, _ in events:
+        onsets_before.append(onsets_before[-1] + (kind == NOTE_ON))
+    densities, density = [], 0.0
+    for i, end in enumerate(_window_ends(events, times, window)):
+        if end is not None:
+            count = onsets_before[end] - onsets_before[i]
+            covered = min(window, length - times[i])
+            density = count * steps_per_second / covered if covered > 0 else 0.0
         densities.append(density)
-        previous_kind = kind
     return densities
 
 
 def pitch_histograms(events, window, steps_per_second, prior_count):
-    """The pitch-class histogram at each event (a tuple of 12 weights): seconds each pitch
-    class sounds in the window of time shifts that starts at the event (notes already
-    sounding included, every time shift that starts inside the window counted whole),
-    plus `prior_count`; an event that does not follow a time shift repeats the one before."""
-    histograms, previous_kind, histogram = [], None, DEFAULT_PITCH_HISTOGRAM
-    sounding = set()
-    n = len(events)
-    for i, (kind, value) in enumerate(events):
+    """The pitch-class histogram at each event (a tuple of 12 weights): `prior_count` plus
+    the seconds each sounding pitch sounds in the time shifts from the event on that start
+    less than `window` steps after it (a shift is counted whole); an event that does not
+    follow a time shift repeats the histogram before it.
+
+    Each weight is summed from the prior shift by shift, once per sounding pitch, as
+    note_seq sums it, so the floats equal note_seq's to the last bit; that is why each
+    window is summed afresh rather than slid (a float sum is not undone by subtracting)."""
+    times, _ = _event_times(events)
+    # what each time shift adds: its seconds, to the class of each pitch sounding in it
+    shifts, sounding = {}, set()
+    for index, (kind, value) in enumerate(events):
         if kind == NOTE_ON:
             sounding.add(value)
         elif kind == NOTE_OFF:
             sounding.discard(value)
-        if previous_kind is not None and previous_kind != TIME_SHIFT:
-            histograms.append(histogram)
-            previous_kind = kind
-            continue
-        active, counts = set(sounding), [prior_count] * NOTES_PER_OCTAVE
-        j, offset = i, 0
-        while offset < window and j < n:
-            other_kind, other_value = events[j]
-            if other_kind == NOTE_ON:
-                active.add(other_value)
-            elif other_kind == NOTE_OFF:
-                active.discard(other_value)
-            elif other_kind == TIME_SHIFT:
-                for pitch in active:
-                    counts[pitch % NOTES_PER_OCTAVE] += other_value / steps_per_second
-                offset += other_value
-            j += 1
-        histogram = tuple(counts)
+        elif kind == TIME_SHIFT and sounding:
+            shifts[index] = (value / steps_per_second,
+                             sorted(pitch % NOTES_PER_OCTAVE for pitch in sounding))
+    shift_indices = sorted(shifts)
+    histograms, histogram, first = [], DEFAULT_PITCH_HISTOGRAM, 0
+    for i, end in enumerate(_window_ends(events, times, window)):
+        if end is not None:
+            counts = [prior_count] * NOTES_PER_OCTAVE
+            while first < len(shift_indices) and shift_indices[first] < i:
+                first += 1
+            k = first
+            while k < len(shift_indices) and shift_indices[k] < end:
+                seconds, classes = shifts[shift_indices[k]]
+                for pitch_class in classes:
+                    counts[pitch_class] += seconds
+                k += 1
+            histogram = tuple(counts)
         histograms.append(histogram)
-        previous_kind = kind
     return histograms
 
 

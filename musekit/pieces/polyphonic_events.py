@@ -236,8 +236,8 @@ class PolyphonicEventsPiece(PieceType):
         total = self.total_steps or step_count(events)
         steps = step_count(events)
         if steps < total:
-            print('musekit: %s stopped at its cap of %d events after %d of %d steps; the '
-                  'rest is silence' % (stem, len(events), steps, total), file=sys.stderr)
+            print('musekit: %s ended after %d events (primer included) at step %d of %d; '
+                  'the rest is silence' % (stem, len(events), steps, total), file=sys.stderr)
         return write_note_files(stem, self.notes(events), total,
                                 step_count(self.primer_events), options,
                                 self.steps_per_quarter)
