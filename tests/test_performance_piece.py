@@ -94,7 +94,7 @@ def test_control_flags_become_each_events_control(capsys):
     ('performance', {'primer_pitches': '[60]', 'primer_melody': '[60]'},
      'give one primer, not --primer_pitches and --primer_melody'),
     ('performance', {'primer_pitches': '[60]', 'num_seconds': 0.5},
-     'the primer lasts 0.50 s; --num_seconds (0.5) must be longer'),
+     'the primer lasts 0.50 s; the length asked (0.5 s, --num_seconds) must be longer'),
     ('performance', {'num_seconds': -1.0}, '--num_seconds must be a positive number'),
     ('performance', {'num_seconds': 0.001}, 'shorter than one step'),
     ('performance', {'primer_midi': '/no/such.mid'}, 'no such primer MIDI file'),
@@ -164,19 +164,27 @@ def test_the_length_is_num_seconds_or_magentas_num_steps_and_events_are_capped()
     primer = perf.primer(given)
     assert perf.num_steps(given, 128, False) == len(primer) + 600     # 200 events a second
     assert perf.total_steps(given) == 300
-    # --num_steps, as in Magenta, is the length in 10 ms steps and overrides --num_seconds
+    # --num_steps, as in Magenta, is the length in 10 ms steps and overrides --num_seconds;
+    # it is told before the primer is made
+    perf = piece()
+    perf.requested_length(80, True)
+    primer = perf.primer(given)
     assert perf.num_steps(given, 80, True) == len(primer) + 160
     assert perf.total_steps(given) == 80
     assert perf.steering(given, primer).total_steps == 80
     # the primer chord lasts 0.5 s and is padded with a silent step, as in Magenta
-    with pytest.raises(MusekitError, match=r'--num_steps=51 \(0.51 s\) is not longer than the '
-                       r'primer \(0.51 s\)'):
-        fresh = piece()
-        fresh.primer(given)
-        fresh.num_steps(given, 51, True)
-    fresh = piece()
-    fresh.primer(given)
-    assert fresh.num_steps(given, 52, True) == len(primer) + 104
+    perf = piece()
+    perf.requested_length(51, True)
+    with pytest.raises(MusekitError, match=r'the primer and the step after it take 51 of the '
+                       r'51 steps asked; --num_steps must be longer'):
+        perf.primer(given)
+    # the default primer is a second of silence, or the whole length when shorter
+    perf = piece()
+    perf.requested_length(50, True)
+    assert perf.primer(options()) == [(TIME_SHIFT, 50)]
+    for bad in (0, -5):
+        with pytest.raises(MusekitError, match='--num_steps must be a positive number'):
+            piece().requested_length(bad, True)
     with pytest.raises(MusekitError, match=r'--num_seconds=600 \(up to 120,001 events .* '
                        r"over musekit's limit of 100,000"):
         piece().num_steps(options(num_seconds=600.0), 128, False)
@@ -416,3 +424,8 @@ def test_musekit_generate_reads_num_steps_as_magentas_10_ms_steps(tmp_path, caps
                              '--seed=2')
     assert status == 0, err
     assert midi_seconds(str(tmp_path / 'performance_01.mid')) == pytest.approx(2.5)
+    # shorter than the default primer's second of silence, as Magenta allows
+    status, _, err = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % tmp_path,
+                             '--num_outputs=1', '--num_steps=50', '--seed=2')
+    assert status == 0, err
+    assert midi_seconds(str(tmp_path / 'performance_01.mid')) == pytest.approx(0.5)

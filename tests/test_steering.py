@@ -7,17 +7,16 @@ from tests.test_generation import _score, setup
 
 
 class EveryFourth(Steering):
-    """Forces a note-off (-1) after every third event of the row, counting incrementally
-    (so a steering copy that shares this state with another row would miscount)."""
+    """Forces a note-off (-1) at every position 3, 7, 11, ... counting its own calls (one per
+    step of its row): a steering copy shared by two rows would be called twice a step and
+    force at the wrong places."""
 
-    def __init__(self):
-        self.seen = 0
-        self.calls = 0
+    def __init__(self, primer_length):
+        self.position = primer_length
 
     def forced(self, events):
-        self.calls += 1
-        self.seen = len(events)
-        return -1 if len(events) % 4 == 3 else None
+        position, self.position = self.position, self.position + 1
+        return -1 if position % 4 == 3 else None
 
 
 class UntilNotes(Steering):
@@ -44,7 +43,7 @@ def test_the_default_steering_changes_nothing():
 def test_forced_events_take_their_places_unscored():
     model, encoder = setup('basic_rnn')
     primer = [60, -2]
-    result = sample(model, encoder, primer, 41, num_outputs=4, seed=3, steering=EveryFourth())
+    result = sample(model, encoder, primer, 41, num_outputs=4, seed=3, steering=EveryFourth(len(primer)))
     for events, loglik in zip(result.events, result.log_likelihood):
         assert len(events) == 41 and events[:2] == primer
         # every position 3, 7, 11, ... after the primer is the forced note-off
@@ -88,26 +87,47 @@ def test_every_row_gets_its_own_steering_state():
     steering = UntilNotes(4)
     first = sample(model, encoder, [60], 300, num_outputs=6, seed=1, steering=steering)
     assert all(sum(e >= 0 for e in events) == 4 for events in first.events)
-    # chunks each start from a copy, so the caller's steering is reusable
+    # the caller's steering is copied, never advanced: the same object again gives the same
+    again = sample(model, encoder, [60], 300, num_outputs=6, seed=1, steering=steering)
+    assert again.events == first.events and steering.read == 0
+    # chunks each start from a copy of it
     chunks = list(generate_in_chunks(model, encoder, [60], 300, num_outputs=6, seed=1,
-                                     batch_size=2, steering=UntilNotes(4)))
-    assert len(chunks) == 3
+                                     batch_size=2, steering=steering))
+    assert len(chunks) == 3 and steering.read == 0
     for _, result in chunks:
         assert all(sum(e >= 0 for e in events) == 4 for events in result.events)
 
 
 @pytest.mark.parametrize('beam_size, branch_factor, steps_per_iteration',
                          [(2, 2, 1), (3, 2, 4)])
-def test_beam_search_steers_every_branch(beam_size, branch_factor, steps_per_iteration):
+def test_beam_search_compares_candidates_of_equal_length(beam_size, branch_factor,
+                                                         steps_per_iteration):
+    """A candidate that finishes early goes on (as in Magenta, whose beam search compares
+    sequences of one length and cuts the winner afterwards): a sparse candidate cannot win
+    by standing still while the others keep adding negative log-probabilities."""
     model, encoder = setup('basic_rnn')
-    result = beam_search(model, encoder, [60], 300, num_outputs=2, seed=5,
+    result = beam_search(model, encoder, [60], 300, num_outputs=3, seed=5,
                          beam_size=beam_size, branch_factor=branch_factor,
                          steps_per_iteration=steps_per_iteration, steering=UntilNotes(5))
+    width = beam_size * branch_factor
+    assert result.candidates.shape == (3, width)
+    lengths = {len(events) for events in result.events}
+    assert len(lengths) == 1 and lengths.pop() < 300
     for events, loglik in zip(result.events, result.log_likelihood):
-        assert sum(e >= 0 for e in events) == 5 and events[-1] >= 0
+        assert sum(e >= 0 for e in events) >= 5
         assert _score(model, encoder, events, 1, 1.0) == pytest.approx(loglik)
     forced = beam_search(model, encoder, [60, -2], 30, num_outputs=2, seed=5,
                          beam_size=beam_size, branch_factor=branch_factor,
-                         steps_per_iteration=steps_per_iteration, steering=EveryFourth())
+                         steps_per_iteration=steps_per_iteration, steering=EveryFourth(2))
     for events in forced.events:
         assert len(events) == 30 and all(events[i] == -1 for i in range(3, 30, 4))
+
+
+def test_the_search_ends_when_the_last_candidate_finishes():
+    """Every candidate has finished at the end, and one had not at the step before."""
+    model, encoder = setup('basic_rnn')
+    result = beam_search(model, encoder, [60], 300, num_outputs=1, seed=3, beam_size=2,
+                         branch_factor=2, steps_per_iteration=1, steering=UntilNotes(3))
+    events = result.events[0]
+    assert sum(e >= 0 for e in events) >= 3
+    assert len(events) < 300

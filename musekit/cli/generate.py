@@ -185,6 +185,7 @@ def main(argv):
     options = piece_options(fv, piece_type, fv.bundle_file or fv.run_dir)
     model = bundle.step_model(encoder)
     piece = piece_type(encoder, bundle.config.make_extractor())
+    piece.requested_length(fv.num_steps, fv['num_steps'].present)
     primer, moved = piece.to_model(piece.primer(options))
     mode = piece.sampling_mode(options)
     if mode:

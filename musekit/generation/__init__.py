@@ -62,8 +62,8 @@ def generate_in_chunks(model, encoder, primer, num_steps, num_outputs=1, tempera
     `batch_size`, not on `num_outputs`. Chunk k draws from [seed, k]; numpy seeds [seed, 0]
     as it seeds `seed`, so up to one chunk of outputs equals `generate`'s. The same seed
     and batch size give the same outputs. `progress(done, total)` counts generated steps
-    over all outputs; `steps_limit` bounds num_steps; each chunk starts from a copy of
-    `steering`."""
+    over all outputs; `steps_limit` bounds num_steps; each chunk's rows steer with their own
+    copies of `steering`."""
     check_int('batch_size', batch_size, 1)
     primer = check_args(encoder, primer, num_steps, num_outputs, temperature)
     check_beam_args(beam_size, branch_factor, steps_per_iteration)
@@ -80,5 +80,4 @@ def generate_in_chunks(model, encoder, primer, num_steps, num_outputs=1, tempera
         chunk_seed = None if seed is None else [seed, k]
         yield first, generate(model, encoder, primer, num_steps, count, temperature,
                               chunk_seed, beam_size, branch_factor, steps_per_iteration,
-                              chunk_progress, steps_limit,
-                              None if steering is None else steering.copy())
+                              chunk_progress, steps_limit, steering)

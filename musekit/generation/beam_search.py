@@ -19,8 +19,10 @@ def beam_search(model, encoder, primer, num_steps, num_outputs=1, temperature=1.
 
     With beam_size = branch_factor = 1 this is exactly sampling.sample (same seed, same
     output). Rows are output-major: row r belongs to output r // (beam_size*branch_factor).
-    With a `steering`, a finished candidate keeps its score and stands still while the
-    others go on; the search ends when every row has finished or num_steps is reached.
+    With a `steering`, every candidate goes on after its steering says it is finished, so
+    candidates are always compared at the same number of events (as Magenta's generators
+    compare them, cutting the winner to length afterwards); the search ends when every
+    row has finished, or at num_steps.
     """
     primer = check_args(encoder, primer, num_steps, num_outputs, temperature)
     check_beam_args(beam_size, branch_factor, steps_per_iteration)
@@ -33,7 +35,8 @@ def beam_search(model, encoder, primer, num_steps, num_outputs=1, temperature=1.
                          len(primer), np.zeros((num_outputs, 1)))
     rng = np.random.default_rng(seed)
     width = beam_size * branch_factor
-    batch = Batch.from_primer(model, encoder, primer, num_outputs * width, steering)
+    batch = Batch.from_primer(model, encoder, primer, num_outputs * width, steering,
+                              freeze=False)
     first = (total - 1) % steps_per_iteration + 1
     done = 0
     while done < total and not batch.all_finished:

@@ -81,30 +81,39 @@ def sample_categorical(logits, temperature, rng, top_k):
 
 
 class Batch:
-    """Rows advancing together: one stepper, pending event and score per row, shared state;
-    with a steering, one steering copy per row and which rows have finished."""
+    """Rows advancing together: one stepper, pending event and score per row, shared state.
+
+    With a steering, each row has its own steering copy. A row is `finished` once its
+    steering says so (checked as each event is fed, so O(1) a step); with `freeze` (sampling)
+    a finished row then stands still (`frozen`: its events are all fed, none pending), while
+    without it (beam search) it goes on, so candidates always compare at equal lengths, and
+    the batch is done once every row has finished."""
 
     def __init__(self, model, encoder, steppers, pending, state, log_likelihood,
-                 steers=None, finished=None, last_inputs=None):
+                 steers=None, finished=None, frozen=None, last_inputs=None, freeze=True):
         self.model, self.encoder = model, encoder
         self.steppers, self.pending = steppers, pending
         self.state, self.log_likelihood = state, log_likelihood
-        self.steers = steers
-        self.finished = np.zeros(len(steppers), bool) if finished is None else finished
+        self.steers, self.freeze = steers, freeze
+        size = len(steppers)
+        self.finished = np.zeros(size, bool) if finished is None else finished
+        self.frozen = np.zeros(size, bool) if frozen is None else frozen
         self.last_inputs = last_inputs
 
     @classmethod
-    def from_primer(cls, model, encoder, primer, size, steering=None):
+    def from_primer(cls, model, encoder, primer, size, steering=None, freeze=True):
         stepper, state = prime(model, encoder, primer)
         steppers = [stepper] + [stepper.copy() for _ in range(size - 1)]
         state = model.select(state, np.zeros(size, np.int64))
         steers = None
         finished = np.zeros(size, bool)
-        if steering is not None:
-            finished[:] = steering.finished(list(primer))
-            steers = [steering] + [steering.copy() for _ in range(size - 1)]
+        if steering is not None:        # the caller's steering is copied, never advanced
+            first = steering.copy()
+            finished[:] = first.finished(list(primer))
+            steers = [first] + [first.copy() for _ in range(size - 1)]
+        # a primer that is complete already is the whole output (its last event unfed)
         return cls(model, encoder, steppers, [primer[-1]] * size, state, np.zeros(size),
-                   steers, finished)
+                   steers, finished, finished.copy(), freeze=freeze)
 
     @property
     def all_finished(self):
@@ -112,11 +121,15 @@ class Batch:
 
     def step(self, temperature, rng):
         """Feeds each row's pending event, samples the next one and adds its log-prob; a
-        steered row may take a forced event instead, and a finished row stands still."""
-        if not self.finished.any():
+        steered row may take a forced event instead, and a frozen row stands still."""
+        if self.steers is None:
             inputs = np.stack([s.push(e) for s, e in zip(self.steppers, self.pending)])
-        else:       # a finished row is fed its last input again and its outputs ignored
-            inputs = self._inputs_with_finished_rows()
+        else:
+            inputs = self._feed_steered()
+            if self.all_finished:       # nothing left to sample: every event is fed
+                self.pending = [None] * len(self.pending)
+                self.frozen[:] = True
+                return
         self.last_inputs = inputs
         labels, log_probs, self.state = self.model.step_and_sample(inputs, self.state,
                                                                    temperature, rng)
@@ -126,10 +139,10 @@ class Batch:
             self.pending = [label_to_event(label, s.events)
                             for label, s in zip(labels, self.steppers)]
             return
-        scored = ~self.finished
+        scored = ~self.frozen
         for row, (label, stepper, steer) in enumerate(zip(labels, self.steppers,
                                                           self.steers)):
-            if self.finished[row]:
+            if self.frozen[row]:
                 continue
             events = stepper.events
             forced = steer.forced(events)
@@ -138,18 +151,25 @@ class Batch:
             else:
                 self.pending[row] = forced
                 scored[row] = False
-            self.finished[row] = steer.finished(events + [self.pending[row]])
         self.log_likelihood = self.log_likelihood + np.where(scored, log_probs, 0.0)
 
-    def _inputs_with_finished_rows(self):
+    def _feed_steered(self):
+        """Inputs of every row's pending event (a frozen row repeats its last input, whose
+        outputs are ignored), asking each steering whether its row is now finished."""
         rows = []
-        for row, (stepper, event) in enumerate(zip(self.steppers, self.pending)):
-            if self.finished[row]:
+        for row, (stepper, event, steer) in enumerate(zip(self.steppers, self.pending,
+                                                          self.steers)):
+            if self.frozen[row]:
                 rows.append(self.last_inputs[row] if self.last_inputs is not None
                             else np.zeros(self.encoder.input_spec.shape,
                                           self.encoder.input_spec.dtype))
-            else:
-                rows.append(stepper.push(event))
+                continue
+            rows.append(stepper.push(event))
+            if not self.finished[row] and steer.finished(stepper.events):
+                self.finished[row] = True
+                if self.freeze:
+                    self.frozen[row] = True
+                    self.pending[row] = None
         return np.stack(rows)
 
     def select(self, indices):
@@ -163,11 +183,13 @@ class Batch:
             seen.add(i)
         return Batch(self.model, self.encoder, steppers, [self.pending[i] for i in indices],
                      self.model.select(self.state, indices), self.log_likelihood[indices],
-                     steers, self.finished[indices],
-                     None if self.last_inputs is None else self.last_inputs[indices])
+                     steers, self.finished[indices], self.frozen[indices],
+                     None if self.last_inputs is None else self.last_inputs[indices],
+                     self.freeze)
 
     def events(self, row):
-        return self.steppers[row].events + [self.pending[row]]
+        pending = self.pending[row]
+        return self.steppers[row].events + ([] if pending is None else [pending])
 
 
 def sample(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0, seed=None,

@@ -19,8 +19,10 @@ class Steering:
         return None
 
     def finished(self, events):
-        """Whether the row whose events are `events` is complete: it is stepped no more and
-        comes out as it is, shorter than num_steps."""
+        """Whether the row whose events are `events` is complete, asked as each event is
+        fed; once true it must stay true for longer `events`. Sampling then steps the row no
+        more (it comes out shorter than num_steps); beam search goes on with it until every
+        candidate has finished, so the piece type cuts outputs to their length."""
         return False
 
     def copy(self):

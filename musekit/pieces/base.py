@@ -99,6 +99,11 @@ class PieceType(abc.ABC):
         self.encoder = encoder
         self.extractor = extractor
 
+    def requested_length(self, num_steps, given):
+        """Told first, before `primer`: the common --num_steps and whether it was on the
+        command line, for a piece type whose primer depends on the length asked (Magenta's
+        performance primers do). Nothing by default."""
+
     @abc.abstractmethod
     def primer(self, options):
         """The primer events the options ask for (or the default primer), at their own

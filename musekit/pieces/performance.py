@@ -331,12 +331,12 @@ class PerformancePiece(PieceType):
         encoder, sps = self.encoder, self.steps_per_second
         seconds = total / sps
         if sequence.total_time >= seconds:
-            raise MusekitError('the primer lasts %.2f s; --num_seconds (%g) must be longer'
-                               % (sequence.total_time, seconds))
+            raise MusekitError('the primer lasts %.2f s; the length asked (%g s, %s) must be '
+                               'longer' % (sequence.total_time, seconds, self._length_flag()))
         start = note_seq.quantize_to_step(sequence.total_time, sps, quantize_cutoff=0.0)
         if start >= total:
             raise MusekitError('the primer and the step after it take %d of the %d steps '
-                               'asked; --num_seconds must be longer' % (start, total))
+                               'asked; %s must be longer' % (start, total, self._length_flag()))
         if len({note.program for note in sequence.notes}) > 1:
             raise MusekitError('the primer plays %d MIDI programs; a performance primer '
                                'plays one' % len({n.program for n in sequence.notes}))
@@ -353,28 +353,33 @@ class PerformancePiece(PieceType):
                                   encoder.max_shift_steps)
         return set_length(pairs, start, encoder.max_shift_steps)
 
-    def num_steps(self, options, num_steps, given):
-        """The cap on events of an output: EVENTS_PER_SECOND per second of its length plus
-        the primer's events, checked against MUSEKIT_MAX_STEPS. `num_steps`, when `given`,
-        is the length in time steps (Magenta's --num_steps) and is kept for the steering
-        and the writer."""
+    def _length_flag(self):
+        return '--num_seconds' if self._given_steps is None else '--num_steps'
+
+    def requested_length(self, num_steps, given):
+        """--num_steps, when given, is the length in time steps (Magenta's meaning); the
+        primer (padded to at most that length) and the output follow it."""
         if given:
+            if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+                raise MusekitError('--num_steps must be a positive number of 1/%d s steps, '
+                                   'got %r' % (self.steps_per_second, num_steps))
             limits.MAX_QUANTIZED_STEPS.check(num_steps, '--num_steps=%d (steps of 1/%d s)'
                                              % (num_steps, self.steps_per_second))
-            self._given_steps = num_steps
+        self._given_steps = num_steps if given else None
+
+    def num_steps(self, options, num_steps, given):
+        """The cap on events of an output: EVENTS_PER_SECOND per second of its length plus
+        the primer's events, checked against MUSEKIT_MAX_STEPS (the length is --num_steps
+        when given, see `requested_length`, else --num_seconds)."""
         total = self.total_steps(options)
         primer = self._primers.get(_key(options))
         primer_events = len(primer if primer is not None else self.primer(options))
-        primer_steps = num_time_steps(primer if primer is not None else self.primer(options))
-        if primer_steps >= total and given:
-            raise MusekitError('--num_steps=%d (%.2f s) is not longer than the primer (%.2f s)'
-                               % (num_steps, num_steps / self.steps_per_second,
-                                  primer_steps / self.steps_per_second))
         cap = primer_events + max(1, math.ceil(total * EVENTS_PER_SECOND
                                                / self.steps_per_second))
         self.steps_limit.check(cap, '%s (up to %s events at %d per second)' % (
-            '--num_steps=%d' % num_steps if given else '--num_seconds=%g'
-            % options['num_seconds'], '{:,}'.format(cap), EVENTS_PER_SECOND))
+            '--num_steps=%d' % total if self._given_steps is not None else
+            '--num_seconds=%g' % options['num_seconds'], '{:,}'.format(cap),
+            EVENTS_PER_SECOND))
         return cap
 
     def steering(self, options, primer):
