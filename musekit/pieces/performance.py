@@ -224,7 +224,7 @@ class PerformancePiece(PieceType):
     flags = (
         Flag('num_seconds', 'float', 30.0, 'Length of each performance in seconds, primer '
              "included; --num_steps, when given, sets it in 10 ms steps instead, as "
-             "Magenta's (--num_steps=3000 is 30 s).'),
+             "Magenta's (--num_steps=3000 is 30 s)."),
         Flag('primer_pitches', 'string', None, 'A chord that primes the model, e.g. '
              '"[60, 64, 67]" (performances: held 0.5 s at velocity 100, as Magenta).'),
         Flag('primer_melody', 'string', None, 'Primer melody events as a list, e.g. '
