@@ -141,6 +141,23 @@ class PieceType(abc.ABC):
         what rendered audio, e.g. ['fluidsynth'], for the summary line)."""
 
 
+def int_list(text):
+    """'[60, -2, 62]' or '60, -2, 62' -> [60, -2, 62]; None unless it is a non-empty list of
+    integers (the primer flags' format: each caller says what is wrong in its own words)."""
+    import json
+    body = text.strip()
+    if not body.startswith('['):
+        body = '[%s]' % body
+    try:
+        values = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(values, list) or not values or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return None
+    return values
+
+
 def read_midi_sequence(path):
     """The NoteSequence of a primer MIDI file, read with the same bounds as the data jobs'
     inputs (file size, MIDI length); a missing or unreadable file is one line."""

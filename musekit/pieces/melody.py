@@ -1,7 +1,6 @@
 """The melody piece type: monophonic events (-2 hold, -1 note-off, 0..127 note-on), read
 from a primer list or MIDI file, moved into the model's key and range as Magenta's melody
 models do, and written as MIDI (with WAV and a piano-roll PNG on request)."""
-import json
 import sys
 
 from musekit.encoders.key import MAJOR_SCALE
@@ -9,7 +8,7 @@ from musekit.encoders.melody import NOTE_OFF
 from musekit.errors import MusekitError
 from musekit.output.notes import Note
 from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, NoteRange, StepGrid, PieceType,
-                                 read_midi_sequence, register, write_note_files)
+                                 int_list, read_midi_sequence, register, write_note_files)
 
 MIDDLE_C = 60
 OCTAVE = 12
@@ -30,15 +29,8 @@ def melody_notes(events):
 
 def parse_primer(text):
     """'[60, -2, 62]' (brackets optional) -> [60, -2, 62]; anything else is a MusekitError."""
-    body = text.strip()
-    if not body.startswith('['):
-        body = '[%s]' % body
-    try:
-        events = json.loads(body)
-    except ValueError:
-        events = None
-    if not isinstance(events, list) or not events or not all(
-            isinstance(e, int) and not isinstance(e, bool) for e in events):
+    events = int_list(text)
+    if events is None:
         raise MusekitError('malformed --primer_melody %r: expected a non-empty list of '
                            'integers like "[60, -2, 62]"' % text)
     for position, event in enumerate(events):

@@ -22,7 +22,7 @@ from musekit.errors import MusekitError
 from musekit.generation.steering import Steering
 from musekit.output.notes import Note
 from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, PieceType,
-                                 read_midi_sequence, register, write_note_files)
+                                 int_list, read_midi_sequence, register, write_note_files)
 
 EVENTS_PER_SECOND = 200         # the default cap on events per second of performance
 MAX_NOTE_SECONDS = 5.0          # Magenta's max_note_duration: longer notes are cut
@@ -116,16 +116,8 @@ def performance_notes(pairs, num_velocity_bins, max_note_steps=None):
 
 def parse_pitches(text):
     """'[60, 64, 67]' (brackets optional) -> [60, 64, 67]; MusekitError otherwise."""
-    body = text.strip()
-    if not body.startswith('['):
-        body = '[%s]' % body
-    try:
-        pitches = json.loads(body)
-    except ValueError:
-        pitches = None
-    if not isinstance(pitches, list) or not pitches or not all(
-            isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= 127
-            for p in pitches):
+    pitches = int_list(text)
+    if pitches is None or not all(0 <= p <= 127 for p in pitches):
         raise MusekitError('malformed --primer_pitches %r: expected a non-empty list of MIDI '
                            'pitches 0..127 like "[60, 64, 67]"' % text)
     return pitches

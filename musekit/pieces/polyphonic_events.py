@@ -22,7 +22,7 @@ from musekit.errors import MusekitError
 from musekit.generation.steering import Steering
 from musekit.output.notes import Note
 from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, PieceType, StepGrid,
-                                 read_midi_sequence, register, write_note_files)
+                                 int_list, read_midi_sequence, register, write_note_files)
 
 # The most events a generated step may take on average: each output is generated for at most
 # this many events per step it still needs (a chorale takes about 5: four voices and the
@@ -32,16 +32,8 @@ EVENTS_PER_STEP = 16
 
 def parse_pitches(text):
     """'[60, 64, 67]' or '60,64,67' -> [60, 64, 67]: distinct MIDI pitches, at least one."""
-    import json
-    body = text.strip()
-    if not body.startswith('['):
-        body = '[%s]' % body
-    try:
-        pitches = json.loads(body)
-    except ValueError:
-        pitches = None
-    if not isinstance(pitches, list) or not pitches or not all(
-            isinstance(p, int) and not isinstance(p, bool) for p in pitches):
+    pitches = int_list(text)
+    if pitches is None:
         raise MusekitError('malformed --primer_pitches %r: expected a non-empty list of MIDI '
                            'pitches like "[60, 64, 67]"' % text)
     for pitch in pitches:
