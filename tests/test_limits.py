@@ -406,6 +406,14 @@ def test_a_midi_file_past_the_tick_limit_is_refused_before_pretty_midi_allocates
                                  '(MUSEKIT_MAX_MIDI_TICKS)')
     monkeypatch.setenv('MUSEKIT_MAX_MIDI_TICKS', '440443')
     assert sources.parse_midi(data).total_time == 1001.0
+    # the bound holds for musekit's reads only: pretty_midi's own guard is as it was (a
+    # low bound left behind once made note_seq refuse a 36,000-tick performance elsewhere)
+    import pretty_midi
+    guard = pretty_midi.pretty_midi.MAX_TICK
+    monkeypatch.setenv('MUSEKIT_MAX_MIDI_TICKS', '1000')
+    with pytest.raises(sources.BadInput):
+        sources.parse_midi(data)
+    assert pretty_midi.pretty_midi.MAX_TICK == guard
 
 
 def test_ten_hours_of_silence_converts_and_the_extractors_count_it(monkeypatch):

@@ -221,9 +221,10 @@ def parse_midi(content):
     import pretty_midi
     # pretty_midi allocates a time table of 8 bytes per tick up to the file's last event and
     # refuses files past its MAX_TICK; note_seq raises that guard to 1e10 (80 GB) on import,
-    # so a 300-byte file could take the machine. Put a bound back, read at call time.
+    # so a 300-byte file could take the machine. Put a bound back, read at call time, for
+    # this call only (a lower bound left behind would refuse other readers' long files).
     bound = limits.MAX_MIDI_TICKS.value()
-    pretty_midi.pretty_midi.MAX_TICK = bound
+    before, pretty_midi.pretty_midi.MAX_TICK = pretty_midi.pretty_midi.MAX_TICK, bound
     try:
         return note_seq.midi_to_note_sequence(content)
     except Exception as e:  # pretty_midi/mido raise many kinds (ZeroDivisionError included)
@@ -232,6 +233,8 @@ def parse_midi(content):
             raise BadInput('midi_too_long', 'its last event is at tick %s, past the limit of '
                            '%d (MUSEKIT_MAX_MIDI_TICKS)' % (ticks.group(1), bound)) from None
         raise BadInput('midi_parse_error', _describe(e)) from None
+    finally:
+        pretty_midi.pretty_midi.MAX_TICK = before
 
 
 def _parse_piano_rolls(content, is_mat):
