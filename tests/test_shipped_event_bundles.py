@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from musekit.bundle import load_bundle
-from musekit.generation.sampling import log_softmax
+from tests.test_shipped_bundles import mean_log_likelihood
 
 BUNDLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'bundles')
 NAMES = {'performance_with_dynamics': 'training_performances',
@@ -20,18 +20,6 @@ CHORALE = 'bwv66.6.mxl'
 
 def path_of(name):
     return os.path.join(BUNDLES, name + '.musekit')
-
-
-def mean_log_likelihood(bundle, events):
-    """Per-event log-likelihood the bundle's model gives `events` (teacher-forced)."""
-    encoder = bundle.make_encoder()
-    model = bundle.step_model(encoder)
-    inputs, labels = encoder.encode(events)
-    state, total = model.initial_state(1), 0.0
-    for row, label in zip(inputs, labels):
-        logits, state = model.step(row[None], state)
-        total += log_softmax(logits, 1.0)[0, label]
-    return total / len(labels)
 
 
 @pytest.fixture(scope='module')
