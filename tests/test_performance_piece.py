@@ -11,7 +11,6 @@ import pytest
 from note_seq.performance_lib import PerformanceEvent
 
 from musekit.bundle import write_bundle
-from musekit.cli import generate as cli
 from musekit.config import get_config
 from musekit.errors import MusekitError
 from musekit.generation import sample
@@ -20,6 +19,7 @@ from musekit.pieces import performance as piece_module
 from musekit.pieces.performance import (LengthSteering, PerformancePiece,
                                         parse_notes_per_second, parse_pitch_class_histogram,
                                         parse_pitches, performance_notes, set_length)
+from tests.test_generation import run_cli
 
 NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY = 1, 2, 3, 4
 FLAT = (1.0,) * 12
@@ -313,16 +313,6 @@ def small_bundle(path, name, seed=0):
     weights = {k: (0.3 * rng.standard_normal(s)).astype(np.float32) for k, s in shapes.items()}
     write_bundle(str(path), config.to_dict(), weights, {'dataset': 'none: random weights'})
     return str(path)
-
-
-def run_cli(capsys, *args):
-    try:
-        cli.run(['musekit_generate'] + list(args))
-        status = 0
-    except SystemExit as e:
-        status = e.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def test_generation_stops_each_row_at_the_length():

@@ -16,6 +16,7 @@ rows: the control's encoding, then the event's. Magenta's input for event i read
 control measured at event i + 1, so that is what the data job puts on event i; during
 generation each new event keeps its row's control (`label_to_event`).
 """
+import abc
 import dataclasses
 import math
 import typing
@@ -133,9 +134,9 @@ class PerformanceEncoder(Encoder):
         return sum(sizes[s] for s in self.control_signals) + int(self.optional_conditioning)
 
     @property
+    @abc.abstractmethod
     def target_size(self):
         """Width of the event part of an input row."""
-        raise NotImplementedError
 
     @property
     def input_size(self):
@@ -244,10 +245,10 @@ class PerformanceEncoder(Encoder):
                 row += controls.histogram_input(value)
         return row
 
+    @abc.abstractmethod
     def target_rows(self, classes):
         """float32 [len(classes), target_size]: the event part of the rows of these
         events' classes."""
-        raise NotImplementedError
 
     def event_input(self, event):
         """The input row (float32 [input_size]) at a valid event."""

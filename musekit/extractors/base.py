@@ -100,6 +100,23 @@ def new_stats():
     return collections.Counter()
 
 
+def transposed(quantized, amount):
+    """A copy of the NoteSequence `quantized` with every pitched note moved by `amount`
+    semitones, or None when one leaves MIDI's range (Magenta's TranspositionPipeline skips
+    the piece; it checks even for 0, so a piece with a pitch outside MIDI is skipped too)."""
+    notes = [n for n in quantized.notes if not n.is_drum]
+    if any(not 0 <= n.pitch + amount <= 127 for n in notes):
+        return None
+    if not amount:
+        return quantized
+    moved = type(quantized)()
+    moved.CopyFrom(quantized)
+    for note in moved.notes:
+        if not note.is_drum:
+            note.pitch += amount
+    return moved
+
+
 def fits_step_limit(quantized, stats):
     """Whether a quantized NoteSequence is within MUSEKIT_MAX_QUANTIZED_STEPS; one that is
     not is counted in `stats` (sequences_discarded_too_long_to_quantize), so no extractor

@@ -27,6 +27,18 @@ def _note_seq():
     return events_lib, melodies_lib, sequences_lib, quantize_errors
 
 
+def quantized_or_counted(piece, steps_per_quarter, stats):
+    """`piece` quantized at `steps_per_quarter`, or None with the reason counted in `stats`
+    (note_seq's quantization errors, Magenta's names; MUSEKIT_MAX_QUANTIZED_STEPS)."""
+    _, _, sequences_lib, quantize_errors = _note_seq()
+    try:
+        piece = sequences_lib.quantize_note_sequence(piece, steps_per_quarter)
+    except tuple(quantize_errors) as e:
+        stats['sequences_discarded_' + quantize_errors[type(e)]] += 1
+        return None
+    return piece if fits_step_limit(piece, stats) else None
+
+
 @register('melody')
 class MelodyExtractor(Extractor):
     """Magenta's MelodyExtractor defaults: min 7 bars, max 512 steps, gap 1 bar, 5 pitches."""
@@ -80,12 +92,8 @@ class MelodyExtractor(Extractor):
         for piece in pieces:
             if not piece.notes:
                 continue
-            try:
-                piece = sequences_lib.quantize_note_sequence(piece, self.steps_per_quarter)
-            except tuple(quantize_errors) as e:
-                stats['sequences_discarded_' + quantize_errors[type(e)]] += 1
-                continue
-            if fits_step_limit(piece, stats):
+            piece = quantized_or_counted(piece, self.steps_per_quarter, stats)
+            if piece is not None:
                 quantized.append(piece)
         if not quantized and 'sequences_discarded_too_long_to_quantize' not in stats:
             stats['sequences_without_notes' if not any(p.notes for p in pieces)

@@ -15,7 +15,7 @@ import numbers
 
 from musekit import limits
 from musekit.errors import MusekitError
-from musekit.extractors.base import Extractor, new_stats, register
+from musekit.extractors.base import Extractor, new_stats, register, transposed
 from musekit.params import param
 
 MIN_PITCH, MAX_PITCH = 0, 127
@@ -42,23 +42,6 @@ def performance_pairs(quantized, num_velocity_bins, max_shift_steps):
         quantized, start_step=0, num_velocity_bins=num_velocity_bins,
         max_shift_steps=max_shift_steps)
     return [(event.event_type, event.event_value) for event in performance]
-
-
-def transposed(quantized, amount):
-    """A copy of `quantized` with every pitched note moved by `amount` semitones, or None
-    when one leaves MIDI's range (Magenta's TranspositionPipeline skips the piece; it
-    checks even for 0, so a piece with a pitch outside MIDI is skipped too)."""
-    notes = [n for n in quantized.notes if not n.is_drum]
-    if any(not MIN_PITCH <= n.pitch + amount <= MAX_PITCH for n in notes):
-        return None
-    if not amount:
-        return quantized
-    moved = type(quantized)()
-    moved.CopyFrom(quantized)
-    for note in moved.notes:
-        if not note.is_drum:
-            note.pitch += amount
-    return moved
 
 
 def performance_encoder(encoder):

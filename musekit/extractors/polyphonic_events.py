@@ -11,8 +11,8 @@ note would leave MIDI's range, as Magenta's TranspositionPipeline does.
 import dataclasses
 
 from musekit.encoders.polyphonic_events import notes_to_events
-from musekit.extractors.base import Extractor, fits_step_limit, new_stats, register
-from musekit.extractors.melody import _note_seq
+from musekit.extractors.base import Extractor, new_stats, register, transposed
+from musekit.extractors.melody import _note_seq, quantized_or_counted
 from musekit.params import param
 
 # Magenta's histogram of kept tracks' lengths in bars: (lower bound of each bucket)
@@ -60,15 +60,11 @@ class PolyphonicEventExtractor(Extractor):
         return music_pb2.NoteSequence.FromString(data)
 
     def prepare(self, sequence):
-        _, _, sequences_lib, quantize_errors = _note_seq()
+        _, _, sequences_lib, _ = _note_seq()
         stats, quantized = new_stats(), []
         for piece in sequences_lib.split_note_sequence_on_time_changes(sequence):
-            try:
-                piece = sequences_lib.quantize_note_sequence(piece, self.steps_per_quarter)
-            except tuple(quantize_errors) as e:
-                stats['sequences_discarded_' + quantize_errors[type(e)]] += 1
-                continue
-            if fits_step_limit(piece, stats):
+            piece = quantized_or_counted(piece, self.steps_per_quarter, stats)
+            if piece is not None:
                 quantized.append(piece)
         return quantized, stats
 
@@ -78,14 +74,8 @@ class PolyphonicEventExtractor(Extractor):
     def augment(self, piece, transposition):
         if not transposition:
             return piece
-        moved = type(piece)()
-        moved.CopyFrom(piece)
-        for note in moved.notes:
-            if not note.is_drum:
-                note.pitch += transposition
-                if not 0 <= note.pitch <= 127:
-                    return _OutOfRange()
-        return moved
+        moved = transposed(piece, transposition)
+        return _OutOfRange() if moved is None else moved
 
     def longest_sequence(self):
         # a stream holds START, END and per step a STEP_END plus one event per sounding
