@@ -5,7 +5,7 @@ NoteSequences, two music21 Bach chorales and four hand-made ones):
 
     python tests/data/magenta/make_performance_references.py inputs
 
-Step 2, with the Magenta 2.1.4 peer (../shared/tools/magenta_peer; writes
+Step 2, with a Python where Magenta 2.1.4 runs (see README.md here; writes
 performance_pipeline.json: what Magenta's performance pipeline writes for each input,
 each config and each part, as sha256 digests of the encoded (inputs, labels), and its
 counters):
