@@ -38,6 +38,7 @@ setup(
         'matplotlib>=3.7',
         'scipy>=1.11',      # the polyphonic benchmark .mat files, audio resampling
         'numba>=0.60',      # WaveNet's compiled generation step (librosa brings it too)
+        'threadpoolctl>=3.1',   # generation's one BLAS thread (scikit-learn brings it too)
     ],
     extras_require={
         # Beam's Dask runner (it ships inside apache-beam) needs dask and distributed

@@ -5,9 +5,10 @@ from musekit.errors import check_int
 from musekit.generation.beam_search import beam_search
 from musekit.generation.sampling import Generated, check_args, check_beam_args, sample
 from musekit.generation.steering import Steering
+from musekit.generation.threads import one_blas_thread
 
 __all__ = ['Generated', 'Steering', 'beam_search', 'check_sizes', 'chunk_outputs', 'generate',
-           'generate_in_chunks', 'sample']
+           'generate_in_chunks', 'one_blas_thread', 'sample']
 
 DEFAULT_BATCH_SIZE = 128
 # Events (rows x steps) a chunk may hold: each row keeps its whole history.
@@ -20,17 +21,19 @@ def generate(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0, 
     """Sampling, or beam search when beam_size or branch_factor is above 1 (same results
     either way for 1 and 1), of all outputs in one batch. `steps_limit` bounds num_steps
     (the piece type's: steps, or samples of audio); a `steering` (generation.steering) may
-    force events and end rows before num_steps."""
+    force events and end rows before num_steps. NumPy's BLAS runs on one thread meanwhile
+    (generation.threads)."""
     check_args(encoder, primer, num_steps, num_outputs, temperature)
     check_beam_args(beam_size, branch_factor, steps_per_iteration)
     check_sizes(num_steps, num_outputs, beam_size, branch_factor, steps_limit=steps_limit)
-    if beam_size == 1 and branch_factor == 1:
-        return sample(model, encoder, primer, num_steps, num_outputs, temperature, seed,
-                      progress, steering)
-    return beam_search(model, encoder, primer, num_steps, num_outputs, temperature, seed,
-                       beam_size=beam_size, branch_factor=branch_factor,
-                       steps_per_iteration=steps_per_iteration, progress=progress,
-                       steering=steering)
+    with one_blas_thread():
+        if beam_size == 1 and branch_factor == 1:
+            return sample(model, encoder, primer, num_steps, num_outputs, temperature, seed,
+                          progress, steering)
+        return beam_search(model, encoder, primer, num_steps, num_outputs, temperature,
+                           seed, beam_size=beam_size, branch_factor=branch_factor,
+                           steps_per_iteration=steps_per_iteration, progress=progress,
+                           steering=steering)
 
 
 def check_sizes(num_steps, num_outputs, beam_size, branch_factor, flags=False,
