@@ -31,7 +31,23 @@ def note_sequences():
     found = [ns for s in listed for ns in sources.parse(s, sources.read_bounded(s.path))]
     jsb = sources.parse(sources.Source(JSB, 'JSB_Chorales.mat', 'data'),
                         open(JSB, 'rb').read())
-    return [ns.SerializeToString() for ns in found + jsb[:3]]
+    return [ns.SerializeToString() for ns in found + jsb[:3]] + [drum_sequence()]
+
+
+def drum_sequence():
+    """A serialized NoteSequence of two 8-bar drum parts a 2-bar gap apart, so that the drum
+    encoders get events too (the chorales have none)."""
+    from note_seq.protobuf import music_pb2
+    sequence = music_pb2.NoteSequence(ticks_per_quarter=220)
+    sequence.tempos.add(qpm=120)
+    sequence.time_signatures.add(numerator=4, denominator=4)
+    for step in list(range(0, 128)) + list(range(160, 288)):
+        for pitch, every, at in ((36, 8, 0), (38, 8, 4), (42, 2, 0), (49, 32, 0), (45, 16, 14)):
+            if step % every == at:
+                sequence.notes.add(pitch=pitch, velocity=100, start_time=step / 8,
+                                   end_time=step / 8 + 0.1, is_drum=True, instrument=9)
+    sequence.total_time = 288 / 8
+    return sequence.SerializeToString()
 
 
 def real_events(config, note_sequences):

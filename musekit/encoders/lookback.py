@@ -51,27 +51,29 @@ def repeats(events, distance):
     return flags
 
 
-def lookback_labels(events, classes, distances, first_lookback_class):
+def lookback_labels(events, classes, distances, first_lookback_class, default_event=NO_EVENT):
     """Labels of positions 1..n-1 (Magenta's lookback rule).
 
     A repeat of the event `d` steps back takes class `first_lookback_class + index_of_d`,
     the farthest matching distance winning; otherwise the event's own class from `classes`.
-    A no-event before the farthest distance takes the farthest lookback class.
+    The default event (melodies: no event) before the farthest distance takes the farthest
+    lookback class. `events` is an int array in which equal events are equal ints.
     """
     labels = classes[1:].astype(np.int64)
     for i, distance in enumerate(distances):
         labels[repeats(events, distance)[1:]] = first_lookback_class + i
     if distances:
-        early = events[1:distances[-1]] == NO_EVENT
+        early = events[1:distances[-1]] == default_event
         labels[:len(early)][early] = first_lookback_class + len(distances) - 1
     return labels
 
 
-def lookback_label(events, event_class, distances, first_lookback_class):
+def lookback_label(events, event_class, distances, first_lookback_class,
+                   default_event=NO_EVENT):
     """The label of the last of `events` (at position p >= 1) whose own class is
     `event_class`: lookback_labels at one position."""
     position, event = len(events) - 1, events[-1]
-    if distances and position < distances[-1] and event == NO_EVENT:
+    if distances and position < distances[-1] and event == default_event:
         return first_lookback_class + len(distances) - 1
     label = event_class
     for i, distance in enumerate(distances):
@@ -80,10 +82,55 @@ def lookback_label(events, event_class, distances, first_lookback_class):
     return label
 
 
-def lookback_event(lookback_index, history, distances):
-    """The event a lookback class stands for: history[-d], or no event if history is shorter."""
+def lookback_event(lookback_index, history, distances, default_event=NO_EVENT):
+    """The event a lookback class stands for: history[-d], or the default event (melodies:
+    no event) if history is shorter."""
     distance = distances[lookback_index]
-    return NO_EVENT if len(history) < distance else history[-distance]
+    return default_event if len(history) < distance else history[-distance]
+
+
+def lookback_inputs(events, classes, width, distances, bits):
+    """float32 [n-1, (1 + L) * width + bits + L]: the lookback inputs of positions 0..n-2
+    (see LookbackMelodyEncoder) from int arrays of events (equal events equal ints) and of
+    their one-hot classes (`width` of them; class 0 before the start: the default event's)."""
+    steps = len(events) - 1
+    positions = np.arange(steps)
+    inputs = np.zeros((steps, (1 + len(distances)) * width + bits + len(distances)),
+                      np.float32)
+    inputs[positions, classes[:-1]] = 1.0
+    offset = width
+    for distance in distances:
+        source = positions - distance + 1
+        source_class = np.where(source >= 0, classes[np.maximum(source, 0)], 0)
+        inputs[positions, offset + source_class] = 1.0
+        offset += width
+    inputs[:, offset:offset + bits] = binary_counters(positions + 1, bits)
+    offset += bits
+    for i, distance in enumerate(distances):
+        inputs[:, offset + i] = repeats(events, distance)[:steps]
+    return inputs
+
+
+def lookback_row(events, classes, width, distances, bits):
+    """The lookback input (float32) at the last of `events` (a list; any events that
+    compare with ==), whose one-hot classes are the list `classes`: lookback_inputs at one
+    position."""
+    position = len(events) - 1
+    row = np.zeros((1 + len(distances)) * width + bits + len(distances), np.float32)
+    row[classes[-1]] = 1.0
+    offset = width
+    for distance in distances:
+        source = position - distance + 1
+        row[offset + (classes[source] if source >= 0 else 0)] = 1.0
+        offset += width
+    count = position + 1
+    for i in range(bits):
+        row[offset + i] = 1.0 if (count >> i) & 1 else -1.0
+    offset += bits
+    for i, distance in enumerate(distances):
+        if position >= distance and events[position] == events[position - distance]:
+            row[offset + i] = 1.0
+    return row
 
 
 class _LookbackStepper(MelodyStepper):
@@ -99,24 +146,8 @@ class _LookbackStepper(MelodyStepper):
 
     def input(self):
         enc = self.encoder
-        width = enc.one_hot_size
-        classes, events = self._classes, self._events
-        position = len(events) - 1
-        row = np.zeros(enc.input_size, np.float32)
-        row[classes[-1]] = 1.0
-        offset = width
-        for distance in enc.lookback_distances:
-            source = position - distance + 1
-            row[offset + (classes[source] if source >= 0 else 0)] = 1.0
-            offset += width
-        count = position + 1
-        for i in range(enc.binary_counter_bits):
-            row[offset + i] = 1.0 if (count >> i) & 1 else -1.0
-        offset += enc.binary_counter_bits
-        for i, distance in enumerate(enc.lookback_distances):
-            if position >= distance and events[position] == events[position - distance]:
-                row[offset + i] = 1.0
-        return row
+        return lookback_row(self._events, self._classes, enc.one_hot_size,
+                            enc.lookback_distances, enc.binary_counter_bits)
 
     def label(self):
         enc = self.encoder
@@ -161,23 +192,10 @@ class LookbackMelodyEncoder(MelodyEncoder):
         n = len(events)
         if n < 2:
             return empty_encoding(self.input_size)
-        width, steps = self.one_hot_size, n - 1
         classes = events_to_classes(events, self.min_note)
-        positions = np.arange(steps)
-        inputs = np.zeros((steps, self.input_size), np.float32)
-        inputs[positions, classes[:-1]] = 1.0
-        offset = width
-        for distance in self.lookback_distances:
-            source = positions - distance + 1
-            source_class = np.where(source >= 0, classes[np.maximum(source, 0)], 0)
-            inputs[positions, offset + source_class] = 1.0
-            offset += width
-        bits = self.binary_counter_bits
-        inputs[:, offset:offset + bits] = binary_counters(positions + 1, bits)
-        offset += bits
-        for i, distance in enumerate(self.lookback_distances):
-            inputs[:, offset + i] = repeats(events, distance)[:steps]
-        labels = lookback_labels(events, classes, self.lookback_distances, width)
+        inputs = lookback_inputs(events, classes, self.one_hot_size, self.lookback_distances,
+                                 self.binary_counter_bits)
+        labels = lookback_labels(events, classes, self.lookback_distances, self.one_hot_size)
         return inputs, labels
 
     def class_to_event(self, class_index, events):

@@ -1,6 +1,6 @@
 """Notes to WAV audio: FluidSynth with a General MIDI SoundFont when both are installed,
-else a small built-in synthesizer (additive harmonics, ADSR envelope); files through
-soundfile as 16-bit mono PCM."""
+else a small built-in synthesizer (additive harmonics, ADSR envelope; drum hits as short
+noise bursts); files through soundfile as 16-bit mono PCM."""
 import errno
 import glob
 import os
@@ -20,6 +20,7 @@ SOUNDFONT_GLOBS = ('/usr/share/sounds/sf2/*.sf2', '/usr/share/soundfonts/*.sf2',
 HARMONICS = (1.0, 0.5, 0.25, 0.12, 0.06)      # relative amplitudes of partials 1..5
 ATTACK, DECAY, SUSTAIN, RELEASE = 0.01, 0.12, 0.6, 0.06   # seconds, level, seconds
 PEAK = 0.8
+DRUM_NOISE, DRUM_DECAY = 0.6, 0.04       # a drum hit's share of noise; its decay in seconds
 
 
 def find_soundfont():
@@ -81,7 +82,8 @@ def synthesize(notes, num_steps, qpm=120.0, steps_per_quarter=4, sample_rate=SAM
         start = int(round(note.start_step * step * sample_rate))
         end = min(total, int(round(note.end_step * step * sample_rate)))
         if end > start:
-            out[start:end] += _voice(note.pitch, end - start, sample_rate) * (note.velocity / 100)
+            voice = _drum_voice if getattr(note, 'is_drum', False) else _voice
+            out[start:end] += voice(note.pitch, end - start, sample_rate) * (note.velocity / 100)
     loudest = float(np.abs(out).max()) if total else 0.0
     if loudest > 1.0:
         out *= PEAK / loudest
@@ -105,6 +107,17 @@ def _voice(pitch, length, sample_rate):
     release = min(length, int(RELEASE * sample_rate))
     envelope[length - release:] *= np.linspace(1.0, 0.0, release)
     return (PEAK * wave_ * envelope).astype(np.float32)
+
+
+def _drum_voice(pitch, length, sample_rate):
+    """One drum hit: a burst of noise (its own, seeded by the pitch) over a tone at the
+    pitch's frequency (a low thump for a kick), decaying fast; the same for a pitch always."""
+    t = np.arange(length) / sample_rate
+    frequency = min(440.0 * 2.0 ** ((pitch - 69) / 12.0), sample_rate / 4)
+    noise = np.random.default_rng(pitch).uniform(-1.0, 1.0, length)
+    tone = np.sin(2 * np.pi * frequency * t)
+    mix = DRUM_NOISE * noise + (1.0 - DRUM_NOISE) * tone
+    return (PEAK * mix * np.exp(-t / DRUM_DECAY)).astype(np.float32)
 
 
 def write_wav(path, samples, sample_rate=SAMPLE_RATE):

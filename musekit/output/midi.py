@@ -1,4 +1,5 @@
-"""Notes to a Standard MIDI File through mido: one track, a tempo, 4/4, one program.
+"""Notes to a Standard MIDI File through mido: one track, a tempo, 4/4, one program (drum
+notes on channel 10).
 
 A step is TICKS_PER_STEP ticks, so quantized notes land on exact ticks, and the track ends
 at the piece's last step even when the piece ends in silence.
@@ -6,6 +7,7 @@ at the piece's last step even when the piece ends in silence.
 from musekit.errors import MusekitError, check_int
 
 TICKS_PER_STEP = 120
+DRUM_CHANNEL = 9        # MIDI channel 10, General MIDI's drums: where is_drum notes go
 MAX_STEPS_PER_QUARTER = 0x7FFF // TICKS_PER_STEP    # ticks per beat is a 15-bit field
 # A MIDI tempo is microseconds per quarter note in 3 bytes: nothing slower than this fits.
 MIN_QPM = 60_000_000 / 0xFFFFFF
@@ -45,10 +47,11 @@ def midi_file(notes, num_steps, qpm=120.0, steps_per_quarter=4, program=0):
     timed = []          # (tick, order, message): note-offs sort before note-ons at one tick
     for note in notes:
         _check_note(note)
-        timed.append((note.start_step * TICKS_PER_STEP, 1,
-                      mido.Message('note_on', note=note.pitch, velocity=note.velocity)))
-        timed.append((note.end_step * TICKS_PER_STEP, 0,
-                      mido.Message('note_off', note=note.pitch, velocity=0)))
+        channel = DRUM_CHANNEL if note.is_drum else 0
+        timed.append((note.start_step * TICKS_PER_STEP, 1, mido.Message(
+            'note_on', note=note.pitch, velocity=note.velocity, channel=channel)))
+        timed.append((note.end_step * TICKS_PER_STEP, 0, mido.Message(
+            'note_off', note=note.pitch, velocity=0, channel=channel)))
     timed.sort(key=lambda t: (t[0], t[1], t[2].note))
     track = mido.MidiTrack([
         mido.MetaMessage('set_tempo', tempo=round(60_000_000 / qpm), time=0),

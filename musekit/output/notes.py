@@ -4,11 +4,13 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class Note:
-    """One note: MIDI pitch and velocity, sounding from start_step up to (not at) end_step."""
+    """One note: MIDI pitch and velocity, sounding from start_step up to (not at) end_step;
+    a drum hit (`is_drum`: a General MIDI drum pitch, written on MIDI channel 10)."""
     pitch: int
     start_step: int
     end_step: int
     velocity: int = 100
+    is_drum: bool = False
 
 
 def seconds_per_step(qpm, steps_per_quarter):
