@@ -1,0 +1,243 @@
+"""The drums piece type: Magenta's --primer_drums read safely, --primer_midi's drums, drum
+tracks written on MIDI channel 10 and read back as themselves, and musekit_generate end to
+end with small random drum_kit and one_drum bundles."""
+import collections
+import os
+
+import mido
+import numpy as np
+import pretty_midi
+import pytest
+from note_seq import midi_io
+
+from musekit.bundle import write_bundle
+from musekit.config import get_config
+from musekit.encoders.drums import NO_HITS
+from musekit.errors import MusekitError
+from musekit.extractors.drums import DrumExtractor
+from musekit.models.base import get_model
+from musekit.output.audio import synthesize
+from musekit.output.notes import Note
+from musekit.pieces.drums import MAX_PRIMER_CHARACTERS, DrumsPiece, parse_primer_drums
+from tests.test_drums_encoders import random_tracks
+from tests.test_generation import run_cli
+
+FIRST_PITCHES = {36, 38, 42, 46, 45, 48, 50, 49, 51}
+
+
+def piece(name='drum_kit'):
+    config = get_config(name)
+    return DrumsPiece(config.make_encoder(), config.make_extractor())
+
+
+def options(**given):
+    values = {'primer_drums': None, 'primer_midi': None, 'qpm': 120.0, 'render_wav': False,
+              'plot': False}
+    values.update(given)
+    return values
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('[(36, 42), (), (42,)]', [{36, 42}, set(), {42}]),
+    ('[(36,42),(),(),(),(42,),(),(),()]', [{36, 42}, set(), set(), set(), {42}, set(),
+                                           set(), set()]),
+    ('  [36, [38, 42], {46}, ()]  ', [{36}, {38, 42}, {46}, set()]),    # a lone pitch too
+    ('((0, 127),)', [{0, 127}]),
+    ('[(36, 36)]', [{36}]),
+])
+def test_primer_drums_by_hand(text, expected):
+    assert parse_primer_drums(text) == [frozenset(e) for e in expected]
+
+
+@pytest.mark.parametrize('text, message', [
+    ('', "malformed --primer_drums '': expected a list of hit sets like "
+         '"[(36, 42), (), (42,)]"'),
+    ('[(36, 42), (', 'malformed --primer_drums'),
+    ("__import__('os').system('true')", 'malformed --primer_drums'),
+    ('[(36,)] * 4', 'malformed --primer_drums'),
+    ('[' * 5000 + ']' * 5000, 'malformed --primer_drums'),
+    ('[]', '--primer_drums must be a non-empty list of hit sets'),
+    ('36', '--primer_drums must be a non-empty list of hit sets'),
+    ('[(36, 128)]', '--primer_drums step 0 holds 128, not a MIDI pitch (0..127)'),
+    ('[(), (True,)]', '--primer_drums step 1 holds True, not a MIDI pitch (0..127)'),
+    ("[(), ('36',)]", "--primer_drums step 1 holds '36', not a MIDI pitch (0..127)"),
+    ('[(), 36.5]', '--primer_drums step 1 is 36.5, not a set of drum pitches'),
+    ('[(), -1]', '--primer_drums step 1 is -1, not a set of drum pitches'),
+    ('[(), {"a": 1}]', "--primer_drums step 1 is {'a': 1}, not a set of drum pitches"),
+])
+def test_bad_primer_drums_are_one_line(text, message):
+    with pytest.raises(MusekitError) as e:
+        parse_primer_drums(text)
+    assert str(e.value).startswith(message) and '\n' not in str(e.value)
+
+
+def test_primer_drums_size_limits():
+    with pytest.raises(MusekitError) as e:
+        parse_primer_drums(' ' * (MAX_PRIMER_CHARACTERS + 1))
+    assert str(e.value) == '--primer_drums is %d characters long (at most %d)' % (
+        MAX_PRIMER_CHARACTERS + 1, MAX_PRIMER_CHARACTERS)
+    with pytest.raises(MusekitError, match='MUSEKIT_MAX_STEPS'):
+        parse_primer_drums('[%s]' % ','.join(['()'] * 100_001))
+
+
+def test_primer_options():
+    drums = piece()
+    assert drums.primer(options()) == [frozenset([36])]         # Magenta's default
+    assert drums.primer(options(primer_drums='[(36, 42), ()]')) == [frozenset([36, 42]),
+                                                                    NO_HITS]
+    with pytest.raises(MusekitError, match='give --primer_drums or --primer_midi, not both'):
+        drums.primer(options(primer_drums='[(36,)]', primer_midi='x.mid'))
+    with pytest.raises(MusekitError, match='qpm must be'):
+        drums.primer(options(qpm=0.0))
+    with pytest.raises(MusekitError, match='no such primer MIDI file: nowhere.mid'):
+        drums.primer(options(primer_midi='nowhere.mid'))
+    refusing = DrumsPiece(get_config('drum_kit').make_encoder().__class__(
+        ignore_unknown_drums=False), get_config('drum_kit').make_extractor())
+    with pytest.raises(MusekitError, match='holds pitch 100, which is in no drum type'):
+        refusing.primer(options(primer_drums='[(36,), (100,)]'))
+
+
+def write_primer_midi(path, drums=True, piano=True, qpm=120.0):
+    """A MIDI file: drum hits (is_drum) from the second beat of bar 1 on, a piano part."""
+    midi = pretty_midi.PrettyMIDI(initial_tempo=qpm)
+    step = 60.0 / qpm / 4
+    if drums:
+        kit = pretty_midi.Instrument(0, is_drum=True)
+        for s, pitches in ((20, (36, 42)), (22, (42,)), (24, (38, 42)), (29, (35,))):
+            for p in pitches:
+                kit.notes.append(pretty_midi.Note(100, p, s * step, s * step + step / 2))
+        midi.instruments.append(kit)
+    if piano:
+        keys = pretty_midi.Instrument(0)
+        keys.notes.append(pretty_midi.Note(80, 60, 16 * step, 24 * step))
+        keys.notes.append(pretty_midi.Note(80, 64, 40 * step, 44 * step))
+        midi.instruments.append(keys)
+    midi.write(str(path))
+    return str(path)
+
+
+def test_primer_midi_is_its_drum_track(tmp_path):
+    events = piece().primer(options(primer_midi=write_primer_midi(tmp_path / 'p.mid')))
+    # from the bar of the first hit (bar 2: step 16) to the last hit, the piano left out
+    expected = [NO_HITS] * 14
+    expected[4], expected[6], expected[8], expected[13] = (
+        frozenset([36, 42]), frozenset([42]), frozenset([38, 42]), frozenset([35]))
+    assert events == expected
+    # one_drum counts 8th notes: the same hits on its coarser grid
+    assert piece('one_drum').primer(options(primer_midi=str(tmp_path / 'p.mid'))) == [
+        NO_HITS, NO_HITS, frozenset([36, 42]), frozenset([42]), frozenset([38, 42]),
+        NO_HITS, NO_HITS, frozenset([35])]             # 14.5 eighths rounds up
+    # a file without drum notes: every note is a hit, as Magenta reads a primer
+    only_piano = write_primer_midi(tmp_path / 'q.mid', drums=False)
+    assert piece().primer(options(primer_midi=only_piano)) == [frozenset([60])] + \
+        [NO_HITS] * 23 + [frozenset([64])]
+    empty = write_primer_midi(tmp_path / 'e.mid', drums=False, piano=False)
+    with pytest.raises(MusekitError, match='primer MIDI .*e.mid holds no notes'):
+        piece().primer(options(primer_midi=empty))
+
+
+def read_back(path, steps_per_quarter):
+    """The drum track of a written MIDI file, as the extractor reads it."""
+    sequence = midi_io.midi_file_to_note_sequence(path)
+    extractor = DrumExtractor(steps_per_quarter=steps_per_quarter, min_bars=0,
+                              gap_bars=float('inf'), max_steps=100_000)
+    pieces, _ = extractor.prepare(sequence)
+    return extractor.tracks(pieces[0], collections.Counter())[0], sequence
+
+
+@pytest.mark.parametrize('name', ['drum_kit', 'one_drum'])
+def test_tracks_round_trip_through_midi_on_channel_10(tmp_path, name):
+    drums = piece(name)
+    spq = drums.steps_per_quarter
+    tracks = [t for t in random_tracks(3, count=12) if len(t) > 2]
+    for i, track in enumerate(tracks):
+        track = [frozenset([36])] + track + [frozenset([42])]   # first and last step hit
+        paths, renderers = drums.write(str(tmp_path / ('t%d' % i)), track, 1, options())
+        assert paths == [str(tmp_path / ('t%d.mid' % i))] and renderers == []
+        back, sequence = read_back(paths[0], spq)
+        assert back == track, i
+        assert all(n.is_drum and n.velocity == 100 for n in sequence.notes)
+        seconds = 60.0 / 120.0 / spq
+        assert all(abs(n.end_time - n.start_time - seconds) < 1e-6 for n in sequence.notes)
+        channels = {m.channel for m in mido.MidiFile(paths[0]).tracks[0]
+                    if m.type in ('note_on', 'note_off')}
+        assert channels == {9}
+
+
+def test_a_drum_hit_sounds_as_a_noise_burst():
+    hit = synthesize([Note(36, 0, 2, is_drum=True)], 4)
+    tone = synthesize([Note(36, 0, 2)], 4)
+    again = synthesize([Note(36, 0, 2, is_drum=True)], 4)
+    half = len(hit) // 2
+    assert np.abs(hit[:half]).max() > 0.1 and not hit[half:].any()
+    np.testing.assert_array_equal(hit, again)            # the same hit sounds the same
+    assert not np.allclose(hit, tone)
+    # it decays: the hit's second eighth is much quieter than its first
+    eighth = half // 4
+    assert np.abs(hit[eighth:2 * eighth]).mean() < 0.5 * np.abs(hit[:eighth]).mean()
+
+
+# --- musekit_generate end to end -----------------------------------------------------------
+
+def small_bundle(path, name, attn_length=None, seed=0):
+    """A bundle of `name` with one 16-unit LSTM (attention as the config has it, unless
+    `attn_length`) and random weights."""
+    hparams = {'rnn_layer_sizes': [16]}
+    if attn_length is not None:
+        hparams['attn_length'] = attn_length
+    config = get_config(name).with_hparams(hparams)
+    encoder = config.make_encoder()
+    shapes = get_model('events_rnn').weight_shapes(encoder, config.hparams)
+    rng = np.random.default_rng(seed)
+    weights = {k: (0.5 * rng.standard_normal(s)).astype(np.float32) for k, s in shapes.items()}
+    write_bundle(str(path), config.to_dict(), weights, {'dataset': 'none: random weights'})
+    return str(path)
+
+
+@pytest.mark.parametrize('name, flags, first_pitches', [
+    ('drum_kit', ['--primer_drums=[(36, 42), (), (42,), (), (38, 42)]', '--render_wav',
+                  '--plot'], FIRST_PITCHES),
+    ('one_drum', ['--primer_drums=[(36, 42), (), (42,), (), (38, 42)]'], {39}),
+    ('drum_kit', ['--beam_size=2', '--branch_factor=2'], FIRST_PITCHES),
+])
+def test_musekit_generate_writes_drum_tracks(tmp_path, capsys, name, flags, first_pitches):
+    bundle = small_bundle(tmp_path / 'd.musekit', name)
+    out = tmp_path / 'out'
+    status, stdout, err = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % out,
+                                  '--num_outputs=3', '--num_steps=40', '--seed=5', *flags)
+    assert status == 0, err
+    files = sorted(os.listdir(out))
+    mids = ['drums_%02d.mid' % i for i in (1, 2, 3)]
+    assert [f for f in files if f.endswith('.mid')] == mids
+    if '--render_wav' in flags:
+        assert {'drums_01.wav', 'drums_01.png'} <= set(files)
+    assert '3 drum tracks of 40 steps' in stdout and 'seed 5' in stdout
+    spq = piece(name).steps_per_quarter
+    primer = parse_primer_drums(flags[0][len('--primer_drums='):]) \
+        if flags[0].startswith('--primer_drums') else [frozenset([36])]
+    outputs = []
+    for mid in mids:
+        track, sequence = read_back(str(out / mid), spq)
+        assert track[:len(primer)] == primer
+        generated = track[len(primer):]
+        assert {p for hits in generated for p in hits} <= first_pitches
+        assert any(generated)                       # random weights do hit something
+        assert max(n.end_time for n in sequence.notes) <= 40 * 60.0 / 120 / spq + 1e-6
+        outputs.append(track)
+    assert len({tuple(t) for t in outputs}) > 1
+    status, again, _ = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % out,
+                               '--num_outputs=3', '--num_steps=40', '--seed=5', *flags)
+    assert status == 0 and [read_back(str(out / m), spq)[0] for m in mids] == outputs
+
+
+def test_musekit_generate_refusals_are_one_line(tmp_path, capsys):
+    bundle = small_bundle(tmp_path / 'd.musekit', 'drum_kit', attn_length=0)
+    for flag, message in (
+            ('--primer_melody=[60]', '--primer_melody does not apply to'),
+            ('--primer_drums=[(36,), (300,)]', '--primer_drums step 1 holds 300'),
+            ('--primer_drums=[(36,)] * 200', 'malformed --primer_drums'),
+            ('--num_steps=2', 'num_steps (2) is shorter than the primer (3 steps)')):
+        extra = ['--primer_drums=[(36,), (), ()]'] if flag == '--num_steps=2' else []
+        status, _, err = run_cli(capsys, '--bundle_file=' + bundle,
+                                 '--output_dir=%s' % tmp_path, flag, *extra)
+        assert status == 2 and err.count('\n') == 1 and message in err, (flag, err)
