@@ -14,6 +14,7 @@ folded into the encoder's range. A chord symbol note_seq cannot read or transpos
 the whole piece (chord_symbol_exception), a chord outside the encoder's chord encoding
 drops its lead sheet (chord_encoding_exception), as Magenta counts them.
 """
+import collections
 import copy
 import dataclasses
 import functools
@@ -153,9 +154,9 @@ class LeadSheetExtractor(Extractor):
         try:
             sheets = self.lead_sheets(quantized, stats)
         except lib['events_lib'].NonIntegerStepsPerBarError:
-            return [], new_stats(non_integer_steps_per_bar=1)
+            return [], collections.Counter(non_integer_steps_per_bar=1)
         except lib['chord_symbols_lib'].ChordSymbolError:
-            return [], new_stats(chord_symbol_exception=1)
+            return [], collections.Counter({chords.SYMBOL_ERROR: 1})
         out = []
         for sheet in sheets:
             try:
