@@ -52,15 +52,20 @@ def parse_chords(text, encoder):
 
 
 def primer_with_gap(events):
-    """Magenta's primer melody: the events through the last note's end, then one more step
-    (a note-off if a note sounds there, else no event); [-2] without notes."""
+    """Magenta's primer melody: the melody's notes (as its NoteSequence holds them) through
+    the last one's end, then one more step, a note-off; [-2] without notes. (Magenta also
+    drops whole bars of silence before the first note, and as many steps from the end of
+    the chords; musekit keeps the primer's start.)"""
     notes = melody_notes(events)
     if not notes:
         return [-2]
     end = max(note.end_step for note in notes)
-    melody = list(events[:end])
-    last = next((e for e in reversed(melody) if e != -2), -1)
-    return melody + [-1 if last >= 0 else -2]
+    melody = [-2] * end + [-1]
+    for note in notes:
+        melody[note.start_step] = note.pitch
+        if melody[note.end_step] == -2:
+            melody[note.end_step] = -1
+    return melody
 
 
 def chord_notes(symbols, total_steps):
