@@ -218,7 +218,7 @@ def test_configs_carry_magentas_hparams_and_data_settings():
         assert config.hparams['dropout_rate'] == 0.5 and config.hparams['clip_norm'] == 5.0
         extractor = config.make_extractor()
         assert (extractor.steps_per_quarter, extractor.min_steps, extractor.max_steps,
-                extractor.truncate) == (4, 80, 2048, True)
+                extractor.truncate, extractor.split_repeats) == (4, 80, 2048, True, True)
         assert config.transpose_range() == '-4,4'
         encoder = config.make_encoder()
         assert (encoder.min_pitch, encoder.num_keys) == (21, 88)
@@ -296,3 +296,57 @@ def test_same_seed_same_frames_and_generation_scores_the_frames_drawn(tmp_path):
         inputs, labels = encoder.encode(events)
         expected = teacher_forced_log_probs(model, inputs, labels).sum()
         assert a.log_likelihood[row] == pytest.approx(expected, rel=1e-6)
+
+
+# --- Magenta's piano-roll frames (split_repeats) ------------------------------------------
+
+def quantized(notes, total=None):
+    from note_seq import sequences_lib
+    from note_seq.protobuf import music_pb2
+    ns = music_pb2.NoteSequence(ticks_per_quarter=220)
+    ns.tempos.add(qpm=60)
+    for pitch, start, end in notes:
+        ns.notes.add(pitch=pitch, start_time=start / 4, end_time=end / 4, velocity=80)
+    ns.total_time = max(end for _, _, end in notes) / 4
+    return sequences_lib.quantize_note_sequence(ns, 4)
+
+
+def note_seq_frames(q):
+    from note_seq import pianoroll_lib
+    return [tuple(p + 21 for p in e) for e in pianoroll_lib.PianorollSequence(
+        quantized_sequence=q)]
+
+
+def test_split_repeats_by_hand_and_as_note_seq_walks_the_notes_in_order():
+    from musekit.extractors.pianoroll import split_repeat_frames
+    # 60 held 0-2 then struck again 2-4: silent at 1; 67 likewise silent at 2. The 64 of
+    # 4-6 silences step 3, but the 64 of 0-4 listed after it sounds there again (and,
+    # starting at 0, silences 64 on the last step)
+    q = quantized([(60, 0, 2), (60, 2, 4), (64, 4, 6), (64, 0, 4), (67, 1, 3), (67, 3, 6)])
+    frames, outside = split_repeat_frames(q, 21, 109, 6)
+    assert frames == [(60, 64), (64, 67), (60, 64), (60, 64, 67), (64, 67), (67,)]
+    assert frames == note_seq_frames(q) and outside == 0
+    # note_seq's step "-1": a note from step 0 silences its pitch on the last step
+    q = quantized([(72, 3, 6), (72, 0, 2)])
+    assert split_repeat_frames(q, 21, 109, 6)[0] == note_seq_frames(q) == [
+        (72,), (72,), (), (72,), (72,), ()]
+    # cut short (max_steps), the last step is not among the frames built
+    assert split_repeat_frames(q, 21, 109, 4)[0] == [(72,), (72,), (), (72,)]
+
+
+def test_the_pianoroll_extractor_equals_note_seqs_frames_on_chorales():
+    import music21
+    import note_seq
+    from note_seq import sequences_lib
+    extractor = get_config('rnn-nade').make_extractor()
+    encoder = get_config('rnn-nade').make_encoder()
+    for name in ('bwv10.7.mxl', 'bwv66.6.mxl'):
+        ns = note_seq.musicxml_file_to_sequence_proto(os.path.join(
+            os.path.dirname(music21.__file__), 'corpus', 'bach', name))
+        del ns.time_signatures[:]
+        ns.time_signatures.add(numerator=4, denominator=4, time=0)
+        q = sequences_lib.quantize_note_sequence(ns, 4)
+        [frames], stats = extractor.extract(q, encoder)
+        assert frames == note_seq_frames(q) and not stats
+        plain = type(extractor)(**{**extractor.params(), 'split_repeats': False})
+        assert plain.extract(q, encoder)[0][0] != frames        # repeats run together
