@@ -140,7 +140,7 @@ def test_flags_of_another_piece_type_are_refused_in_one_line(work, trained):
                  '--primer_melody=[60]', expect=2)
     assert err.count('\n') == 1
     assert "--primer_melody does not apply to demo.musekit, whose pieces are " \
-        "demo_key_frames (it is a flag for melody, performance, polyphonic_events)" in err
+        "demo_key_frames (it is a flag for lead_sheet, melody, performance, polyphonic_events)" in err
     help_text, _ = run(work, 'musekit_generate', '--help')
     assert '--primer_pitches' in help_text and '--primer_melody' in help_text
 
