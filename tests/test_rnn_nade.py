@@ -166,6 +166,7 @@ def test_a_later_key_or_frame_does_not_reach_an_earlier_keys_logit(tiny):
                                logits[:4], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_tiny_model_learns_a_repeating_piece():
     import keras
     import tensorflow as tf
