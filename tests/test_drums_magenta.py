@@ -1,15 +1,19 @@
 """Magenta .mag bundles of Drums RNN (drum_kit with its attention cell, one_drum; made by
 Magenta 2.1.4's own tools as tests/data/magenta/README.md says): they load without
 TensorFlow, musekit's step model gives the softmax Magenta's own graph gave on Magenta's
-encoded inputs, musekit's encoders give exactly those inputs, and musekit_generate and
-musekit_import work on them."""
+encoded inputs, musekit's encoders give exactly those inputs, musekit_generate and
+musekit_import work on them, and musekit's primers and argmax generations are Magenta's."""
+import base64
+import json
 import os
 
 import numpy as np
 import pytest
 
 from musekit.bundle import load_bundle
+from musekit.config import get_config
 from musekit.magenta.bundle import supported_generators
+from musekit.pieces.drums import DrumsPiece
 from tests.test_drums_piece import read_back
 from tests.test_generation import run_cli
 
@@ -122,5 +126,74 @@ def test_generate_from_the_mag_and_its_import_alike(tmp_path, capsys, name):
     assert outputs[0] == outputs[1] and outputs[0][0] != outputs[0][1]
     spq = load_bundle(mag(name)).config.make_extractor().steps_per_quarter
     track, _ = read_back(str(tmp_path / 'from_mag' / 'drums_01.mid'), spq)
-    assert len(track) <= 64 and track[:7] == [frozenset(e) for e in (
-        (36, 42), (), (42,), (), (38, 42), (), (42,))]
+    hits = [(36, 42), (), (42,), (), (38, 42), (), (42,)] if spq == 4 else \
+        [(36, 42), (42,), (38, 42), (42,)]         # one_drum: the 16ths on its 8th grid
+    assert len(track) <= 64 and track[:len(hits)] == [frozenset(e) for e in hits]
+
+
+_primers = {}
+
+
+def primer_cases():
+    """The cases of drums_primers.json (by make_drum_primer_references.py): what Magenta's
+    drums_rnn_generate handed its model for a primer, and what it generated at temperature
+    1e-4."""
+    if not _primers:
+        with open(os.path.join(DATA, 'drums_primers.json')) as f:
+            _primers.update(json.load(f))
+    return _primers['cases']
+
+
+def primer_flags(case, folder):
+    """musekit_generate's flags for a case (its primer MIDI written into `folder`)."""
+    flags = []
+    if case['primer_drums'] is not None:
+        flags.append('--primer_drums=' + case['primer_drums'])
+    if case['qpm']:
+        flags.append('--qpm=%r' % case['qpm'])
+    if case['primer_midi']:
+        path = folder / 'primer.mid'
+        path.write_bytes(base64.b64decode(case['primer_midi']))
+        flags.append('--primer_midi=%s' % path)
+    return flags
+
+
+@pytest.mark.parametrize('index', range(14))
+def test_primers_are_magentas(tmp_path, index):
+    """The primer musekit's model is given is the drum track Magenta's generator gives its
+    own: two silent steps after the last hit (one at 70 qpm after step 5: Magenta's float
+    rounding), silence beyond dropped, leading silent bars unseen, --primer_drums in 16ths
+    whatever the model's step, a MIDI's last note end counted, no hits one silent step."""
+    case = primer_cases()[index]
+    config = get_config(case['config'])
+    drums = DrumsPiece(config.make_encoder(), config.make_extractor())
+    drums.requested_length(case['num_steps'], True)
+    values = dict(primer_drums=None, primer_midi=None, qpm=120.0, render_wav=False,
+                  plot=False)
+    for flag in primer_flags(case, tmp_path):
+        name, value = flag[2:].split('=', 1)
+        values[name] = float(value) if name == 'qpm' else value
+    assert [sorted(e) for e in drums.primer(values)] == case['primer']
+
+
+@pytest.mark.parametrize('index', [10, 11, 12, 13])
+def test_generate_continues_as_magenta(tmp_path, capsys, index):
+    """At temperature 1e-4 (argmax) musekit_generate writes the track Magenta generated
+    from the same .mag and primer (after any leading silent bars, which musekit does not
+    write). one_drum's argmax hits every step, so a silent step too many or too few after
+    the primer shows (drum_kit's is silence: its primers are checked above)."""
+    case = primer_cases()[index]
+    name = case['config'] + '_drums40'
+    out = tmp_path / 'out'
+    status, _, err = run_cli(capsys, '--bundle_file=' + mag(name), '--output_dir=%s' % out,
+                             '--num_outputs=1', '--num_steps=%d' % case['num_steps'],
+                             '--temperature=0.0001', '--seed=1',
+                             *primer_flags(case, tmp_path))
+    assert status == 0, err
+    spq = load_bundle(mag(name)).config.make_extractor().steps_per_quarter
+    track, _ = read_back(str(out / 'drums_01.mid'), spq)
+    generated = [frozenset(e) for e in case['generated']]
+    assert sum(map(bool, generated[len(case['primer']):])) > 20
+    while not generated[-1]:
+        generated.pop()         # read_back's track ends on its last hit
+    assert track[:len(generated)] == generated

@@ -82,9 +82,27 @@ def test_primer_drums_size_limits():
 
 def test_primer_options():
     drums = piece()
-    assert drums.primer(options()) == [frozenset([36])]         # Magenta's default
+    # Magenta's default, a kick, and the two silent steps before it starts generating
+    assert drums.primer(options()) == [frozenset([36]), NO_HITS, NO_HITS]
     assert drums.primer(options(primer_drums='[(36, 42), ()]')) == [frozenset([36, 42]),
-                                                                    NO_HITS]
+                                                                    NO_HITS, NO_HITS]
+    # silence after those two steps is dropped, a whole silent bar before the first hit too
+    assert drums.primer(options(primer_drums='[(38,), (), (), (), (), (), ()]')) == [
+        frozenset([38]), NO_HITS, NO_HITS]
+    assert drums.primer(options(primer_drums=repr([()] * 18 + [(38,)]))) == [
+        NO_HITS, NO_HITS, frozenset([38]), NO_HITS, NO_HITS]
+    assert drums.primer(options(primer_drums='[(), ()]')) == [NO_HITS]
+    # one_drum hears --primer_drums' 16th notes on its 8th-note grid, as Magenta's does
+    assert piece('one_drum').primer(options(primer_drums='[(36,), (), (38,), (42,)]')) == [
+        frozenset([36]), frozenset([38]), frozenset([42]), NO_HITS]
+    # the primer and its silent steps must fit in --num_steps
+    drums.requested_length(4, True)
+    assert len(drums.primer(options(primer_drums='[(36,), (38,)]'))) == 4
+    with pytest.raises(MusekitError) as e:
+        drums.primer(options(primer_drums='[(36,), (38,), (42,)]'))
+    assert str(e.value) == ('--primer_drums takes 5 steps, through the step before the one '
+                            'where Magenta starts generating (after its last hit); '
+                            '--num_steps=4 must be at least that')
     with pytest.raises(MusekitError, match='give --primer_drums or --primer_midi, not both'):
         drums.primer(options(primer_drums='[(36,)]', primer_midi='x.mid'))
     with pytest.raises(MusekitError, match='qpm must be'):
@@ -118,19 +136,21 @@ def write_primer_midi(path, drums=True, piano=True, qpm=120.0):
 
 def test_primer_midi_is_its_drum_track(tmp_path):
     events = piece().primer(options(primer_midi=write_primer_midi(tmp_path / 'p.mid')))
-    # from the bar of the first hit (bar 2: step 16) to the last hit, the piano left out
-    expected = [NO_HITS] * 14
+    # from the bar of the first hit (bar 2: step 16) to the last hit, the piano left out;
+    # the last hit ends half a step later, so Magenta starts generating at step 16 + 15
+    expected = [NO_HITS] * 15
     expected[4], expected[6], expected[8], expected[13] = (
         frozenset([36, 42]), frozenset([42]), frozenset([38, 42]), frozenset([35]))
     assert events == expected
-    # one_drum counts 8th notes: the same hits on its coarser grid
+    # one_drum counts 8th notes: the same hits on its coarser grid, no silent step left
     assert piece('one_drum').primer(options(primer_midi=str(tmp_path / 'p.mid'))) == [
         NO_HITS, NO_HITS, frozenset([36, 42]), frozenset([42]), frozenset([38, 42]),
         NO_HITS, NO_HITS, frozenset([35])]             # 14.5 eighths rounds up
-    # a file without drum notes: every note is a hit, as Magenta reads a primer
+    # a file without drum notes: every note is a hit, as Magenta reads a primer; the last
+    # note lasts 4 steps, and Magenta starts generating a step after it ends, rounded up
     only_piano = write_primer_midi(tmp_path / 'q.mid', drums=False)
     assert piece().primer(options(primer_midi=only_piano)) == [frozenset([60])] + \
-        [NO_HITS] * 23 + [frozenset([64])]
+        [NO_HITS] * 23 + [frozenset([64])] + [NO_HITS] * 5
     empty = write_primer_midi(tmp_path / 'e.mid', drums=False, piano=False)
     with pytest.raises(MusekitError, match='primer MIDI .*e.mid holds no notes'):
         piece().primer(options(primer_midi=empty))
@@ -213,8 +233,8 @@ def test_musekit_generate_writes_drum_tracks(tmp_path, capsys, name, flags, firs
         assert {'drums_01.wav', 'drums_01.png'} <= set(files)
     assert '3 drum tracks of 40 steps' in stdout and 'seed 5' in stdout
     spq = piece(name).steps_per_quarter
-    primer = parse_primer_drums(flags[0][len('--primer_drums='):]) \
-        if flags[0].startswith('--primer_drums') else [frozenset([36])]
+    primer = piece(name).primer(options(primer_drums=flags[0][len('--primer_drums='):])) \
+        if flags[0].startswith('--primer_drums') else [frozenset([36]), NO_HITS, NO_HITS]
     outputs = []
     for mid in mids:
         track, sequence = read_back(str(out / mid), spq)
@@ -236,8 +256,8 @@ def test_musekit_generate_refusals_are_one_line(tmp_path, capsys):
             ('--primer_melody=[60]', '--primer_melody does not apply to'),
             ('--primer_drums=[(36,), (300,)]', '--primer_drums step 1 holds 300'),
             ('--primer_drums=[(36,)] * 200', 'malformed --primer_drums'),
-            ('--num_steps=2', 'num_steps (2) is shorter than the primer (3 steps)')):
-        extra = ['--primer_drums=[(36,), (), ()]'] if flag == '--num_steps=2' else []
+            ('--num_steps=4', '--primer_drums takes 5 steps, through the step before')):
+        extra = ['--primer_drums=[(36,), (), (38,)]'] if flag == '--num_steps=4' else []
         status, _, err = run_cli(capsys, '--bundle_file=' + bundle,
                                  '--output_dir=%s' % tmp_path, flag, *extra)
         assert status == 2 and err.count('\n') == 1 and message in err, (flag, err)

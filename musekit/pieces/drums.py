@@ -7,19 +7,29 @@ step is the set of drum types the model chose, each written as its type's first 
 (36 kick, 38 snare, 42 closed hi-hat, ...) for one step at velocity 100, as note_seq's
 decoding and DrumTrack.to_sequence do; primer hits keep their own pitches.
 
-Magenta starts generating one step after the primer's last hit (its primer loses trailing
-silent steps and gains one); musekit keeps the primer as given.
+The primer is Magenta's: its NoteSequence (--primer_drums: one hit set per 16th note, at
+--qpm, as Magenta's DrumTrack writes it; --primer_midi: the file at its own tempo) quantized
+at the model's step, the drum track from the bar of its first hit through the step where
+Magenta starts generating, computed as it does (the last note's end plus a step, rounded
+up: usually two silent steps after the last hit; silence after that is dropped; a primer
+without hits is one silent step). The model sees what Magenta's sees, so a bundle gives
+what Magenta gives. musekit differs on purpose in three ways: whole silent bars before the
+first hit are not written (Magenta writes them as time before its track) and --num_steps
+counts the steps written; a primer MIDI's drum-channel notes are its hits (Magenta takes
+every note; musekit does that only for a file without drums); the output plays at --qpm
+(Magenta plays at a primer MIDI's tempo).
 """
 import ast
 
 from musekit import limits
-from musekit.encoders.drums import MAX_PITCH, MIN_PITCH
+from musekit.encoders.drums import MAX_PITCH, MIN_PITCH, NO_HITS
 from musekit.errors import MusekitError
 from musekit.output.notes import Note
 from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, PieceType, StepGrid,
                                  read_midi_sequence, register, write_note_files)
 
 DEFAULT_PRIMER = [frozenset([36])]      # Magenta's: a single bass drum hit
+PRIMER_DRUMS_STEPS_PER_QUARTER = 4      # note_seq's DrumTrack default: --primer_drums steps
 MAX_PRIMER_CHARACTERS = 1 << 20         # a --primer_drums longer than this is refused unread
 VELOCITY = 100
 
@@ -63,24 +73,68 @@ def _shown(text, width=60):
     return text if len(text) <= width else text[:width] + '...'
 
 
+def primer_drums_sequence(events, qpm):
+    """The NoteSequence Magenta's drums_rnn_generate makes of --primer_drums: one hit set per
+    16th note (note_seq's DrumTrack at its default 4 steps per quarter, whatever the model's
+    step), each hit one step long at velocity 100, at `qpm`."""
+    from note_seq.protobuf import music_pb2
+    sequence = music_pb2.NoteSequence()
+    sequence.tempos.add().qpm = qpm
+    seconds = 60.0 / qpm / PRIMER_DRUMS_STEPS_PER_QUARTER
+    for step, hits in enumerate(events):
+        for pitch in sorted(hits):
+            sequence.notes.add(pitch=pitch, velocity=VELOCITY, instrument=9, is_drum=True,
+                               start_time=step * seconds, end_time=(step + 1) * seconds)
+    if sequence.notes:
+        sequence.total_time = sequence.notes[-1].end_time
+    return sequence
+
+
+def generation_start_step(last_end_seconds, qpm, steps_per_quarter):
+    """The step where Magenta starts generating after a primer whose last note ends at
+    `last_end_seconds`: one step later, rounded up to the next step even when it lands on
+    one (note_seq's quantize_to_step with cutoff 0), in Magenta's floating-point order."""
+    seconds_per_step = 60.0 / qpm / steps_per_quarter
+    steps_per_second = steps_per_quarter * qpm / 60.0
+    return int((last_end_seconds + seconds_per_step) * steps_per_second + 1.0)
+
+
+def primer_track(sequence, steps_per_quarter, qpm, source):
+    """The drum track of a primer NoteSequence as Magenta's DrumsRnnSequenceGenerator hands
+    it to its model (see the module docstring): only its drum-channel notes when it has any,
+    from the first tempo and meter's part of it; `qpm` when it has no tempo."""
+    from musekit.extractors.drums import (DrumExtractor, drum_tracks, hits_by_step,
+                                          steps_per_bar_or_counted)
+    if not sequence.notes:          # Magenta: one silent step, the step before it generates
+        return [NO_HITS]
+    every_note = not any(n.is_drum for n in sequence.notes)
+    extractor = DrumExtractor(steps_per_quarter=steps_per_quarter, min_bars=0,
+                              max_steps=limits.MAX_STEPS.value(), gap_bars=float('inf'),
+                              ignore_is_drum=every_note)
+    pieces, stats = extractor.prepare(sequence)
+    for piece in pieces:
+        steps_per_bar = steps_per_bar_or_counted(piece, stats)
+        tracks = drum_tracks(hits_by_step(piece, every_note), steps_per_bar,
+                             gap_bars=float('inf')) if steps_per_bar else []
+        if not tracks:
+            continue
+        start, events = tracks[0]
+        piece_qpm = piece.tempos[0].qpm if piece.tempos and piece.tempos[0].qpm else qpm
+        last_end = max(n.end_time for n in piece.notes if n.is_drum or every_note)
+        length = generation_start_step(last_end, piece_qpm, steps_per_quarter) - start
+        limits.MAX_STEPS.check(length, '%s (%d steps)' % (source, length))
+        return (events + [NO_HITS] * length)[:length]
+    raise MusekitError('%s holds no drum track musekit can use (%s)'
+                       % (source, ', '.join(sorted(stats)) or 'no hits'))
+
+
 def read_primer_midi(path, steps_per_quarter):
-    """The drum track of a MIDI file: its drum-channel notes (every note when it has none,
-    as Magenta reads a primer), quantized, from the bar of the first hit to the last hit,
-    no gap splitting it (the first tempo and meter's part of the file)."""
-    from musekit.extractors.drums import DrumExtractor
+    """The primer drum track of a MIDI file (see primer_track): its drum-channel notes, or
+    every note when it has none, at the file's tempo."""
     sequence = read_midi_sequence(path)
     if not sequence.notes:
         raise MusekitError('primer MIDI %s holds no notes' % path)
-    extractor = DrumExtractor(steps_per_quarter=steps_per_quarter, min_bars=0,
-                              max_steps=limits.MAX_STEPS.value(), gap_bars=float('inf'),
-                              ignore_is_drum=not any(n.is_drum for n in sequence.notes))
-    pieces, stats = extractor.prepare(sequence)
-    for piece in pieces:
-        tracks = extractor.tracks(piece, stats)
-        if tracks:
-            return tracks[0]
-    raise MusekitError('primer MIDI %s holds no drum track musekit can use (%s)'
-                       % (path, ', '.join(sorted(stats)) or 'no hits'))
+    return primer_track(sequence, steps_per_quarter, 120.0, 'primer MIDI %s' % path)
 
 
 def drum_notes(events):
@@ -99,27 +153,44 @@ class DrumsPiece(PieceType):
     reads_extractor = (StepGrid,)
     flags = (
         Flag('primer_drums', 'string', None, 'Primer drum track as a list of hit sets, one '
-             'per step, e.g. "[(36, 42), (), (42,)]" (General MIDI drum pitches; () is a '
-             "silent step). Default: one bass drum hit, as Magenta's."),
+             'per 16th note as in Magenta (a one_drum model hears them on its 8th-note grid), '
+             'e.g. "[(36, 42), (), (42,)]" (General MIDI drum pitches; () is a silent '
+             "step). Default: one bass drum hit, as Magenta's. As in Magenta, generation "
+             'starts two steps after the last hit (silence beyond is dropped).'),
         PRIMER_MIDI,
     ) + NOTE_FILE_FLAGS
 
     def __init__(self, encoder, extractor):
         super().__init__(encoder, extractor)
         self.steps_per_quarter = extractor.steps_per_quarter
+        self._requested = None      # --num_steps, told before the primer
+
+    def requested_length(self, num_steps, given):
+        self._requested = num_steps
 
     def primer(self, options):
+        """Magenta's primer drum track of --primer_midi, --primer_drums or its default (one
+        kick): see the module docstring."""
         from musekit.output.midi import check_qpm
-        check_qpm(options['qpm'])
+        qpm = check_qpm(options['qpm'])
         if options['primer_drums'] is not None and options['primer_midi']:
             raise MusekitError('give --primer_drums or --primer_midi, not both')
         if options['primer_midi']:
+            what = 'the primer MIDI'
             events = read_primer_midi(options['primer_midi'], self.steps_per_quarter)
-        elif options['primer_drums'] is not None:
-            events = parse_primer_drums(options['primer_drums'])
         else:
-            events = list(DEFAULT_PRIMER)
+            what = '--primer_drums' if options['primer_drums'] is not None else \
+                'the default primer (one kick)'
+            given = parse_primer_drums(options['primer_drums']) \
+                if options['primer_drums'] is not None else list(DEFAULT_PRIMER)
+            events = primer_track(primer_drums_sequence(given, qpm), self.steps_per_quarter,
+                                  qpm, '--primer_drums')
         self.encoder.validate_events(events)    # e.g. a pitch in no type, when refused
+        if self._requested is not None and len(events) > self._requested:
+            raise MusekitError(
+                '%s takes %d steps, through the step before the one where Magenta starts '
+                'generating (after its last hit); --num_steps=%d must be at least that'
+                % (what, len(events), self._requested))
         return events
 
     def write(self, stem, events, primer_length, options):
