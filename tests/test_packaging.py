@@ -55,7 +55,7 @@ def test_a_wheel_install_generates_from_a_shipped_bundle_by_name(tmp_path):
     assert proc.returncode == 2
     assert 'no such bundle file: nope (shipped bundles: attention_rnn, basic_rnn, ' \
         'biaxial_jsb, chord_token_lstm, lookback_rnn, performance_with_dynamics, polyphony, ' \
-        'ssnu_jsb, wavenet)' in proc.stderr
+        'rnn_nade_jsb, ssnu_jsb, wavenet)' in proc.stderr
 
 
 def test_no_submodule_imports_back_up_into_the_package_init():
