@@ -197,6 +197,16 @@ def test_a_drum_hit_sounds_as_a_noise_burst():
     assert np.abs(hit[eighth:2 * eighth]).mean() < 0.5 * np.abs(hit[:eighth]).mean()
 
 
+def test_drum_hits_plot_as_marks_not_held_notes():
+    """A hit on every step draws as separate marks (a held note as one bar)."""
+    from musekit.output.plot import piano_roll_figure
+    notes = [Note(42, s, s + 1, is_drum=True) for s in range(4)] + [Note(60, 0, 4)]
+    axes = piano_roll_figure(notes, 8).axes[0]
+    spans = sorted((round(float(v[:, 0].min()), 3), round(float(v[:, 0].max()), 3))
+                   for c in axes.collections for v in (c.get_paths()[0].vertices,))
+    assert spans == [(0, 0.6), (0, 4), (1, 1.6), (2, 2.6), (3, 3.6)]
+
+
 # --- musekit_generate end to end -----------------------------------------------------------
 
 def small_bundle(path, name, attn_length=None, seed=0):

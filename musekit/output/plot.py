@@ -1,6 +1,7 @@
 """Notes to a piano-roll picture with matplotlib (Agg, no pyplot): time in bars left to
 right, pitches with their note names bottom to top, primer and generated notes in two
-colours."""
+colours; drum hits (one step each) as shorter marks, so a hit on every step reads as
+hits, not as one held note."""
 PRIMER_COLOUR = '#e67e22'
 GENERATED_COLOUR = '#2962ff'
 NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
@@ -8,6 +9,7 @@ MARGIN_PITCHES = 2
 MIN_PITCHES = 25            # two octaves at least, so a short phrase still reads as music
 INCHES_PER_STEP = 0.06
 MIN_WIDTH, MAX_WIDTH, HEIGHT = 6.0, 24.0, 4.0
+DRUM_HIT_STEPS = 0.6        # how long a drum hit is drawn, in steps
 
 
 def note_name(pitch):
@@ -42,7 +44,9 @@ def piano_roll_figure(notes, num_steps, primer_steps=0, steps_per_quarter=4,
     colours = {'primer': PRIMER_COLOUR, 'generated': GENERATED_COLOUR}
     for group, members in groups.items():
         for note in members:
-            axes.broken_barh([(note.start_step, note.end_step - note.start_step)],
+            length = DRUM_HIT_STEPS if getattr(note, 'is_drum', False) else \
+                note.end_step - note.start_step
+            axes.broken_barh([(note.start_step, length)],
                              (note.pitch - 0.4, 0.8), facecolors=colours[group])
     for pitch in range(low, high + 1):
         if pitch % 12 in (1, 3, 6, 8, 10):       # black keys shaded, as on a piano roll
