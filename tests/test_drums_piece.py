@@ -207,6 +207,40 @@ def test_drum_hits_plot_as_marks_not_held_notes():
     assert spans == [(0, 0.6), (0, 4), (1, 1.6), (2, 2.6), (3, 3.6)]
 
 
+@pytest.mark.parametrize('qpm_flag, expected', [([], 100.0), (['--qpm=150'], 150.0)])
+def test_a_primer_midi_sets_the_tempo_unless_qpm_is_given(tmp_path, capsys, qpm_flag,
+                                                           expected):
+    """As in Magenta, output plays at the primer MIDI's tempo; an explicit --qpm wins."""
+    bundle = small_bundle(tmp_path / 'd.musekit', 'drum_kit', attn_length=0)
+    primer = write_primer_midi(tmp_path / 'p.mid', qpm=100.0)
+    status, _, err = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % tmp_path,
+                             '--num_outputs=1', '--num_steps=32', '--seed=1',
+                             '--primer_midi=' + primer, *qpm_flag)
+    assert status == 0, err
+    sequence = midi_io.midi_file_to_note_sequence(str(tmp_path / 'drums_01.mid'))
+    assert [t.qpm for t in sequence.tempos] == [pytest.approx(expected)]
+    assert sequence.notes[0].start_time == pytest.approx(4 * 60.0 / expected / 4)
+    # --primer_drums and the default primer play at 120 qpm unless --qpm says
+    status, _, err = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % tmp_path,
+                             '--num_outputs=1', '--num_steps=32', '--seed=1', *qpm_flag)
+    assert status == 0, err
+    sequence = midi_io.midi_file_to_note_sequence(str(tmp_path / 'drums_01.mid'))
+    assert [t.qpm for t in sequence.tempos] == [pytest.approx(qpm_flag and 150.0 or 120.0)]
+
+
+def test_a_primer_midi_tempo_musekit_cannot_write_is_one_line(tmp_path):
+    midi = pretty_midi.PrettyMIDI(initial_tempo=20000.0)
+    kit = pretty_midi.Instrument(0, is_drum=True)
+    kit.notes.append(pretty_midi.Note(100, 36, 0.0, 0.001))
+    midi.instruments.append(kit)
+    midi.write(str(tmp_path / 'fast.mid'))
+    with pytest.raises(MusekitError) as e:
+        piece().primer(options(qpm=None, primer_midi=str(tmp_path / 'fast.mid')))
+    assert str(e.value) == ('the primer MIDI plays at 20000 qpm, a tempo musekit does not '
+                            'write; give --qpm')
+    assert piece().primer(options(qpm=120.0, primer_midi=str(tmp_path / 'fast.mid')))
+
+
 # --- musekit_generate end to end -----------------------------------------------------------
 
 def small_bundle(path, name, attn_length=None, seed=0):

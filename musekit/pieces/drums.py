@@ -16,8 +16,8 @@ without hits is one silent step). The model sees what Magenta's sees, so a bundl
 what Magenta gives. musekit differs on purpose in three ways: whole silent bars before the
 first hit are not written (Magenta writes them as time before its track) and --num_steps
 counts the steps written; a primer MIDI's drum-channel notes are its hits (Magenta takes
-every note; musekit does that only for a file without drums); the output plays at --qpm
-(Magenta plays at a primer MIDI's tempo).
+every note; musekit does that only for a file without drums); --qpm, when given, wins over
+a primer MIDI's tempo (in Magenta the MIDI's tempo wins).
 """
 import ast
 
@@ -29,6 +29,7 @@ from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, PieceType, 
                                  read_midi_sequence, register, write_note_files)
 
 DEFAULT_PRIMER = [frozenset([36])]      # Magenta's: a single bass drum hit
+DEFAULT_QPM = 120.0                     # note_seq's DEFAULT_QUARTERS_PER_MINUTE
 PRIMER_DRUMS_STEPS_PER_QUARTER = 4      # note_seq's DrumTrack default: --primer_drums steps
 MAX_PRIMER_CHARACTERS = 1 << 20         # a --primer_drums longer than this is refused unread
 VELOCITY = 100
@@ -129,12 +130,14 @@ def primer_track(sequence, steps_per_quarter, qpm, source):
 
 
 def read_primer_midi(path, steps_per_quarter):
-    """The primer drum track of a MIDI file (see primer_track): its drum-channel notes, or
-    every note when it has none, at the file's tempo."""
+    """(the primer drum track of a MIDI file (see primer_track): its drum-channel notes, or
+    every note when it has none; the file's first tempo, as Magenta reads it)."""
     sequence = read_midi_sequence(path)
     if not sequence.notes:
         raise MusekitError('primer MIDI %s holds no notes' % path)
-    return primer_track(sequence, steps_per_quarter, 120.0, 'primer MIDI %s' % path)
+    tempo = sequence.tempos[0].qpm if sequence.tempos and sequence.tempos[0].qpm \
+        else DEFAULT_QPM
+    return primer_track(sequence, steps_per_quarter, tempo, 'primer MIDI %s' % path), tempo
 
 
 def drum_notes(events):
@@ -158,12 +161,15 @@ class DrumsPiece(PieceType):
              "step). Default: one bass drum hit, as Magenta's. As in Magenta, generation "
              'starts two steps after the last hit (silence beyond is dropped).'),
         PRIMER_MIDI,
-    ) + NOTE_FILE_FLAGS
+        Flag('qpm', 'float', None, "Tempo in quarter notes per minute. Default: a primer "
+             "MIDI's first tempo (Magenta's, where it overrides even --qpm), else 120."),
+    ) + tuple(flag for flag in NOTE_FILE_FLAGS if flag.name != 'qpm')
 
     def __init__(self, encoder, extractor):
         super().__init__(encoder, extractor)
         self.steps_per_quarter = extractor.steps_per_quarter
         self._requested = None      # --num_steps, told before the primer
+        self._qpm = DEFAULT_QPM     # the tempo the primer's options give (see primer)
 
     def requested_length(self, num_steps, given):
         self._requested = num_steps
@@ -172,13 +178,20 @@ class DrumsPiece(PieceType):
         """Magenta's primer drum track of --primer_midi, --primer_drums or its default (one
         kick): see the module docstring."""
         from musekit.output.midi import check_qpm
-        qpm = check_qpm(options['qpm'])
+        qpm = options['qpm'] if options['qpm'] is None else check_qpm(options['qpm'])
         if options['primer_drums'] is not None and options['primer_midi']:
             raise MusekitError('give --primer_drums or --primer_midi, not both')
         if options['primer_midi']:
             what = 'the primer MIDI'
-            events = read_primer_midi(options['primer_midi'], self.steps_per_quarter)
+            events, tempo = read_primer_midi(options['primer_midi'], self.steps_per_quarter)
+            if qpm is None:
+                try:
+                    qpm = check_qpm(tempo)
+                except MusekitError:
+                    raise MusekitError('the primer MIDI plays at %g qpm, a tempo musekit does '
+                                       'not write; give --qpm' % tempo) from None
         else:
+            qpm = DEFAULT_QPM if qpm is None else qpm
             what = '--primer_drums' if options['primer_drums'] is not None else \
                 'the default primer (one kick)'
             given = parse_primer_drums(options['primer_drums']) \
@@ -191,8 +204,12 @@ class DrumsPiece(PieceType):
                 '%s takes %d steps, through the step before the one where Magenta starts '
                 'generating (after its last hit); --num_steps=%d must be at least that'
                 % (what, len(events), self._requested))
+        self._qpm = qpm
         return events
 
     def write(self, stem, events, primer_length, options):
+        """MIDI (WAV, PNG) at --qpm, else the tempo `primer` found."""
+        if options['qpm'] is None:
+            options = dict(options, qpm=self._qpm)
         return write_note_files(stem, drum_notes(events), len(events), primer_length,
                                 options, self.steps_per_quarter)
