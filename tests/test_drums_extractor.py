@@ -117,9 +117,10 @@ def note_seq_tracks(quantized, min_bars=7, max_steps=512, gap_bars=1.0, pad_end=
 
 
 def drum_piece(bars, numerator=4, denominator=4, qpm=120.0, gaps=(), fills=(), seed=0,
-               start_bar=0, piano=False, ghost_velocity_zero=False):
+               start_bar=0, piano=False, ghost_velocity_zero=False, second_kit=False):
     """A pretty_midi drum part (is_drum): a kick/snare/hat pattern, tom fills in `fills`
-    bars, silent bars in `gaps`, a crash on each part's first bar."""
+    bars, silent bars in `gaps`, a crash on each part's first bar; with `second_kit` a
+    second is_drum part (a shaker, a cowbell and the same kicks, some in the gaps)."""
     rng = np.random.default_rng(seed)
     midi = pretty_midi.PrettyMIDI(initial_tempo=qpm)
     midi.time_signature_changes.append(pretty_midi.TimeSignature(numerator, denominator, 0))
@@ -147,6 +148,13 @@ def drum_piece(bars, numerator=4, denominator=4, qpm=120.0, gaps=(), fills=(), s
             if ghost_velocity_zero and s == 3:
                 drums.notes.append(pretty_midi.Note(0, 81, t, t + step / 2))
     midi.instruments.append(drums)
+    if second_kit:
+        percussion = pretty_midi.Instrument(0, is_drum=True)
+        for s in range(0, bars * steps_per_bar, 3):
+            t = (start_bar * steps_per_bar + s) * step
+            for pitch in ((82, 36) if s % 2 else (56,)):
+                percussion.notes.append(pretty_midi.Note(80, pitch, t, t + step))
+        midi.instruments.append(percussion)
     if piano:
         keys = pretty_midi.Instrument(0)
         for k in range(bars):
@@ -166,6 +174,7 @@ HAND_MADE = {
     '6/8': dict(bars=12, numerator=6, denominator=8, fills=(2,)),
     '5/4 with a piano': dict(bars=9, numerator=5, piano=True),
     'zero-velocity notes': dict(bars=8, ghost_velocity_zero=True),
+    'two drum parts': dict(bars=12, gaps=(4, 5), second_kit=True),
 }
 
 
