@@ -53,9 +53,9 @@ def parse_chords(text, encoder):
 
 def primer_with_gap(events):
     """Magenta's primer melody: the melody's notes (as its NoteSequence holds them) through
-    the last one's end, then one more step, a note-off; [-2] without notes. (Magenta also
-    drops whole bars of silence before the first note, and as many steps from the end of
-    the chords; musekit keeps the primer's start.)"""
+    the last one's end, then one more step, a note-off; [-2] without notes. (A primer
+    whose first note comes after its first bar fails an assertion in Magenta's generator;
+    musekit keeps its silence.)"""
     notes = melody_notes(events)
     if not notes:
         return [-2]
