@@ -53,8 +53,8 @@ def test_a_wheel_install_generates_from_a_shipped_bundle_by_name(tmp_path):
     proc = subprocess.run([str(fresh / 'bin' / 'musekit_generate'), '--bundle_file=nope',
                            '--output_dir=out'], capture_output=True, text=True, cwd=str(work))
     assert proc.returncode == 2
-    assert 'no such bundle file: nope (shipped bundles: attention_rnn, basic_rnn, ' \
-        'biaxial_jsb, chord_token_lstm, lookback_rnn, performance_with_dynamics, polyphony, ' \
+    assert 'no such bundle file: nope (shipped bundles: attention_rnn, basic_improv, ' \
+        'basic_rnn, biaxial_jsb, chord_token_lstm, lookback_rnn, performance_with_dynamics, polyphony, ' \
         'rnn_nade_jsb, ssnu_jsb, wavenet)' in proc.stderr
 
 

@@ -98,7 +98,7 @@ def test_a_shipped_bundle_loads_by_name_and_a_path_wins(tmp_path, monkeypatch):
     assert set(shipped_bundles()) == {'basic_rnn', 'lookback_rnn', 'attention_rnn',
                                       'ssnu_jsb', 'chord_token_lstm', 'biaxial_jsb',
                                       'wavenet', 'performance_with_dynamics', 'polyphony',
-                                      'rnn_nade_jsb'}
+                                      'rnn_nade_jsb', 'basic_improv'}
     assert load_bundle('attention_rnn').config.name == 'attention_rnn'
     monkeypatch.chdir(tmp_path)
     (tmp_path / 'lookback_rnn').write_bytes(b'not a bundle')
