@@ -174,3 +174,13 @@ def test_generate_from_the_mag_and_its_import_alike(tmp_path, capsys, name):
     assert outputs[0] == outputs[1] and outputs[0][0] != outputs[0][1]
     notes = note_seq.midi_to_note_sequence(outputs[0][0]).notes
     assert notes and all(21 <= n.pitch <= 108 for n in notes)
+
+
+def test_musekits_own_rnn_nade_configs_are_no_magenta_generator_ids(tmp_path):
+    bundle = GeneratorBundle.FromString(open(mag('rnn-nade_chorales40'), 'rb').read())
+    bundle.generator_details.id = 'rnn_nade_jsb'
+    path = tmp_path / 'other.mag'
+    path.write_bytes(bundle.SerializeToString())
+    assert 'rnn_nade_jsb' not in supported_generators()
+    with pytest.raises(MusekitError, match="is a Magenta 'rnn_nade_jsb' bundle; musekit reads"):
+        load_bundle(str(path))

@@ -24,13 +24,16 @@ _loaded = False
 _keras_lstm = rnn_cells.keras_lstm      # the TF1 LSTM conversion, by its former name here
 
 
-def register_reader(family):
+def register_reader(family, generators=None):
     """Decorator: `reader(variables, generator_bundle, config, path)` reads the Magenta
     graph that maps onto the model family `family`; it returns (config dict, weights,
     their expected shapes, provenance entries) and raises KeyError (a missing variable),
-    IndexError or ValueError where the checkpoint does not fit."""
+    IndexError or ValueError where the checkpoint does not fit. `generators`: the Magenta
+    generator ids that build this graph, where they are a closed set (None: any config of
+    the family is one, as for the event RNNs)."""
     def decorate(reader):
         READERS[family] = reader
+        reader.generators = None if generators is None else frozenset(generators)
         return reader
     return decorate
 
@@ -92,7 +95,10 @@ def magenta_config(generator):
     if generator not in config_names():     # a name only: never a path to a .json file
         return None
     config = get_config(generator)
-    return config if config.model['name'] in readers() else None
+    reader = readers().get(config.model['name'])
+    if reader is None or (reader.generators is not None and generator not in reader.generators):
+        return None
+    return config
 
 
 def supported_generators():

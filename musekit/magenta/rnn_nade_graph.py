@@ -1,4 +1,5 @@
-"""The reader of Magenta's pianoroll_rnn_nade_graph (generators rnn-nade, rnn-nade_attn):
+"""The reader of Magenta's pianoroll_rnn_nade_graph (its generators: rnn-nade, rnn-nade_attn;
+musekit's other rnn_nade configs, e.g. rnn_nade_jsb, are no Magenta generator ids):
 the recurrent stack (`rnn_cells`) under `decoder/` (it runs inside a seq2seq decoder), a
 dense layer `decoder/dense` [U, H + D] to the NADE's biases (b_enc first, then b_dec), and
 the NADE's `nade/w_enc` [D, 1, H] and `nade/w_dec_t` [D, H, 1], onto musekit's rnn_nade
@@ -20,7 +21,7 @@ DENSE = ('decoder/dense/kernel', 'decoder/dense/bias')
 NADE = ('nade/w_enc', 'nade/w_dec_t')
 
 
-@register_reader(FAMILY)
+@register_reader(FAMILY, generators=('rnn-nade', 'rnn-nade_attn'))
 def read(variables, generator_bundle, config, path):
     """(config dict, weights, their shapes, provenance entries) of the RNN-NADE in
     `variables`; KeyError, IndexError or ValueError where they do not fit."""
