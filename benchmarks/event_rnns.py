@@ -1,7 +1,8 @@
-"""Performance RNN and Polyphony RNN: eval NLL against training seconds, and generation of
-10 outputs (10 s of performance; 128 polyphony steps) as a whole process, beside Magenta.
+"""Magenta's event RNNs after melodies (Performance, Polyphony, Improv and Drums RNN): eval
+NLL against training seconds, and generation of 10 outputs (10 s of performance; 128
+polyphony or drum steps; lead sheets over 8 chords) as a whole process, beside Magenta.
 
-    python benchmarks/event_rnns.py [--families performance polyphony] [--steps 300]
+    python benchmarks/event_rnns.py [--families performance polyphony improv drums] [--steps 300]
         [--eval_every 50] [--hparams H] [--seeds 0] [--process_runs 3]
         [--magenta_peer /tmp/vmag --magenta_bundles DIR] [--skip_training]
         [--skip_generation]
@@ -12,12 +13,15 @@ at the shipped bundles' sizes by default (--hparams='' for Magenta's: three 512-
 256-unit LSTMs, which train several times slower on 2 cores).
 Generation times whole `musekit_generate` processes from the shipped bundles (median of
 --process_runs). With --magenta_peer (a venv where Magenta 2.1.4 runs; how, in
-tests/data/magenta/README.md) and --magenta_bundles (a folder holding performance_with_dynamics.mag and polyphony.mag,
-e.g. made by the peer's tools at Magenta's default sizes), both tools generate from the same
-.mag file, the fairest comparison; without them the Magenta figures printed are the ones
-recorded that way on this machine class (MAGENTA below). Training speed is printed for
+tests/data/magenta/README.md) and --magenta_bundles (a folder of CONFIG.mag files:
+performance_with_dynamics, polyphony, basic_improv, drum_kit; e.g. made by the peer's tools
+at Magenta's default sizes), both tools generate from the same .mag file, the fairest
+comparison; without them the Magenta figures printed are the ones recorded that way on this
+machine class (MAGENTA below; basic_improv's shipped bundle has Magenta's sizes). Training speed is printed for
 musekit only: Magenta's was measured at its own default sizes (0.082 steps/s for
 performance_with_dynamics, 0.059 for polyphony, batch 64, a quiet machine), not at these.
+No drum data ships here, so drums have no training figures, and their generation runs from
+random weights at drum_kit's own sizes (Magenta's; weights do not change the speed).
 """
 import argparse
 import os
@@ -52,11 +56,46 @@ FAMILIES = {
         'magenta_length': ['--num_steps=128'],
         'what': '128-step polyphonic pieces',
     },
+    'improv': {
+        'config': 'basic_improv',
+        'hparams': 'batch_size=64',                 # the shipped bundle's: Magenta's sizes
+        'magenta_sizes': True,
+        'musekit_length': ['--backing_chords=C G Am F C G Am F', '--steps_per_chord=16'],
+        'magenta_tool': 'improv_rnn_generate',
+        'magenta_length': ['--backing_chords=C G Am F C G Am F', '--steps_per_chord=16'],
+        'what': 'lead sheets over 8 chords of 16 steps',
+    },
+    # no drum data ships here: no training figures, and generation from random weights at
+    # Magenta's default sizes (weights do not change the speed)
+    'drums': {
+        'config': 'drum_kit',
+        'shipped': False,
+        'magenta_sizes': True,
+        'musekit_length': ['--num_steps=128'],
+        'magenta_tool': 'drums_rnn_generate',
+        'magenta_length': ['--num_steps=128'],
+        'what': '128-step drum tracks',
+    },
 }
 # Magenta 2.1.4 on this machine class (2 cores): seconds of a whole generate process of 10
-# outputs from a .mag at Magenta's default sizes (musekit on the same file: 1.08 s and 1.19 s);
+# outputs from a .mag at Magenta's default sizes (musekit on the same file: 1.08 s and 1.19 s;
+# drums and improv measured beside other work, load about 3: musekit 1.84 s and 1.66 s);
 # benchmarks/README.md
-MAGENTA = {'performance': {'generate': 20.78}, 'polyphony': {'generate': 22.61}}
+MAGENTA = {'performance': {'generate': 20.78}, 'polyphony': {'generate': 22.61},
+           'drums': {'generate': 16.4}, 'improv': {'generate': 7.24}}
+
+
+def random_bundle(config_name, path):
+    """A bundle of `config_name` at its own (Magenta's default) sizes with random weights."""
+    import numpy as np
+    from musekit.bundle import write_bundle
+    config = get_config(config_name)
+    shapes = config.make_model().weight_shapes(config.make_encoder(), config.hparams)
+    rng = np.random.default_rng(0)
+    weights = {name: (0.05 * rng.standard_normal(shape)).astype(np.float32)
+               for name, shape in shapes.items()}
+    write_bundle(path, config.to_dict(), weights, {'dataset': 'random weights (benchmark)'})
+    return path
 
 
 def median_seconds(cmd, runs, env=None):
@@ -97,6 +136,8 @@ def bench_generation(family, spec, args):
         mag = (os.path.join(args.magenta_bundles, spec['config'] + '.mag')
                if args.magenta_bundles else None)
         source = mag if mag and args.magenta_peer else spec['config']
+        if source == spec['config'] and not spec.get('shipped', True):
+            source = random_bundle(spec['config'], os.path.join(tmp, spec['config'] + '.musekit'))
         cmd = [os.path.join(BIN, 'musekit_generate'), '--bundle_file=' + source,
                '--output_dir=' + os.path.join(tmp, 'mk'),
                '--num_outputs=%d' % NUM_OUTPUTS] + spec['musekit_length']
@@ -115,8 +156,9 @@ def bench_generation(family, spec, args):
                 theirs / seconds), flush=True)
         elif MAGENTA.get(family, {}).get('generate'):
             theirs = MAGENTA[family]['generate']
-            print('  Magenta (recorded, from a .mag at its default sizes, so larger than the '
-                  'shipped bundle): %.2f s' % theirs)
+            print('  Magenta (recorded, from a .mag at its default sizes%s): %.2f s'
+                  % ('' if spec.get('magenta_sizes') else ', so larger than the shipped '
+                     'bundle', theirs))
 
 
 def main():
@@ -137,7 +179,7 @@ def main():
     with open('/proc/loadavg') as f:
         print('1-min load %s' % f.read().split()[0])
     for family in args.families:
-        if not args.skip_training:
+        if not args.skip_training and FAMILIES[family].get('shipped', True):
             bench_training(family, FAMILIES[family], args)
         if not args.skip_generation:
             bench_generation(family, FAMILIES[family], args)
