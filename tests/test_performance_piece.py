@@ -18,7 +18,8 @@ from musekit.models.base import get_model
 from musekit.pieces import performance as piece_module
 from musekit.pieces.performance import (LengthSteering, PerformancePiece,
                                         parse_notes_per_second, parse_pitch_class_histogram,
-                                        parse_pitches, performance_notes, set_length)
+                                        performance_notes, set_length)
+from musekit.pieces.base import pitch_list as parse_pitches
 from tests.test_generation import run_cli
 
 NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY = 1, 2, 3, 4
@@ -53,9 +54,10 @@ def test_flag_parsing_and_refusals():
     assert parse_notes_per_second('5') == 5.0 == parse_notes_per_second('[5]')
     assert parse_pitch_class_histogram('[2, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]')[0] == 2.0
     for parse, text, message in (
-            (parse_pitches, '[60, 128]', 'malformed --primer_pitches'),
+            (parse_pitches, '[60, 128]', '--primer_pitches: 128 is not a MIDI pitch'),
             (parse_pitches, '[]', 'malformed --primer_pitches'),
             (parse_pitches, 'C major', 'malformed --primer_pitches'),
+            (parse_pitches, '[60, 64, 60]', '--primer_pitches lists a pitch twice'),
             (parse_notes_per_second, '-1', 'a note density is a number of notes per second'),
             (parse_notes_per_second, '[1, 2]', 'a list of segments is not supported'),
             (parse_notes_per_second, 'lots', 'malformed --notes_per_second'),

@@ -158,6 +158,21 @@ def int_list(text):
     return values
 
 
+def pitch_list(text, flag='primer_pitches'):
+    """'[60, 64, 67]' (brackets optional) -> [60, 64, 67]: distinct MIDI pitches, at least
+    one (Magenta's --primer_pitches); MusekitError otherwise."""
+    pitches = int_list(text)
+    if pitches is None:
+        raise MusekitError('malformed --%s %r: expected a non-empty list of MIDI pitches '
+                           'like "[60, 64, 67]"' % (flag, text))
+    for pitch in pitches:
+        if not 0 <= pitch <= 127:
+            raise MusekitError('--%s: %d is not a MIDI pitch (0..127)' % (flag, pitch))
+    if len(set(pitches)) < len(pitches):
+        raise MusekitError('--%s lists a pitch twice: %s' % (flag, text))
+    return pitches
+
+
 def read_midi_sequence(path):
     """The NoteSequence of a primer MIDI file, read with the same bounds as the data jobs'
     inputs (file size, MIDI length); a missing or unreadable file is one line."""

@@ -22,7 +22,7 @@ from musekit.errors import MusekitError
 from musekit.generation.steering import Steering
 from musekit.output.notes import Note
 from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, PieceType,
-                                 int_list, read_midi_sequence, register, write_note_files)
+                                 pitch_list, read_midi_sequence, register, write_note_files)
 
 EVENTS_PER_SECOND = 200         # the default cap on events per second of performance
 MAX_NOTE_SECONDS = 5.0          # Magenta's max_note_duration: longer notes are cut
@@ -112,15 +112,6 @@ def performance_notes(pairs, num_velocity_bins, max_note_steps=None):
         for start, start_velocity in started:
             close(pitch, start, start_velocity, step)
     return notes
-
-
-def parse_pitches(text):
-    """'[60, 64, 67]' (brackets optional) -> [60, 64, 67]; MusekitError otherwise."""
-    pitches = int_list(text)
-    if pitches is None or not all(0 <= p <= 127 for p in pitches):
-        raise MusekitError('malformed --primer_pitches %r: expected a non-empty list of MIDI '
-                           'pitches 0..127 like "[60, 64, 67]"' % text)
-    return pitches
 
 
 def _parse_number_list(flag, text):
@@ -289,7 +280,7 @@ class PerformancePiece(PieceType):
             raise MusekitError('give one primer, not %s'
                                % ' and '.join('--' + a for a in asked))
         if options['primer_pitches']:
-            return chord_sequence(parse_pitches(options['primer_pitches']))
+            return chord_sequence(pitch_list(options['primer_pitches']))
         if options['primer_melody']:
             from musekit.pieces.melody import parse_primer
             return melody_sequence(parse_primer(options['primer_melody']))

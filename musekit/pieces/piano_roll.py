@@ -7,7 +7,7 @@ from musekit.errors import MusekitError
 from musekit.output.notes import Note
 from musekit.output.plot import note_name
 from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, KeyRange, StepGrid, PieceType,
-                                 read_midi_sequence, register, write_note_files)
+                                 pitch_list, read_midi_sequence, register, write_note_files)
 
 OCTAVE = 12
 
@@ -34,7 +34,8 @@ def into_range(pitch, low, high):
 
 @register('piano_roll')
 class PianoRollPiece(PieceType):
-    """Polyphonic frames in and out: `--primer_midi` (default: one silent frame)."""
+    """Polyphonic frames in and out: `--primer_midi` or `--primer_pitches` (default: one
+    silent frame)."""
 
     file_stem = 'piece'
     plural = 'polyphonic pieces'
@@ -42,6 +43,8 @@ class PianoRollPiece(PieceType):
     reads_extractor = (StepGrid,)
     flags = (
         PRIMER_MIDI,
+        Flag('primer_pitches', 'string', None, 'Pitches of a primer chord held for a '
+             'quarter note, e.g. "[60, 64, 67]" (Magenta\'s pianoroll_rnn_nade flag).'),
         Flag('sampling', 'string', None, 'How each frame is drawn from the key '
              "probabilities: 'sample' (each key on with its probability, sharpened or "
              "flattened by --temperature; the default) or 'threshold' (the keys above 0.5: "
@@ -57,9 +60,22 @@ class PianoRollPiece(PieceType):
         from musekit.output.midi import check_qpm
         check_qpm(options['qpm'])
         self.sampling_mode(options)
+        if options['primer_midi'] and options['primer_pitches']:
+            raise MusekitError('give one of --primer_midi and --primer_pitches')
+        if options['primer_pitches']:
+            return self.chord_primer(pitch_list(options['primer_pitches']))
         if not options['primer_midi']:
             return [()]
         return self.read_primer(options['primer_midi'])
+
+    def chord_primer(self, pitches):
+        """The frames of `pitches` sounding together for a quarter note."""
+        low, high = self.encoder.min_pitch, self.encoder.max_pitch
+        for pitch in pitches:
+            if not low <= pitch < high:
+                raise MusekitError("--primer_pitches: %d is outside the model's keys %d..%d"
+                                   % (pitch, low, high - 1))
+        return [tuple(sorted(pitches))] * self.steps_per_quarter
 
     def read_primer(self, path):
         """The frames of every pitched note of a MIDI file, at the model's steps per quarter,

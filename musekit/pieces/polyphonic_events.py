@@ -22,26 +22,12 @@ from musekit.errors import MusekitError
 from musekit.generation.steering import Steering
 from musekit.output.notes import Note
 from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, PieceType, StepGrid,
-                                 int_list, read_midi_sequence, register, write_note_files)
+                                 pitch_list, read_midi_sequence, register, write_note_files)
 
 # The most events a generated step may take on average: each output is generated for at most
 # this many events per step it still needs (a chorale takes about 5: four voices and the
 # STEP_END); an output that uses them up before --num_steps steps ends in silence.
 EVENTS_PER_STEP = 16
-
-
-def parse_pitches(text):
-    """'[60, 64, 67]' or '60,64,67' -> [60, 64, 67]: distinct MIDI pitches, at least one."""
-    pitches = int_list(text)
-    if pitches is None:
-        raise MusekitError('malformed --primer_pitches %r: expected a non-empty list of MIDI '
-                           'pitches like "[60, 64, 67]"' % text)
-    for pitch in pitches:
-        if not 0 <= pitch <= 127:
-            raise MusekitError('--primer_pitches: %d is not a MIDI pitch (0..127)' % pitch)
-    if len(set(pitches)) < len(pitches):
-        raise MusekitError('--primer_pitches lists a pitch twice: %s' % text)
-    return pitches
 
 
 def chord_primer(pitches, steps_per_quarter):
@@ -166,7 +152,7 @@ class PolyphonicEventsPiece(PieceType):
             raise MusekitError('give one of --primer_pitches, --primer_melody and '
                                '--primer_midi, not %s' % ' and '.join('--' + g for g in given))
         if options['primer_pitches']:
-            events = chord_primer(parse_pitches(options['primer_pitches']),
+            events = chord_primer(pitch_list(options['primer_pitches']),
                                   self.steps_per_quarter)
         elif options['primer_melody']:
             events = melody_primer(options['primer_melody'])
