@@ -65,6 +65,19 @@ def architecture(hparams):
     return h.rnn_layer_sizes, h.attn_length, h.dropout_rate
 
 
+
+def rnn_variables(layer):
+    """{stable name: variable} of a keras layer of the LSTM stack built here (its LSTMs and
+    windowed attention); {} for any other layer. Families built on this stack share it."""
+    if layer.name == 'lstm':
+        return lstm.keras_stacked_variables(layer)
+    if layer.name.startswith('lstm_'):
+        return lstm.keras_variables(layer)
+    if layer.name == 'attention':
+        return {'attention/' + n: getattr(layer, n)
+                for n in ('key_kernel', 'query_kernel', 'query_bias', 'v')}
+    return {}
+
 def weight_shapes(input_size, num_classes, hparams):
     """{name: shape} of every exported weight (the naming scheme in the module docstring)."""
     sizes, attn_length, _ = architecture(hparams)
@@ -192,14 +205,8 @@ class EventsRNN(ModelFamily):
     def weight_variables(self, keras_model):
         out = {}
         for layer in keras_model.layers:
-            if layer.name == 'lstm':
-                out.update(lstm.keras_stacked_variables(layer))
-            elif layer.name.startswith('lstm_'):
-                out.update(lstm.keras_variables(layer))
-            elif layer.name == 'attention':
-                out.update({'attention/' + n: getattr(layer, n)
-                            for n in ('key_kernel', 'query_kernel', 'query_bias', 'v')})
-            elif layer.name == 'logits':
+            out.update(rnn_variables(layer))
+            if layer.name == 'logits':
                 out.update({'logits/kernel': layer.kernel, 'logits/bias': layer.bias})
         return out
 

@@ -211,16 +211,11 @@ class RnnNade(_RnnNadeGenerator):
         return NadeNLL(_hparams(hparams).nade_log_epsilon)
 
     def weight_variables(self, keras_model):
+        from musekit.models.events_rnn import rnn_variables
         out = {}
         for layer in keras_model.layers:
-            if layer.name == 'lstm':
-                out.update(lstm.keras_stacked_variables(layer))
-            elif layer.name.startswith('lstm_'):
-                out.update(lstm.keras_variables(layer))
-            elif layer.name == 'attention':
-                out.update({'attention/' + n: getattr(layer, n)
-                            for n in ('key_kernel', 'query_kernel', 'query_bias', 'v')})
-            elif layer.name == 'nade_bias':
+            out.update(rnn_variables(layer))
+            if layer.name == 'nade_bias':
                 out.update({'nade_bias/kernel': layer.kernel, 'nade_bias/bias': layer.bias})
             elif layer.name == 'nade':
                 out.update({'nade/w_enc': layer.w_enc, 'nade/w_dec': layer.w_dec})
