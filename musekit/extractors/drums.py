@@ -12,7 +12,7 @@ import dataclasses
 
 from musekit.encoders.drums import NO_HITS
 from musekit.errors import MusekitError
-from musekit.extractors.base import Extractor, new_stats, register
+from musekit.extractors.base import NoteSequenceExtractor, new_stats, register
 from musekit.extractors.melody import _note_seq, quantized_or_counted
 from musekit.params import param
 
@@ -94,7 +94,7 @@ def steps_per_bar_or_counted(quantized, stats):
 
 
 @register('drums')
-class DrumExtractor(Extractor):
+class DrumExtractor(NoteSequenceExtractor):
     """Magenta's drums_rnn_create_dataset: DrumsExtractor(min_bars=7, max_steps=512,
     gap_bars=1.0) after splitting at time changes and quantizing."""
 
@@ -114,10 +114,6 @@ class DrumExtractor(Extractor):
                                      "drum channel's")
         split_on_time_changes: bool = param(True, 'cut pieces where the tempo or time '
                                             'signature changes')
-
-    def decode(self, data):
-        from note_seq import music_pb2
-        return music_pb2.NoteSequence.FromString(data)
 
     def fingerprint(self, sequence):
         return None         # Magenta keeps every track, repeats too

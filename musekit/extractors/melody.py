@@ -10,7 +10,7 @@ import functools
 import numpy as np
 
 from musekit.errors import MusekitError
-from musekit.extractors.base import Extractor, fits_step_limit, new_stats, register
+from musekit.extractors.base import NoteSequenceExtractor, fits_step_limit, new_stats, register
 from musekit.params import param
 
 
@@ -40,7 +40,7 @@ def quantized_or_counted(piece, steps_per_quarter, stats):
 
 
 @register('melody')
-class MelodyExtractor(Extractor):
+class MelodyExtractor(NoteSequenceExtractor):
     """Magenta's MelodyExtractor defaults: min 7 bars, max 512 steps, gap 1 bar, 5 pitches."""
 
     output_name = 'melodies'
@@ -63,10 +63,6 @@ class MelodyExtractor(Extractor):
                                             'signature changes')
         fold_into_range: bool = param(True, "fold melodies into the encoder's pitch range "
                                       '(false: keep their pitches, for primers)')
-
-    def decode(self, data):
-        from note_seq import music_pb2
-        return music_pb2.NoteSequence.FromString(data)
 
     def augment(self, piece, transposition):
         if not transposition:

@@ -15,7 +15,7 @@ import numbers
 
 from musekit import limits
 from musekit.errors import MusekitError
-from musekit.extractors.base import Extractor, new_stats, register, transposed
+from musekit.extractors.base import NoteSequenceExtractor, new_stats, register, transposed
 from musekit.params import param
 
 MIN_PITCH, MAX_PITCH = 0, 127
@@ -53,7 +53,7 @@ def performance_encoder(encoder):
 
 
 @register('performance')
-class PerformanceExtractor(Extractor):
+class PerformanceExtractor(NoteSequenceExtractor):
     """Magenta's performance_rnn_create_dataset defaults: min 32 and max 512 events, pieces
     of 30 seconds, training-part stretches 0.95 .. 1.05 (transpositions: --transpose_range,
     Magenta's is -3,3)."""
@@ -79,10 +79,6 @@ class PerformanceExtractor(Extractor):
         if self.max_events < self.min_events:
             raise MusekitError('max_events must be >= min_events (%d), got %d'
                                % (self.min_events, self.max_events))
-
-    def decode(self, data):
-        from note_seq import music_pb2
-        return music_pb2.NoteSequence.FromString(data)
 
     def prepare(self, sequence):
         if self.sustain:

@@ -11,7 +11,7 @@ note would leave MIDI's range, as Magenta's TranspositionPipeline does.
 import dataclasses
 
 from musekit.encoders.polyphonic_events import notes_to_events
-from musekit.extractors.base import Extractor, new_stats, register, transposed
+from musekit.extractors.base import NoteSequenceExtractor, new_stats, register, transposed
 from musekit.extractors.melody import _note_seq, quantized_or_counted
 from musekit.params import param
 
@@ -41,7 +41,7 @@ class _OutOfRange:
 
 
 @register('polyphonic_events')
-class PolyphonicEventExtractor(Extractor):
+class PolyphonicEventExtractor(NoteSequenceExtractor):
     """Magenta's polyphony_rnn_create_dataset: one event stream per piece (split at time
     changes), pieces of 80 to 512 steps (5 to 32 bars of 4/4)."""
 
@@ -54,10 +54,6 @@ class PolyphonicEventExtractor(Extractor):
         min_steps: int = param(80, 'a piece of fewer quantized steps is dropped', min=0)
         max_steps: int = param(512, 'a piece of more quantized steps is dropped (its '
                                'stream has several events per step)', min=1)
-
-    def decode(self, data):
-        from note_seq import music_pb2
-        return music_pb2.NoteSequence.FromString(data)
 
     def prepare(self, sequence):
         _, _, sequences_lib, _ = _note_seq()

@@ -4,7 +4,7 @@ chord-token encoders."""
 import dataclasses
 
 from musekit.errors import MusekitError
-from musekit.extractors.base import Extractor, fits_step_limit, new_stats, register
+from musekit.extractors.base import NoteSequenceExtractor, fits_step_limit, new_stats, register
 from musekit.params import param
 
 
@@ -45,7 +45,7 @@ def note_frames(quantized, low, high, length=None):
 
 
 @register('polyphonic')
-class PolyphonicExtractor(Extractor):
+class PolyphonicExtractor(NoteSequenceExtractor):
     """NoteSequence -> quantized (split where the tempo or time signature changes) -> one
     frame sequence per part, with Magenta-style limits: pieces shorter than `min_steps`
     are dropped, longer than `max_steps` dropped too unless `truncate` (then cut), all
@@ -68,10 +68,6 @@ class PolyphonicExtractor(Extractor):
         if self.max_steps < self.min_steps:
             raise MusekitError('max_steps must be >= min_steps (%d), got %d'
                                % (self.min_steps, self.max_steps))
-
-    def decode(self, data):
-        from note_seq import music_pb2
-        return music_pb2.NoteSequence.FromString(data)
 
     def prepare(self, sequence):
         from note_seq import sequences_lib
