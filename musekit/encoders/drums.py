@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 
 from musekit.encoders.base import Encoder, StepSpec, Stepper, register
-from musekit.encoders.lookback import (check_lookback_distances, lookback_event,
+from musekit.encoders.lookback import (LookbackSizes, check_lookback_distances, lookback_event,
                                        lookback_inputs, lookback_label, lookback_labels,
                                        lookback_row)
 from musekit.errors import MusekitError
@@ -238,7 +238,7 @@ def event_keys(events):
 
 
 @register('lookback_drums')
-class LookbackDrumEncoder(DrumEncoder):
+class LookbackDrumEncoder(LookbackSizes, DrumEncoder):
     """Magenta's LookbackEventSequenceEncoderDecoder(MultiDrumOneHotEncoding) (drum_kit: no
     lookbacks, 6 counter bits). Input at position p (C = 2^N classes, L lookbacks): a
     one-hot of the class at p; per distance d a one-hot of the class at p - d + 1 (empty
@@ -250,16 +250,6 @@ class LookbackDrumEncoder(DrumEncoder):
     def __init__(self, *args, **values):
         super().__init__(*args, **values)
         self.lookback_distances = list(check_lookback_distances(self.lookback_distances))
-
-    @property
-    def input_size(self):
-        num_lookbacks = len(self.lookback_distances)
-        return ((1 + num_lookbacks) * self.one_hot_size + self.binary_counter_bits
-                + num_lookbacks)
-
-    @property
-    def num_classes(self):
-        return self.one_hot_size + len(self.lookback_distances)
 
     def encode(self, events):
         events, classes = self.checked(events)

@@ -155,8 +155,24 @@ class _LookbackStepper(MelodyStepper):
                               enc.one_hot_size)
 
 
+class LookbackSizes:
+    """The sizes of a lookback encoding of `one_hot_size` classes (melody or drums): inputs
+    hold the event's and each lookback's one-hot rows, the counter bits and a repeat flag
+    per distance; labels add a "repeat d steps back" class per distance."""
+
+    @property
+    def input_size(self):
+        num_lookbacks = len(self.lookback_distances)
+        return ((1 + num_lookbacks) * self.one_hot_size + self.binary_counter_bits
+                + num_lookbacks)
+
+    @property
+    def num_classes(self):
+        return self.one_hot_size + len(self.lookback_distances)
+
+
 @register('lookback_melody')
-class LookbackMelodyEncoder(MelodyEncoder):
+class LookbackMelodyEncoder(LookbackSizes, MelodyEncoder):
     """Magenta's LookbackEventSequenceEncoderDecoder over the one-hot melody encoding.
 
     Input at position p (C one-hot classes, L lookbacks): [0, C) the event at p; for each
@@ -176,16 +192,6 @@ class LookbackMelodyEncoder(MelodyEncoder):
     @property
     def one_hot_size(self):
         return self.max_note - self.min_note + NUM_SPECIAL_EVENTS
-
-    @property
-    def input_size(self):
-        num_lookbacks = len(self.lookback_distances)
-        return ((1 + num_lookbacks) * self.one_hot_size + self.binary_counter_bits
-                + num_lookbacks)
-
-    @property
-    def num_classes(self):
-        return self.one_hot_size + len(self.lookback_distances)
 
     def encode(self, events):
         events = validate_events(events, self.min_note, self.max_note)
