@@ -6,7 +6,6 @@ note_seq's BasicChordRenderer), end to end with small random bundles of the thre
 improv configs."""
 import math
 import os
-import random
 
 import note_seq
 import numpy as np
@@ -19,8 +18,8 @@ from musekit.encoders import chords
 from musekit.errors import MusekitError
 from musekit.generation import sample
 from musekit.models.base import get_model
-from musekit.pieces.lead_sheet import (LeadSheetPiece, chord_notes, parse_chords,
-                                       primer_with_gap)
+from musekit.pieces.lead_sheet import (LeadSheetPiece, chord_notes, generation_start_step,
+                                       melody_primer, parse_chords)
 from tests.test_generation import run_cli
 
 CONFIGS = ('basic_improv', 'attention_improv', 'chord_pitches_improv')
@@ -66,46 +65,25 @@ def test_backing_chords_are_parsed_and_refused_in_one_line():
     assert parse_chords('Csus4 G13 D9/F#', pitches) == ['Csus4', 'G13', 'D9/F#']
 
 
-def magenta_primer(events, qpm=120.0):
-    """Magenta's primer melody for --primer_melody=events: the melody as a NoteSequence,
-    quantized, its melody extracted (no gaps, highest note), lengthened to one step past
-    its last note's end (improv_rnn_generate + the sequence generator)."""
-    sequence = note_seq.Melody(events).to_sequence(qpm=qpm)
-    quantized = note_seq.quantize_note_sequence(sequence, 4)
-    end = max((n.quantized_end_step for n in quantized.notes), default=0)
-    melody = note_seq.Melody()
-    melody.from_quantized_sequence(quantized, search_start_step=0, instrument=0,
-                                   gap_bars=float('inf'), ignore_polyphonic_notes=True)
-    if not quantized.notes:
-        melody = note_seq.Melody([], start_step=0)
-    melody.set_length(end + 1 - melody.start_step)
-    return list(melody)
-
-
-@pytest.mark.parametrize('seed', range(8))
-def test_primer_equals_magentas(seed):
-    rng = random.Random(seed)
-    for _ in range(25):
-        events = [rng.choice([-2, -2, -1, rng.randrange(48, 84)])
-                  for _ in range(rng.randrange(1, 40))]
-        events[0] = rng.choice([-2, 60])    # Magenta fails if the first bar is silent
-        assert primer_with_gap(events) == magenta_primer(events), events
-
-
 def test_primer_by_hand():
-    assert primer_with_gap([60]) == [60, -1]
-    assert primer_with_gap([60, -2, 64]) == [60, -2, 64, -1]
-    assert primer_with_gap([60, -1, -2, -2]) == [60, -1]
-    assert primer_with_gap([-2, -2]) == [-2]
+    """Magenta's primer runs through the step it starts generating at (see
+    test_improv_primers for Magenta's own): the last end plus a step, rounded up."""
+    assert melody_primer([60], 120.0, 4) == [60, -1, -2]
+    assert melody_primer([60, -2, 64], 120.0, 4) == [60, -2, 64, -1, -2]
+    assert melody_primer([60, -1, -2, -2], 120.0, 4) == [60, -1, -2]
+    assert melody_primer([60, 62, 64, 65], 133.0, 4) == [60, 62, 64, 65, -1]   # float sum
+    assert melody_primer([-2, -2], 120.0, 4) == [-2]
+    assert generation_start_step(0.5, 120.0, 4) == 6
+    assert generation_start_step(0.49, 120.0, 4) == 5
 
 
 def test_primer_events_carry_the_backing_and_the_length_is_the_chords():
     p = piece()
     primer = p.primer(options(backing_chords='C G', steps_per_chord=4,
                               primer_melody='[60, -2, 62]'))
-    assert [m for m, _ in primer] == [60, -2, 62, -1]
-    assert [b.index for _, b in primer] == [1, 2, 3, 4]
-    assert [b.chord for _, b in primer] == ['C', 'C', 'C', 'G']     # the next step's chord
+    assert [m for m, _ in primer] == [60, -2, 62, -1, -2]
+    assert [b.index for _, b in primer] == [1, 2, 3, 4, 5]
+    assert [b.chord for _, b in primer] == ['C', 'C', 'C', 'G', 'G']  # the next step's
     assert primer[0][1].chords == ('C',) * 4 + ('G',) * 4
     assert p.num_steps(options(backing_chords='C G', steps_per_chord=4), 128, False) == 8
     assert p.num_steps(options(), 128, False) == 8 * 16             # Magenta's defaults
@@ -113,9 +91,9 @@ def test_primer_events_carry_the_backing_and_the_length_is_the_chords():
 
 @pytest.mark.parametrize('given, message', [
     (dict(steps_per_chord=0), '--steps_per_chord must be a positive number'),
-    (dict(backing_chords='C', steps_per_chord=2, primer_melody='[60, -2]'),
-     'the primer melody \\(3 steps, one past its last note\\) is not shorter than the '
-     'backing chords \\(2 steps\\)'),
+    (dict(backing_chords='C', steps_per_chord=4, primer_melody='[60, -2]'),
+     'the primer melody \\(4 steps, through the step where Magenta starts generating, '
+     'after its last note\\) is not shorter than the backing chords \\(4 steps\\)'),
     (dict(primer_melody='[60, 200]'), 'not a melody event'),
     (dict(primer_melody='[60]', primer_midi='x.mid'), 'not both'),
     (dict(backing_chords='C Xyz'), "chord 2: 'Xyz' is not a chord symbol"),
@@ -139,10 +117,10 @@ def test_a_primer_outside_the_range_is_folded_by_octaves():
     p = piece()
     primer = p.primer(options(primer_melody='[96, -2, 30]'))
     moved, amount = p.to_model(primer)
-    assert amount == 0 and [m for m, _ in moved] == [72, -2, 54, -1]
-    magentas = note_seq.Melody([96, -2, 30, -1])
-    assert magentas.squash(48, 84, None) == 0 and list(magentas) == [72, -2, 54, -1]
-    assert [b.index for _, b in moved] == [1, 2, 3, 4]
+    assert amount == 0 and [m for m, _ in moved] == [72, -2, 54, -1, -2]
+    magentas = note_seq.Melody([96, -2, 30, -1, -2])
+    assert magentas.squash(48, 84, None) == 0 and list(magentas) == [72, -2, 54, -1, -2]
+    assert [b.index for _, b in moved] == [1, 2, 3, 4, 5]
 
 
 # --- generation ----------------------------------------------------------------------------

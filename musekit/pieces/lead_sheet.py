@@ -2,9 +2,11 @@
 backing chords, `--backing_chords="C G Am F"` with `--steps_per_chord` steps each.
 
 As Magenta: the piece is exactly as long as the chords (chords x steps_per_chord steps);
-the primer (--primer_melody, --primer_midi, default middle C) is its melody through its
-last note's end plus one step (a note-off after a sounding note); it is folded by octaves
-into the model's range and stays there. Each event carries its position in the backing
+the primer (--primer_melody, --primer_midi, default middle C) is its melody through the
+step where Magenta's generator starts (the last note's end plus a step, rounded up as
+note_seq does: usually a note-off and a silent step after the last note; see
+generation_start_step), equal to what Magenta hands its model; it is folded by octaves
+into the model's range and stays there. --qpm defaults to a primer MIDI's tempo. Each event carries its position in the backing
 chords, so the input at every step reads the chord under the next note while only the
 melody is sampled. Written as MIDI: the melody, the chord symbols as MIDI text events at
 each change, and with --render_chords the chords as notes on a second track (note_seq's
@@ -22,6 +24,7 @@ from musekit.pieces.melody import (MIDDLE_C, melody_notes, parse_primer, read_pr
 
 DEFAULT_CHORDS = 'C G Am F C G F C'     # Magenta's improv_rnn_generate default
 DEFAULT_STEPS_PER_CHORD = 16
+DEFAULT_QPM = 120.0                     # note_seq's DEFAULT_QUARTERS_PER_MINUTE
 CHORD_VELOCITY = 50                     # Magenta's, for --render_chords
 CHORD_PROGRAM = 88                      # note_seq's BasicChordRenderer: New Age pad
 CHORD_OCTAVE, BASS_OCTAVE = 4, 3
@@ -51,21 +54,59 @@ def parse_chords(text, encoder):
     return symbols
 
 
-def primer_with_gap(events):
-    """Magenta's primer melody: the melody's notes (as its NoteSequence holds them) through
-    the last one's end, then one more step, a note-off; [-2] without notes. (A primer
-    whose first note comes after its first bar fails an assertion in Magenta's generator;
-    musekit keeps its silence.)"""
+def generation_start_step(last_end_seconds, qpm, steps_per_quarter):
+    """The step where Magenta's improv generator starts generating after a primer whose
+    last note ends at `last_end_seconds`: a step later, then rounded up to the next step
+    even when it lands on one (note_seq's quantize_to_step with cutoff 0), in Magenta's
+    floating-point order: usually two steps past the last note's end, one where the
+    float sum falls just short of a step."""
+    seconds_per_step = 60.0 / qpm / steps_per_quarter
+    steps_per_second = steps_per_quarter * qpm / 60.0
+    return int((last_end_seconds + seconds_per_step) * steps_per_second + 1.0)
+
+
+def primer_with_gap(events, length):
+    """Magenta's primer melody: the melody's notes (as its NoteSequence holds them), a
+    note-off at the last one's end, silence through `length` steps (the step where Magenta
+    starts generating: see generation_start_step); [-2] without notes."""
     notes = melody_notes(events)
     if not notes:
         return [-2]
-    end = max(note.end_step for note in notes)
-    melody = [-2] * end + [-1]
+    melody = [-2] * length
     for note in notes:
         melody[note.start_step] = note.pitch
         if melody[note.end_step] == -2:
             melody[note.end_step] = -1
     return melody
+
+
+def melody_primer(events, qpm, steps_per_quarter):
+    """Magenta's primer of --primer_melody (or its default): the events as note_seq's
+    Melody.to_sequence times them at `qpm`, through the step generation starts at."""
+    notes = melody_notes(events)
+    if not notes:
+        return [-2]
+    last_end = max(note.end_step for note in notes) * (60.0 / qpm / steps_per_quarter)
+    return primer_with_gap(events, generation_start_step(last_end, qpm, steps_per_quarter))
+
+
+def midi_primer(path, encoder, steps_per_quarter, qpm):
+    """(Magenta's primer of --primer_midi: the file's first melody (highest note of a
+    chord) quantized at the file's tempo, through the step generation starts at, counted
+    from the last end of any note in the file; the file's first tempo, else `qpm`).
+    Whole silent bars before the melody are not kept (Magenta's generator fails there)."""
+    from musekit.pieces.base import read_midi_sequence
+    sequence = read_midi_sequence(path)
+    events = read_primer_midi(path, encoder, steps_per_quarter)
+    if sequence.tempos and sequence.tempos[0].qpm:
+        qpm = sequence.tempos[0].qpm
+    steps_per_second = steps_per_quarter * qpm / 60.0
+    first = min(n.start_time for n in sequence.notes if not n.is_drum)
+    first_note = next(i for i, e in enumerate(events) if e >= 0)
+    melody_start = int(first * steps_per_second + 0.5) - first_note
+    last_end = max(n.end_time for n in sequence.notes)
+    length = generation_start_step(last_end, qpm, steps_per_quarter) - melody_start
+    return primer_with_gap(events, max(length, len(events) + 1)), qpm
 
 
 def chord_notes(symbols, total_steps):
@@ -158,7 +199,9 @@ class LeadSheetPiece(PieceType):
         PRIMER_MIDI,
         Flag('render_chords', 'boolean', False, 'Also write the backing chords as notes '
              'on a second MIDI track.'),
-    ) + NOTE_FILE_FLAGS
+        Flag('qpm', 'float', None, "Tempo in quarter notes per minute. Default: a primer "
+             "MIDI's first tempo (Magenta's, where it overrides even --qpm), else 120."),
+    ) + tuple(flag for flag in NOTE_FILE_FLAGS if flag.name != 'qpm')
 
     def __init__(self, encoder, extractor):
         super().__init__(encoder, extractor)
@@ -166,6 +209,7 @@ class LeadSheetPiece(PieceType):
         self.steps_per_quarter = extractor.steps_per_quarter
         self.transpose_to_key = getattr(extractor, 'transpose_to_key', None)
         self._symbols = None
+        self._qpm = DEFAULT_QPM     # the tempo the primer's options give (see primer)
 
     def backing(self, options):
         """The backing chords, one symbol per step (checked)."""
@@ -180,24 +224,35 @@ class LeadSheetPiece(PieceType):
         return [s for s in symbols for _ in range(steps)]
 
     def primer(self, options):
+        """Magenta's primer melody (see melody_primer, midi_primer), each event with its
+        place in the backing chords; the tempo the output is written at is kept."""
         from musekit.output.midi import check_qpm
-        check_qpm(options['qpm'])
+        qpm = options['qpm'] if options['qpm'] is None else check_qpm(options['qpm'])
         if options['primer_melody'] is not None and options['primer_midi']:
             raise MusekitError('give --primer_melody or --primer_midi, not both')
         symbols = self.backing(options)
         if options['primer_midi']:
-            melody = read_primer_midi(options['primer_midi'], self.encoder,
-                                      self.steps_per_quarter)
-        elif options['primer_melody'] is not None:
-            melody = parse_primer(options['primer_melody'])
+            melody, tempo = midi_primer(options['primer_midi'], self.encoder,
+                                        self.steps_per_quarter,
+                                        DEFAULT_QPM if qpm is None else qpm)
+            if qpm is None:
+                try:
+                    qpm = check_qpm(tempo)
+                except MusekitError:
+                    raise MusekitError('the primer MIDI plays at %g qpm, a tempo musekit does '
+                                       'not write; give --qpm' % tempo) from None
         else:
-            melody = [MIDDLE_C]
-        melody = primer_with_gap(melody)
+            qpm = DEFAULT_QPM if qpm is None else qpm
+            given = parse_primer(options['primer_melody']) \
+                if options['primer_melody'] is not None else [MIDDLE_C]
+            melody = melody_primer(given, qpm, self.steps_per_quarter)
         if len(melody) >= len(symbols):
-            raise MusekitError('the primer melody (%d steps, one past its last note) is not '
-                               'shorter than the backing chords (%d steps): give more chords '
-                               'or a longer --steps_per_chord' % (len(melody), len(symbols)))
+            raise MusekitError('the primer melody (%d steps, through the step where Magenta '
+                               'starts generating, after its last note) is not shorter than '
+                               'the backing chords (%d steps): give more chords or a longer '
+                               '--steps_per_chord' % (len(melody), len(symbols)))
         self._symbols = tuple(symbols)
+        self._qpm = qpm
         return [(event, chords.Backing(self._symbols, i + 1))
                 for i, event in enumerate(melody)]
 
@@ -227,7 +282,10 @@ class LeadSheetPiece(PieceType):
                                        symbols)]
 
     def write(self, stem, events, primer_length, options):
-        """`events`: (melody event, chord symbol) per step (from_model's)."""
+        """`events`: (melody event, chord symbol) per step (from_model's), at --qpm, else
+        the tempo `primer` found."""
+        if options['qpm'] is None:
+            options = dict(options, qpm=self._qpm)
         melody = [e[0] for e in events]
         symbols = [e[1] for e in events]
         notes = melody_notes(melody)
