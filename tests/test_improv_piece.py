@@ -98,6 +98,8 @@ def test_primer_events_carry_the_backing_and_the_length_is_the_chords():
     (dict(primer_melody='[60]', primer_midi='x.mid'), 'not both'),
     (dict(backing_chords='C Xyz'), "chord 2: 'Xyz' is not a chord symbol"),
     (dict(backing_chords='C ' * 70000), 'MUSEKIT_MAX_STEPS'),
+    (dict(backing_chords='C ' + 'Cmaj7' * 20000), 'chord 2 is 100000 characters long, not a '
+     'chord symbol$'),
 ])
 def test_bad_options_are_one_line(given, message):
     with pytest.raises(MusekitError, match=message) as info:

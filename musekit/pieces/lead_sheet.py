@@ -29,6 +29,7 @@ CHORD_VELOCITY = 50                     # Magenta's, for --render_chords
 CHORD_PROGRAM = 88                      # note_seq's BasicChordRenderer: New Age pad
 CHORD_OCTAVE, BASS_OCTAVE = 4, 3
 CHORD_CHANNEL = 1
+MAX_SYMBOL_CHARACTERS = 64              # a longer "symbol" is refused unread
 
 
 @typing.runtime_checkable
@@ -47,6 +48,9 @@ def parse_chords(text, encoder):
         raise MusekitError('--backing_chords needs chord symbols separated by spaces, e.g. '
                            '"C G Am F", got %r' % (text,))
     for position, symbol in enumerate(symbols):
+        if len(symbol) > MAX_SYMBOL_CHARACTERS:
+            raise MusekitError('--backing_chords chord %d is %d characters long, not a chord '
+                               'symbol' % (position + 1, len(symbol)))
         try:
             encoder.chord_input(symbol)
         except MusekitError as e:
