@@ -242,3 +242,26 @@ def test_musekit_generate_refuses_bad_chords_in_one_line(tmp_path, capsys):
     status, _, err = run_cli(capsys, '--bundle_file=' + bundle,
                              '--output_dir=%s' % (tmp_path / 'out'), '--num_steps=10')
     assert status == 2 and '--num_steps does not apply to lead sheets' in err
+
+
+def test_transpose_to_key_moves_the_chords_with_the_melody():
+    """With an extractor's transpose_to_key (no improv config of Magenta's sets one), the
+    model hears melody and chords moved together as Magenta's generate_melody moves them
+    (Melody.squash, ChordProgression.transpose); the output is back in the given key."""
+    from types import SimpleNamespace
+    p = LeadSheetPiece(get_config('basic_improv').make_encoder(),
+                       SimpleNamespace(steps_per_quarter=4, transpose_to_key=0))
+    primer = p.primer(options(backing_chords='D A7/C# Bm G', steps_per_chord=4,
+                              primer_melody='[62, -2, 66, -2, 69, 73]'))
+    given = list(primer[0][1].chords)
+    moved, amount = p.to_model(primer)
+    magentas = note_seq.Melody([m for m, _ in primer])
+    want = magentas.squash(48, 84, 0)
+    progression = note_seq.ChordProgression(given)
+    progression.transpose(want)
+    assert amount == want != 0
+    assert [m for m, _ in moved] == list(magentas)
+    assert list(moved[0][1].chords) == list(progression)
+    written = p.from_model(moved, amount)
+    assert [m for m, _ in written] == [m for m, _ in primer]
+    assert [s for _, s in written] == given[:len(primer)]

@@ -272,16 +272,19 @@ class LeadSheetPiece(PieceType):
         melody = [e[0] for e in primer]
         moved, amount = squash_melody(melody, self.min_note, self.max_note,
                                       self.transpose_to_key)
+        symbols = self._symbols
         if amount:      # a config with transpose_to_key moves the chords with the melody
-            self._symbols = tuple(chords.transpose_chord(s, amount) for s in self._symbols)
-        return [(m, chords.Backing(self._symbols, e[1].index))
+            symbols = tuple(chords.transpose_chord(s, amount) for s in symbols)
+        return [(m, chords.Backing(symbols, e[1].index))
                 for m, e in zip(moved, primer)], amount
 
     def from_model(self, events, moved):
+        """(melody event, chord symbol) per step, back in the given key; the chords as
+        given (as Magenta writes them: moving them back could respell them, C# as Db)."""
         from musekit.pieces.melody import transpose_melody
         symbols = events[0][1].chords if events else ()
         if moved:
-            symbols = tuple(chords.transpose_chord(s, -moved) for s in symbols)
+            symbols = self._symbols
         return [(m, s) for m, s in zip(transpose_melody([e[0] for e in events], -moved),
                                        symbols)]
 
