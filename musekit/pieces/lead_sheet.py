@@ -9,8 +9,11 @@ generation_start_step), equal to what Magenta hands its model; it is folded by o
 into the model's range and stays there. --qpm defaults to a primer MIDI's tempo. Each event carries its position in the backing
 chords, so the input at every step reads the chord under the next note while only the
 melody is sampled. Written as MIDI: the melody, the chord symbols as MIDI text events at
-each change, and with --render_chords the chords as notes on a second track (note_seq's
-BasicChordRenderer: chord tones in octave 4, the bass in octave 3, velocity 50, program 88).
+each change (note_seq's MIDI writer drops them; musekit keeps them), and with
+--render_chords the chords as notes on a second track (note_seq's BasicChordRenderer: chord
+tones in octave 4, the bass in octave 3, velocity 50, program 88) through the whole piece
+(Magenta's renderer stops at its output's last melody note's end: musekit's notes cut there
+are Magenta's, tests/test_improv_primers.py).
 """
 import typing
 
