@@ -1,8 +1,9 @@
 """Chord symbols ("C", "Am7", "G/B", "N.C.") and their input encodings (note_seq's
 chords_encoder_decoder), for the lead-sheet encoders of Magenta's Improv RNN.
 
-Symbols are read with note_seq's chord_symbols_lib (a library: root, quality, pitch
-classes, bass); each symbol is read once per process and its input row kept. Encodings:
+Symbols are read as note_seq's chord_symbols_lib reads them (root, quality, pitch classes,
+bass) by musekit.encoders.chord_symbols, without importing note_seq (transposing one
+still uses note_seq); each symbol is read once per process and its input row kept. Encodings:
 
 - ``triad`` (note_seq's TriadChordOneHotEncoding, 49 classes): 0 no chord, 1 + root for a
   major triad, 13 + root minor, 25 + root augmented, 37 + root diminished;
@@ -14,6 +15,7 @@ import functools
 
 import numpy as np
 
+from musekit.encoders import chord_symbols
 from musekit.errors import MusekitError
 
 NO_CHORD = 'N.C.'                   # note_seq's constants.NO_CHORD
@@ -38,7 +40,8 @@ class ChordError(MusekitError):
 
 @functools.lru_cache(maxsize=None)
 def symbols_lib():
-    """note_seq's chord_symbols_lib (importing note_seq costs about 1.5 s, once)."""
+    """note_seq's chord_symbols_lib, for transposing (importing note_seq costs about
+    1.5 s, once)."""
     import warnings
     with warnings.catch_warnings():     # its audio dependencies warn about a missing ffmpeg
         warnings.simplefilter('ignore')
@@ -56,12 +59,11 @@ def input_size(encoding):
 @functools.lru_cache(maxsize=4096)
 def chord_facts(symbol):
     """(root, quality, pitch classes, bass) of a chord symbol, note_seq's reading (quality:
-    0..3 as QUALITY_NAMES, 4 other); ChordError(SYMBOL_ERROR) for what it cannot read."""
-    lib = symbols_lib()
+    0..3 as QUALITY_NAMES, 4 other; read by musekit.encoders.chord_symbols, proven equal,
+    without importing note_seq); ChordError(SYMBOL_ERROR) for what it cannot read."""
     try:
-        return (lib.chord_symbol_root(symbol), lib.chord_symbol_quality(symbol),
-                tuple(lib.chord_symbol_pitches(symbol)), lib.chord_symbol_bass(symbol))
-    except lib.ChordSymbolError as e:
+        return chord_symbols.read(symbol)
+    except chord_symbols.ChordSymbolError as e:
         raise ChordError('%r is not a chord symbol (%s)' % (symbol, e), SYMBOL_ERROR) from None
 
 

@@ -120,15 +120,15 @@ def chord_notes(symbols, total_steps):
     """Notes of the chords, one chord per step of `symbols` (note_seq's BasicChordRenderer:
     a chord held until the symbol changes, its pitch classes in octave 4, its bass in
     octave 3; no notes for N.C.)."""
-    lib = chords.symbols_lib()
     notes, start = [], 0
     for step in range(1, len(symbols) + 1):
         if step < len(symbols) and symbols[step] == symbols[start]:
             continue
         symbol, end = symbols[start], min(step, total_steps)
         if symbol != chords.NO_CHORD and start < end:
-            pitches = [12 * CHORD_OCTAVE + p % 12 for p in lib.chord_symbol_pitches(symbol)]
-            pitches.append(12 * BASS_OCTAVE + lib.chord_symbol_bass(symbol) % 12)
+            _, _, chord_pitches, bass = chords.chord_facts(symbol)
+            pitches = [12 * CHORD_OCTAVE + p for p in chord_pitches]
+            pitches.append(12 * BASS_OCTAVE + bass)
             notes += [Note(p, start, end, CHORD_VELOCITY) for p in pitches]
         start = step
     return notes
