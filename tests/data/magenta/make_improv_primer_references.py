@@ -30,14 +30,16 @@ def primer_midi(kind):
     'tune' (100 qpm, notes on the grid), 'slow' (70 qpm, notes ending off the grid, the
     last two beats long), 'poly' (120 qpm, chords: Magenta keeps the highest note),
     'late' (120 qpm, the first note in bar 2), 'fast' (150 qpm, last note ends 0.4 step
-    past the grid)."""
+    past the grid), 'ragged' (80 qpm, the last note ending 0.7 step past the grid)."""
     import pretty_midi
-    qpm = {'tune': 100.0, 'slow': 70.0, 'poly': 120.0, 'late': 120.0, 'fast': 150.0}[kind]
+    qpm = {'tune': 100.0, 'slow': 70.0, 'poly': 120.0, 'late': 120.0, 'fast': 150.0,
+           'ragged': 80.0}[kind]
     notes = {'tune': ((60, 0, 2), (62, 2, 3), (64, 4, 8), (65, 8, 10)),
              'slow': ((67, 0, 1.7), (64, 2, 3.3), (60, 4, 12.2)),
              'poly': ((60, 0, 4), (64, 0, 4), (67, 0, 3), (62, 4, 6), (59, 6, 7)),
              'late': ((60, 17, 19), (62, 20, 22)),
-             'fast': ((72, 0, 1), (71, 1, 2), (69, 2, 5.4))}[kind]
+             'fast': ((72, 0, 1), (71, 1, 2), (69, 2, 5.4)),
+             'ragged': ((64, 0, 2.6), (62, 3, 5.7))}[kind]
     midi = pretty_midi.PrettyMIDI(initial_tempo=qpm)
     step = 60.0 / qpm / 4
     part = pretty_midi.Instrument(0)
@@ -72,6 +74,7 @@ CASES = [
     ('basic_improv', None, 'poly', None, CHORDS, 8, False),
     ('basic_improv', None, 'fast', None, CHORDS, 8, False),
     ('basic_improv', None, 'late', None, CHORDS, 8, False),
+    ('basic_improv', None, 'ragged', None, CHORDS, 8, False),
     ('chord_pitches_improv', '[60, 64, 67]', None, None, 'Csus4 G13 D9/F# N.C.', 4, True),
     ('chord_pitches_improv', '[72, -2, 71, 69]', None, None, 'Am E7 Am E7/G#', 5, False),
     ('attention_improv', '[60]', None, None, CHORDS, 8, False),
