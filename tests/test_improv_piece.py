@@ -265,3 +265,27 @@ def test_transpose_to_key_moves_the_chords_with_the_melody():
     written = p.from_model(moved, amount)
     assert [m for m, _ in written] == [m for m, _ in primer]
     assert [s for _, s in written] == given[:len(primer)]
+
+
+def test_a_primer_midi_whose_tempo_changes_primes_with_its_first_part(tmp_path):
+    """Magenta's generator fails on such a file (quantizing it); musekit takes the melody
+    before the change, through the step generation starts at counted in that part (not the
+    whole file's last note end on the first part's grid: silence to the file's end)."""
+    import mido
+    song = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    song.tracks.append(track)
+    track.append(mido.MetaMessage('set_tempo', tempo=500000, time=0))        # 120 qpm
+    for pitch in (60, 62, 64, 65, 'tempo', 67, 69):
+        if pitch == 'tempo':
+            track.append(mido.MetaMessage('set_tempo', tempo=1000000, time=0))  # 60 qpm
+            continue
+        track.append(mido.Message('note_on', note=pitch, velocity=90, time=0))
+        track.append(mido.Message('note_off', note=pitch, velocity=0, time=480))
+    song.save(str(tmp_path / 'p.mid'))
+    p = piece()
+    primer = p.primer(options(primer_midi=str(tmp_path / 'p.mid')))
+    quarter = [-2, -2, -2]
+    assert [m for m, _ in primer] == [60] + quarter + [62] + quarter + [64] + quarter + [
+        65] + quarter + [-1, -2]
+    assert p._qpm == 120.0

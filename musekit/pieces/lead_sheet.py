@@ -101,10 +101,13 @@ def midi_primer(path, encoder, steps_per_quarter, qpm):
     """(Magenta's primer of --primer_midi: the file's first melody (highest note of a
     chord) quantized at the file's tempo, through the step generation starts at, counted
     from the last end of any note in the file; the file's first tempo, else `qpm`).
-    Whole silent bars before the melody are not kept (Magenta's generator fails there)."""
+    Whole silent bars before the melody are not kept, and of a file whose tempo or meter
+    changes only the part before the change (Magenta's generator fails on both)."""
+    from note_seq import sequences_lib
     from musekit.pieces.base import read_midi_sequence
-    sequence = read_midi_sequence(path)
     events = read_primer_midi(path, encoder, steps_per_quarter)
+    sequence = next(piece for piece in sequences_lib.split_note_sequence_on_time_changes(
+        read_midi_sequence(path)) if any(not n.is_drum for n in piece.notes))
     if sequence.tempos and sequence.tempos[0].qpm:
         qpm = sequence.tempos[0].qpm
     steps_per_second = steps_per_quarter * qpm / 60.0
