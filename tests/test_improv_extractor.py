@@ -153,3 +153,20 @@ def test_refusals():
         extractor.extract(INPUTS['given'], get_config('basic_rnn').make_encoder())
     with pytest.raises(MusekitError, match='transpose'):
         extractor.check_augmentation([-1, 0, 1])
+
+
+def test_the_kept_transition_matrix_is_note_seqs():
+    """chord_inference's transition matrix, kept between calls by the extractor: the same
+    values as note_seq's own function gives, read-only, one per set of probabilities."""
+    from musekit.extractors.lead_sheet import _note_seq
+    inference = _note_seq()['chord_inference']
+    kept = inference._key_chord_transition_distribution
+    assert kept.musekit_memoised
+    distribution = inference._key_chord_distribution(chord_pitch_out_of_key_prob=0.01)
+    first = kept(distribution, key_change_prob=0.001, chord_change_prob=0.5)
+    assert kept(distribution, key_change_prob=0.001, chord_change_prob=0.5) is first
+    assert not first.flags.writeable
+    fresh = kept.__wrapped__(distribution, key_change_prob=0.001, chord_change_prob=0.5)
+    np.testing.assert_array_equal(first, fresh)
+    other = kept(distribution, key_change_prob=0.01, chord_change_prob=0.5)
+    assert other is not first and not np.array_equal(other, first)

@@ -49,16 +49,20 @@ def _note_seq():
 def _memoise_transitions(chord_inference):
     """Keeps chord_inference's key-chord transition matrix between calls: it depends only
     on the inference's probabilities, and building it (1164 x 1164 in Python loops) takes
-    93% of an inference, about 1.5 s per piece. The matrix is the one note_seq computes."""
-    build = chord_inference._key_chord_transition_distribution
-    if getattr(build, 'musekit_memoised', False):
+    93% of an inference, about 1.5 s per piece. The matrix is the one note_seq computes,
+    kept read-only (note_seq only takes its log). A note_seq without that private function
+    is left as it is."""
+    build = getattr(chord_inference, '_key_chord_transition_distribution', None)
+    if build is None or getattr(build, 'musekit_memoised', False):
         return
     cache = {}
 
-    def memoised(key_chord_distribution, key_change_prob, chord_change_prob):
-        key = (key_chord_distribution.tobytes(), key_change_prob, chord_change_prob)
+    @functools.wraps(build)
+    def memoised(*args, **kwargs):
+        key = tuple(a.tobytes() if isinstance(a, np.ndarray) else a
+                    for a in args + tuple(sorted(kwargs.items())))
         if key not in cache:
-            cache[key] = build(key_chord_distribution, key_change_prob, chord_change_prob)
+            cache[key] = build(*args, **kwargs)
             cache[key].setflags(write=False)
         return cache[key]
 
