@@ -14,8 +14,8 @@ from musekit.bundle import load_bundle
 from musekit.config import get_config
 from musekit.magenta.bundle import supported_generators
 from musekit.pieces.drums import DrumsPiece
-from tests.test_drums_piece import read_back
-from tests.test_generation import run_cli
+from test_drums_piece import read_back
+from test_generation import run_cli
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'magenta')
 # file name -> (generator id, model musekit reads it as, layer sizes, attention length)

@@ -19,8 +19,8 @@ from musekit.models.base import get_model
 from musekit.output.audio import synthesize
 from musekit.output.notes import Note
 from musekit.pieces.drums import MAX_PRIMER_CHARACTERS, DrumsPiece, parse_primer_drums
-from tests.test_drums_encoders import random_tracks
-from tests.test_generation import run_cli
+from test_drums_encoders import random_tracks
+from test_generation import run_cli
 
 FIRST_PITCHES = {36, 38, 42, 46, 45, 48, 50, 49, 51}
 

@@ -6,7 +6,7 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from musekit.generation import generate, one_blas_thread
-from tests.test_generation import setup
+from test_generation import setup
 
 
 def blas_threads():

@@ -20,7 +20,7 @@ from musekit.generation import sample
 from musekit.models.base import get_model
 from musekit.pieces.lead_sheet import (LeadSheetPiece, chord_notes, generation_start_step,
                                        melody_primer, parse_chords)
-from tests.test_generation import run_cli
+from test_generation import run_cli
 
 CONFIGS = ('basic_improv', 'attention_improv', 'chord_pitches_improv')
 

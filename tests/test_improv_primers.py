@@ -19,7 +19,7 @@ from musekit.bundle import load_bundle
 from musekit.config import get_config
 from musekit.generation import sample
 from musekit.pieces.lead_sheet import LeadSheetPiece
-from tests.test_generation import run_cli
+from test_generation import run_cli
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'magenta')
 _cases = []

@@ -20,7 +20,7 @@ from musekit.pieces.performance import (LengthSteering, PerformancePiece,
                                         parse_notes_per_second, parse_pitch_class_histogram,
                                         performance_notes, set_length)
 from musekit.pieces.base import pitch_list as parse_pitches
-from tests.test_generation import run_cli
+from test_generation import run_cli
 
 NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY = 1, 2, 3, 4
 FLAT = (1.0,) * 12

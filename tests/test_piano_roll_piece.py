@@ -6,7 +6,7 @@ import pytest
 from musekit.config import get_config
 from musekit.errors import MusekitError
 from musekit.pieces.piano_roll import PianoRollPiece
-from tests.test_generation import run_cli
+from test_generation import run_cli
 
 OPTIONS = dict(primer_midi=None, primer_pitches=None, sampling=None, qpm=120.0,
                render_wav=False, plot=False)
@@ -28,6 +28,7 @@ def test_a_chord_held_for_a_quarter_note_on_the_models_grid(config_name, frames)
 
 @pytest.mark.parametrize('options, message', [
     ({'primer_pitches': '[60, 64,'}, 'malformed --primer_pitches'),
+    ({'primer_pitches': '[' * 50000}, 'malformed --primer_pitches'),
     ({'primer_pitches': '[60, 200]'}, '--primer_pitches: 200 is not a MIDI pitch (0..127)'),
     ({'primer_pitches': '[60, 60]'}, '--primer_pitches lists a pitch twice'),
     ({'primer_pitches': '[20, 60]'}, "--primer_pitches: 20 is outside the model's keys 21..108"),
@@ -39,6 +40,7 @@ def test_refusals_are_one_line(options, message):
     with pytest.raises(MusekitError) as info:
         piece.primer(options)
     assert message in str(info.value) and '\n' not in str(info.value)
+    assert len(str(info.value)) < 200
 
 
 def test_generation_from_the_shipped_rnn_nade_keeps_the_chord(tmp_path, capsys):

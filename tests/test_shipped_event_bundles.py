@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from musekit.bundle import load_bundle
-from tests.test_shipped_bundles import mean_log_likelihood
+from test_shipped_bundles import mean_log_likelihood
 
 BUNDLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'bundles')
 NAMES = {'performance_with_dynamics': 'training_performances',

@@ -11,7 +11,7 @@ import pytest
 
 from musekit.bundle import load_bundle
 from musekit.config import get_config
-from tests.test_shipped_bundles import mean_log_likelihood
+from test_shipped_bundles import mean_log_likelihood
 
 BUNDLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'bundles',
                       'basic_improv.musekit')

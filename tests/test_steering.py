@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from musekit.generation import Steering, beam_search, generate_in_chunks, sample
-from tests.test_generation import _score, setup
+from test_generation import _score, setup
 
 
 class EveryFourth(Steering):

@@ -150,7 +150,7 @@ def int_list(text):
         body = '[%s]' % body
     try:
         values = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):     # RecursionError: thousands of nested brackets
         return None
     if not isinstance(values, list) or not values or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in values):
@@ -163,8 +163,9 @@ def pitch_list(text, flag='primer_pitches'):
     one (Magenta's --primer_pitches); MusekitError otherwise."""
     pitches = int_list(text)
     if pitches is None:
+        shown = text if len(text) <= 40 else text[:40] + '...'
         raise MusekitError('malformed --%s %r: expected a non-empty list of MIDI pitches '
-                           'like "[60, 64, 67]"' % (flag, text))
+                           'like "[60, 64, 67]"' % (flag, shown))
     for pitch in pitches:
         if not 0 <= pitch <= 127:
             raise MusekitError('--%s: %d is not a MIDI pitch (0..127)' % (flag, pitch))
