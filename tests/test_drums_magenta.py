@@ -16,26 +16,12 @@ from musekit.magenta.bundle import supported_generators
 from musekit.pieces.drums import DrumsPiece
 from test_drums_piece import read_back
 from test_generation import run_cli
+from magenta_refs import DATA, golden, mag
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'magenta')
 # file name -> (generator id, model musekit reads it as, layer sizes, attention length)
 BUNDLES = {'drum_kit_drums40': ('drum_kit', 'magenta_attention_rnn', [16, 12], 32),
            'one_drum_drums40': ('one_drum', 'events_rnn', [16, 12], 0)}
 CASES = [(name, sequence) for name in BUNDLES for sequence in ('midi', 'random')]
-
-
-def mag(name):
-    return os.path.join(DATA, name + '.mag')
-
-
-_golden = {}
-
-
-def golden(name):
-    if name not in _golden:
-        with np.load(os.path.join(DATA, name + '.golden.npz')) as data:
-            _golden[name] = {key: data[key] for key in data.files}
-    return _golden[name]
 
 
 def events_of(data, sequence):

@@ -11,8 +11,8 @@ import pytest
 
 from musekit.bundle import load_bundle
 from musekit.magenta.bundle import GeneratorBundle
+from magenta_refs import golden, mag
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'magenta')
 # file name -> (generator id, musekit model, layer sizes Magenta trained it with)
 BUNDLES = {
     'basic_improv_chorales30': ('basic_improv', 'events_rnn', [16, 12]),
@@ -20,20 +20,6 @@ BUNDLES = {
     'chord_pitches_improv_chorales30': ('chord_pitches_improv', 'events_rnn', [16, 12]),
 }
 CASES = [(name, case) for name in BUNDLES for case in ('chorale', 'random')]
-
-
-def mag(name):
-    return os.path.join(DATA, name + '.mag')
-
-
-_golden = {}
-
-
-def golden(name):
-    if name not in _golden:
-        with np.load(os.path.join(DATA, name + '.golden.npz')) as data:
-            _golden[name] = {key: data[key] for key in data.files}
-    return _golden[name]
 
 
 @pytest.mark.parametrize('name', BUNDLES)

@@ -11,8 +11,8 @@ import pytest
 from musekit.bundle import load_bundle
 from musekit.errors import MusekitError
 from musekit.magenta.bundle import GeneratorBundle, supported_generators
+from magenta_refs import DATA, golden, mag
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'magenta')
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
 # file name -> (generator id, layer sizes Magenta trained it with)
 BUNDLES = {
@@ -36,20 +36,6 @@ MELODY = ['attention_rnn', 'basic_rnn', 'lookback_rnn', 'mono_rnn']
 PERFORMANCE = 'performance_with_dynamics_chorales200'
 CONDITIONED = 'optional_multiconditioned_performance_with_dynamics_chorales200'
 POLYPHONY = 'polyphony_chorales200'
-
-
-def mag(name):
-    return os.path.join(DATA, name + '.mag')
-
-
-_golden = {}
-
-
-def golden(name):
-    if name not in _golden:
-        with np.load(os.path.join(DATA, name + '.golden.npz')) as data:
-            _golden[name] = {key: data[key] for key in data.files}
-    return _golden[name]
 
 
 def sequences(name):

@@ -11,20 +11,11 @@ from musekit.bundle import load_bundle
 from musekit.errors import MusekitError
 from musekit.layers import nade
 from musekit.magenta.bundle import GeneratorBundle, supported_generators
+from magenta_refs import golden, mag
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'magenta')
 BUNDLES = {'rnn-nade_chorales40': ('rnn-nade', 'rnn_nade', 0),
            'rnn-nade_attn_chorales40': ('rnn-nade_attn', 'magenta_attention_rnn_nade', 6)}
 SEQUENCES = ('chorale', 'random')
-
-
-def mag(name):
-    return os.path.join(DATA, name + '.mag')
-
-
-def golden(name):
-    with np.load(os.path.join(DATA, name + '.golden.npz')) as data:
-        return {key: data[key] for key in data.files}
 
 
 def frame_events(rows):
