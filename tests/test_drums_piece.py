@@ -3,12 +3,15 @@ tracks written on MIDI channel 10 and read back as themselves, and musekit_gener
 end with small random drum_kit and one_drum bundles."""
 import collections
 import os
+import subprocess
+import sys
 
 import mido
 import numpy as np
 import pretty_midi
 import pytest
 from note_seq import midi_io
+from note_seq.protobuf import music_pb2
 
 from musekit.bundle import write_bundle
 from musekit.config import get_config
@@ -18,7 +21,8 @@ from musekit.extractors.drums import DrumExtractor
 from musekit.models.base import get_model
 from musekit.output.audio import synthesize
 from musekit.output.notes import Note
-from musekit.pieces.drums import MAX_PRIMER_CHARACTERS, DrumsPiece, parse_primer_drums
+from musekit.pieces.drums import (MAX_PRIMER_CHARACTERS, DrumsPiece, parse_primer_drums,
+                                  primer_drums_track, primer_track)
 from test_drums_encoders import random_tracks
 from test_generation import run_cli
 
@@ -113,6 +117,86 @@ def test_primer_options():
         ignore_unknown_drums=False), get_config('drum_kit').make_extractor())
     with pytest.raises(MusekitError, match='holds pitch 100, which is in no drum type'):
         refusing.primer(options(primer_drums='[(36,), (100,)]'))
+
+
+def primer_drums_by_note_seq(events, qpm, steps_per_quarter):
+    """The reference for primer_drums_track: the NoteSequence Magenta's drums_rnn_generate
+    makes of --primer_drums (DrumTrack.to_sequence at its default 4 steps per quarter: each
+    hit a 16th note long, velocity 100, channel 10, at `qpm`) through note_seq's quantization
+    and musekit's drum track extraction (primer_track, as for --primer_midi)."""
+    sequence = music_pb2.NoteSequence()
+    sequence.tempos.add().qpm = qpm
+    seconds = 60.0 / qpm / 4
+    for step, hits in enumerate(events):
+        for pitch in sorted(hits):
+            sequence.notes.add(pitch=pitch, velocity=100, instrument=9, is_drum=True,
+                               start_time=step * seconds, end_time=(step + 1) * seconds)
+    if sequence.notes:
+        sequence.total_time = sequence.notes[-1].end_time
+    return primer_track(sequence, steps_per_quarter, qpm, '--primer_drums')
+
+
+def random_primer(rng):
+    """Hit sets of random length and density, often after whole silent bars or ending in
+    silence, now and then all silent."""
+    density = rng.choice([0.0, 0.1, 0.3, 0.7, 1.0])
+    events = [frozenset(int(p) for p in rng.choice([35, 36, 38, 42, 46, 49, 51, 60, 100],
+                                                  size=rng.integers(1, 4)))
+              if rng.random() < density else NO_HITS for _ in range(rng.integers(1, 48))]
+    if rng.random() < 0.3:
+        events = [NO_HITS] * int(rng.integers(1, 40)) + events
+    return events
+
+
+ODD_QPMS = [70.0, 97.0, 133.0, 150.5, 120.0, 60.0, 90.0, 100.0, 140.0, 83.3, 111.1, 177.7]
+
+
+@pytest.mark.parametrize('steps_per_quarter', [4, 2, 1, 3, 8])
+def test_primer_drums_track_is_the_note_seq_path(steps_per_quarter):
+    """Without note_seq, the same primer track as Magenta's sequence quantized by note_seq,
+    on random hit sets at odd tempos (a one_drum grid joins two 16ths, rounding as note_seq
+    does in floating point) and random ones across MIDI's whole range."""
+    rng = np.random.default_rng(steps_per_quarter)
+    qpms = ODD_QPMS + [float(q) for q in rng.integers(4, 400, 30)] + \
+        [float(q) for q in rng.uniform(3.6, 10000, 20)]
+    for case in range(1500):
+        events, qpm = random_primer(rng), qpms[case % len(qpms)]
+        assert primer_drums_track(events, qpm, steps_per_quarter) == \
+            primer_drums_by_note_seq(events, qpm, steps_per_quarter), (events, qpm)
+
+
+def test_primer_drums_track_by_hand():
+    kick, snare = frozenset([36]), frozenset([38])
+    # a hit lasts a 16th; generation starts a step after its end, rounded up
+    assert primer_drums_track([kick], 120.0, 4) == [kick, NO_HITS, NO_HITS]
+    assert primer_drums_track([kick], 120.0, 2) == [kick, NO_HITS]
+    # one_drum: 16ths 1 and 2 round half up onto 8th 1, hit sets joined
+    assert primer_drums_track([kick, snare, frozenset([42])], 120.0, 2) == [
+        kick, frozenset([38, 42]), NO_HITS]
+    # the track starts on the bar line before the first hit
+    assert primer_drums_track([NO_HITS] * 17 + [kick], 97.0, 4) == [NO_HITS, kick, NO_HITS,
+                                                                     NO_HITS]
+    assert primer_drums_track([NO_HITS] * 3, 70.0, 4) == [NO_HITS]
+
+
+@pytest.mark.parametrize('env, hits, qpm, steps_per_quarter', [
+    ('MUSEKIT_MAX_STEPS', 40, 133.0, 4),
+    ('MUSEKIT_MAX_QUANTIZED_STEPS', 40, 133.0, 4),
+    # the last hit starts on step 30 and ends there too, so note_seq makes it end on 31
+    ('MUSEKIT_MAX_QUANTIZED_STEPS', 119, 120.0, 1),
+])
+def test_primer_drums_track_limits_as_the_note_seq_path(monkeypatch, env, hits, qpm,
+                                                        steps_per_quarter):
+    monkeypatch.setenv(env, '30')
+    errors = []
+    for compute in (primer_drums_track, primer_drums_by_note_seq):
+        with pytest.raises(MusekitError) as e:
+            compute([frozenset([36])] * hits, qpm, steps_per_quarter)
+        errors.append(str(e.value))
+    assert errors[0] == errors[1], errors
+    monkeypatch.setenv(env, '31')
+    assert primer_drums_track([frozenset([36])] * 119, 120.0, 1) == \
+        primer_drums_by_note_seq([frozenset([36])] * 119, 120.0, 1)
 
 
 def write_primer_midi(path, drums=True, piano=True, qpm=120.0):
@@ -305,3 +389,20 @@ def test_musekit_generate_refusals_are_one_line(tmp_path, capsys):
         status, _, err = run_cli(capsys, '--bundle_file=' + bundle,
                                  '--output_dir=%s' % tmp_path, flag, *extra)
         assert status == 2 and err.count('\n') == 1 and message in err, (flag, err)
+
+
+def test_generating_drums_from_primer_drums_never_imports_note_seq(tmp_path):
+    """--primer_drums and the default primer are worked out without note_seq (whose import
+    is most of a drum bundle's generation time), and without TensorFlow."""
+    bundle = small_bundle(tmp_path / 'd.musekit', 'one_drum')
+    code = ('import sys\nfrom musekit.cli.generate import run\ntry:\n    run(sys.argv)\n'
+            'except SystemExit as e:\n    assert not e.code, e.code\n'
+            'print("TF", "tensorflow" in sys.modules, "note_seq" in sys.modules)')
+    for flags in (['--primer_drums=[(36, 42), (), (42,), (), (38, 42)]'], []):
+        out = tmp_path / ('out%d' % len(flags))
+        proc = subprocess.run([sys.executable, '-c', code, '--bundle_file=' + bundle,
+                               '--output_dir=%s' % out, '--num_outputs=2', '--num_steps=32',
+                               '--seed=1', '--qpm=97', *flags], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert 'TF False False' in proc.stdout, flags
+        assert sorted(os.listdir(out)) == ['drums_01.mid', 'drums_02.mid']

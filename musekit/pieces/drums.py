@@ -12,8 +12,10 @@ The primer is Magenta's: its NoteSequence (--primer_drums: one hit set per 16th 
 at the model's step, the drum track from the bar of its first hit through the step where
 Magenta starts generating, computed as it does (the last note's end plus a step, rounded
 up: usually two silent steps after the last hit; silence after that is dropped; a primer
-without hits is one silent step). The model sees what Magenta's sees, so a bundle gives
-what Magenta gives. musekit differs on purpose in three ways: whole silent bars before the
+without hits is one silent step). --primer_drums is worked out in plain Python
+(primer_drums_track, proven equal to the note_seq path), so generating from it never
+imports note_seq, most of a drum bundle's generation time. The model sees what Magenta's
+sees, so a bundle gives what Magenta gives. musekit differs on purpose in three ways: whole silent bars before the
 first hit are not written (Magenta writes them as time before its track) and --num_steps
 counts the steps written; a primer MIDI's drum-channel notes are its hits (Magenta takes
 every note; musekit does that only for a file without drums); --qpm, when given, wins over
@@ -74,21 +76,33 @@ def _shown(text, width=60):
     return text if len(text) <= width else text[:width] + '...'
 
 
-def primer_drums_sequence(events, qpm):
-    """The NoteSequence Magenta's drums_rnn_generate makes of --primer_drums: one hit set per
-    16th note (note_seq's DrumTrack at its default 4 steps per quarter, whatever the model's
-    step), each hit one step long at velocity 100, at `qpm`."""
-    from note_seq.protobuf import music_pb2
-    sequence = music_pb2.NoteSequence()
-    sequence.tempos.add().qpm = qpm
-    seconds = 60.0 / qpm / PRIMER_DRUMS_STEPS_PER_QUARTER
-    for step, hits in enumerate(events):
-        for pitch in sorted(hits):
-            sequence.notes.add(pitch=pitch, velocity=VELOCITY, instrument=9, is_drum=True,
-                               start_time=step * seconds, end_time=(step + 1) * seconds)
-    if sequence.notes:
-        sequence.total_time = sequence.notes[-1].end_time
-    return sequence
+def primer_drums_track(events, qpm, steps_per_quarter):
+    """The drum track Magenta's generator hands its model for --primer_drums `events`, worked
+    out without note_seq: each hit set starts at its 16th note (`events` steps at 4 per
+    quarter, `qpm`), lands on the model's step as note_seq's quantization rounds it (half a
+    step up, in its floating-point order: a one_drum model joins two 16ths), the track starts
+    on the 4/4 bar line before the first hit and runs up to generation_start_step. Equal to
+    primer_track of the NoteSequence Magenta writes for them (tests prove it)."""
+    seconds = 60.0 / qpm / PRIMER_DRUMS_STEPS_PER_QUARTER     # a hit's length, as DrumTrack
+    steps_per_second = steps_per_quarter * qpm / 60.0         # note_seq's, in its order
+    hits, last = {}, None
+    for step, pitches in enumerate(events):
+        if pitches:
+            hits.setdefault(int(step * seconds * steps_per_second + 0.5), set()).update(pitches)
+            last = step
+    if last is None:                # Magenta: one silent step, the step before it generates
+        return [NO_HITS]
+    last_end = (last + 1) * seconds
+    end_step = int(last_end * steps_per_second + 0.5)
+    if max(end_step, max(hits) + 1) > limits.MAX_QUANTIZED_STEPS.value():
+        raise MusekitError('--primer_drums holds no drum track musekit can use '
+                           '(sequences_discarded_too_long_to_quantize)')
+    steps_per_bar = 4 * steps_per_quarter          # no time signature: note_seq's 4/4
+    first = min(hits)
+    start = first - first % steps_per_bar
+    length = generation_start_step(last_end, qpm, steps_per_quarter) - start
+    limits.MAX_STEPS.check(length, '--primer_drums (%d steps)' % length)
+    return [frozenset(hits.get(step, ())) for step in range(start, start + length)]
 
 
 def generation_start_step(last_end_seconds, qpm, steps_per_quarter):
@@ -196,8 +210,7 @@ class DrumsPiece(PieceType):
                 'the default primer (one kick)'
             given = parse_primer_drums(options['primer_drums']) \
                 if options['primer_drums'] is not None else list(DEFAULT_PRIMER)
-            events = primer_track(primer_drums_sequence(given, qpm), self.steps_per_quarter,
-                                  qpm, '--primer_drums')
+            events = primer_drums_track(given, qpm, self.steps_per_quarter)
         self.encoder.validate_events(events)    # e.g. a pitch in no type, when refused
         if self._requested is not None and len(events) > self._requested:
             raise MusekitError(
