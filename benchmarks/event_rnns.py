@@ -79,11 +79,10 @@ FAMILIES = {
 }
 # Magenta 2.1.4 on this machine class (2 cores): seconds of a whole generate process of 10
 # outputs from a .mag at Magenta's default sizes (musekit on the same file: 1.08 s and 1.19 s;
-# improv: musekit 0.40 s, load about 1; drums measured beside other work, load about 8:
-# musekit 1.84 s);
+# improv 0.40 s, drums 1.02 s, load about 1);
 # benchmarks/README.md
 MAGENTA = {'performance': {'generate': 20.78}, 'polyphony': {'generate': 22.61},
-           'drums': {'generate': 16.4}, 'improv': {'generate': 9.73}}
+           'drums': {'generate': 9.74}, 'improv': {'generate': 9.73}}
 
 
 def random_bundle(config_name, path):
