@@ -1,11 +1,11 @@
 """Whole-process generation from every shipped bundle, on an idle machine and beside a
 CPU-bound neighbour (one process spinning on one core, as a second user's job would),
-median of --runs, with the BLAS threads musekit chooses and, for comparison, with
---compare_threads N forced through OPENBLAS_NUM_THREADS (what generation did before it
-chose: OpenBLAS's default is one thread per core).
+median of --runs, with the one BLAS thread musekit's generation uses and, with --compare,
+with BLAS left at its own setting (MUSEKIT_GENERATION_BLAS_THREADS=0: OpenBLAS's default
+of a thread per core, what generation did before).
 
     python benchmarks/busy_generation.py [--bundles lookback_rnn wavenet ...] [--runs 5]
-        [--compare_threads 2]
+        [--compare]
 
 Prints, per bundle, the median seconds idle and busy and their ratio (the goal: busy
 within 1.3x of idle).
@@ -67,15 +67,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--bundles', nargs='*', help='shipped bundle names (default: all)')
     parser.add_argument('--runs', type=int, default=5)
-    parser.add_argument('--compare_threads', type=int, default=0,
-                        help='also time with OPENBLAS_NUM_THREADS forced to this')
+    parser.add_argument('--compare', action='store_true',
+                        help="also time with BLAS at its own setting (the old way)")
     args = parser.parse_args()
     bundles = shipped_bundles()
     names = args.bundles or sorted(bundles)
-    settings = [('musekit', {})]
-    if args.compare_threads:
-        settings.append(('OPENBLAS_NUM_THREADS=%d' % args.compare_threads,
-                         {'OPENBLAS_NUM_THREADS': str(args.compare_threads)}))
+    settings = [('one BLAS thread', {'MUSEKIT_GENERATION_BLAS_THREADS': '1'})]
+    if args.compare:
+        settings.append(("BLAS's own threads", {'MUSEKIT_GENERATION_BLAS_THREADS': '0'}))
     print('whole musekit_generate process, 10 outputs, median of %d; %d cores; neighbour: '
           'one busy process' % (args.runs, os.cpu_count()))
     print('%-28s %-26s %8s %8s %7s' % ('bundle', 'threads', 'idle s', 'busy s', 'ratio'))

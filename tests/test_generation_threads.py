@@ -70,3 +70,21 @@ def test_the_setting_comes_back_after_an_error():
             pass
         assert blas_threads() == [2]
         assert np.ones(3) @ np.ones(3) == 3.0
+
+
+def test_the_environment_sets_another_count_or_none(monkeypatch):
+    import pytest
+    from musekit.errors import MusekitError
+    with threadpool_limits(limits=2, user_api='blas'):
+        monkeypatch.setenv('MUSEKIT_GENERATION_BLAS_THREADS', '0')
+        with one_blas_thread():
+            assert blas_threads() == [2]            # left as it is
+        monkeypatch.setenv('MUSEKIT_GENERATION_BLAS_THREADS', '1')
+        with one_blas_thread():
+            assert blas_threads() == [1]
+        for bad in ('two', '-1', '1.5', '99999'):
+            monkeypatch.setenv('MUSEKIT_GENERATION_BLAS_THREADS', bad)
+            with pytest.raises(MusekitError, match='MUSEKIT_GENERATION_BLAS_THREADS'):
+                with one_blas_thread():
+                    pass
+        assert blas_threads() == [2]
