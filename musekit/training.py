@@ -130,9 +130,10 @@ def load_run_config(run_dir):
 
 
 def fit_to_data(config, pattern):
-    """`config` with the encoder params that musekit_create_dataset fitted to the data of
-    `pattern` (read from its dataset.json), for an encoder that learns them from the data
-    (a chord-token vocabulary); any other config unchanged."""
+    """`config` fitted to the data of `pattern` from its dataset.json: the encoder params
+    that musekit_create_dataset learnt (a chord-token vocabulary), and a learning-rate decay
+    counted in epochs (decay_epochs) made decay_steps; any other config unchanged."""
+    config = _epochs_to_steps(config, pattern)
     if not config.make_encoder().needs_fitting:
         return config
     description = dataset.read_description(pattern) or {}
@@ -147,6 +148,38 @@ def fit_to_data(config, pattern):
     if fitted.make_encoder().needs_fitting:
         raise MusekitError(remake)
     return fitted
+
+
+def training_examples(config, pattern):
+    """How many training examples the data of `pattern` holds, as its dataset.json counts
+    them (the records musekit_create_dataset wrote to its training part); None when it
+    does not say."""
+    description = dataset.read_description(pattern) or {}
+    counters = description.get('counters')
+    key = 'training_%s' % config.make_extractor().output_name
+    count = counters.get(key) if isinstance(counters, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 \
+        else None
+
+
+def _epochs_to_steps(config, pattern):
+    """`config` with hparam decay_epochs turned into decay_steps for the data of `pattern`:
+    epochs x ceil(training examples / batch_size), at least 1."""
+    epochs = config.hparams.get('decay_epochs')
+    if epochs is None:
+        return config
+    if config.hparams.get('decay_steps') is not None:
+        raise MusekitError('config %s sets both decay_steps and decay_epochs; give one'
+                           % config.name)
+    count = training_examples(config, pattern)
+    if count is None:
+        raise MusekitError('config %s decays its learning rate every %s epochs, but %r has no '
+                           'dataset.json counting its training examples beside it: make the '
+                           'data with musekit_create_dataset, or set decay_steps instead'
+                           % (config.name, epochs, pattern))
+    steps_per_epoch = -(-count // int(config.hparams['batch_size']))
+    return config.with_hparams({'decay_steps': max(1, round(epochs * steps_per_epoch)),
+                                'decay_epochs': None})
 
 
 def _check_same_model(saved, config, run_dir):
@@ -247,6 +280,9 @@ def learning_rate(hparams):
     `decay_steps` steps (smoothly, as Magenta's hparams of those names) when both are set."""
     import keras
     rate = float(hparams['learning_rate'])
+    if hparams.get('decay_epochs') is not None:
+        raise MusekitError('hparam decay_epochs needs the training data\'s size: fit the '
+                           'config to its data first (musekit.training.fit_to_data)')
     steps, decay = hparams.get('decay_steps'), hparams.get('decay_rate')
     if not steps or decay in (None, 1.0):
         return rate

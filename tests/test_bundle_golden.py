@@ -70,7 +70,7 @@ def test_the_golden_file_loads_with_every_field():
     assert b.config.to_dict() == CONFIG
     # hparams its model family declares since the file was written take their defaults
     assert b.config.to_dict(all_hparams=True)['hparams'] == {
-        **CONFIG['hparams'], 'decay_steps': None, 'decay_rate': None}
+        **CONFIG['hparams'], 'decay_steps': None, 'decay_rate': None, 'decay_epochs': None}
     assert b.provenance == LOADED_PROVENANCE
     assert list(b.weights) == sorted(WEIGHTS)           # stored in name order
     for name, array in WEIGHTS.items():

@@ -479,6 +479,54 @@ def test_the_seed_fixes_the_initial_weights(tmp_path):
     assert not all(np.array_equal(a[k], wb[k]) for k in wb)
 
 
+def described_data(folder, counters):
+    """The training-file pattern of a folder whose dataset.json holds `counters`."""
+    folder.mkdir(exist_ok=True)
+    (folder / 'dataset.json').write_text(json.dumps({'counters': counters}))
+    return str(folder / 'training_piano_rolls-*.tfrecord')
+
+
+def test_decay_epochs_become_decay_steps_for_the_data_at_hand(tmp_path):
+    from musekit.training import fit_to_data
+    jsb = described_data(tmp_path / 'jsb', {'training_piano_rolls': 229,
+                                            'training_sequences': 229})
+    # the JSB configs decay once an epoch: the steps they used to name for JSB's 229
+    for name, batch, steps in (('ssnu_jsb', 1, 229), ('lstm_jsb', 1, 229),
+                               ('rnn_nade_jsb', 4, 58)):
+        config = get_config(name)
+        assert config.hparams['batch_size'] == batch and config.hparams['decay_epochs'] == 1
+        fitted = fit_to_data(config, jsb)
+        assert (fitted.hparams['decay_steps'], fitted.hparams['decay_epochs']) == (steps, None)
+    # three times the pieces: three times the steps between decays, not three decays an epoch
+    bigger = described_data(tmp_path / 'big', {'training_piano_rolls': 687})
+    assert fit_to_data(get_config('ssnu_jsb'), bigger).hparams['decay_steps'] == 687
+    # fractional epochs, a batch that does not divide the data (the last batch counts)
+    odd = get_config('ssnu_jsb', 'batch_size=10,decay_epochs=2.5')
+    data = described_data(tmp_path / 'odd', {'training_piano_rolls': 995})
+    assert fit_to_data(odd, data).hparams['decay_steps'] == 250
+    # a config without decay_epochs is left as it is
+    plain = get_config('ssnu_jsb', 'decay_epochs=null,decay_steps=7')
+    assert fit_to_data(plain, jsb) == plain
+
+
+def test_decay_epochs_refusals_are_one_line(tmp_path):
+    from musekit.training import fit_to_data, learning_rate
+    cases = (
+        (get_config('ssnu_jsb'), str(tmp_path / 'nothing' / 'training_*'),
+         'no dataset.json counting its training examples'),
+        (get_config('ssnu_jsb'), described_data(tmp_path / 'other', {'training_melodies': 9}),
+         'no dataset.json counting its training examples'),
+        (get_config('ssnu_jsb', 'decay_steps=10'), described_data(tmp_path / 'd', {}),
+         'sets both decay_steps and decay_epochs'),
+    )
+    for config, pattern, message in cases:
+        with pytest.raises(MusekitError) as info:
+            fit_to_data(config, pattern)
+        assert message in str(info.value) and '\n' not in str(info.value)
+    with pytest.raises(MusekitError, match='decay_epochs needs the training data'):
+        learning_rate(dict(get_config('ssnu_jsb').hparams))
+
+
 def test_learning_rate_decays_by_decay_rate_every_decay_steps():
     from musekit.training import learning_rate
     assert learning_rate({'learning_rate': 0.01}) == 0.01

@@ -32,8 +32,13 @@ class TrainingHparams:
                                     'clipping)', above=0.0)
     decay_steps: int | None = param(None, 'multiply the learning rate by decay_rate every '
                                     'this many steps, smoothly (null: constant rate)', min=1)
-    decay_rate: float | None = param(None, 'the decay factor per decay_steps (null: none)',
-                                     above=0.0, max=1.0)
+    decay_rate: float | None = param(None, 'the decay factor per decay_steps or '
+                                     'decay_epochs (null: none)', above=0.0, max=1.0)
+    decay_epochs: float | None = param(None, 'multiply the learning rate by decay_rate every '
+                                       'this many epochs (passes over the training examples '
+                                       "that the data's dataset.json counts, at batch_size), "
+                                       'smoothly; instead of decay_steps, so a schedule fits '
+                                       'any dataset', above=0.0)
 
 
 class ModelFamily(abc.ABC):
