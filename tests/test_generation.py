@@ -317,8 +317,9 @@ def test_cli_moves_the_primer_into_the_models_key_and_the_melodies_back(tmp_path
                              '--num_outputs=1', '--num_steps=32', '--seed=1',
                              '--primer_melody=%s' % d_major)
     assert status == 0, err
-    # the model was trained in C within [48, 84): D major moves down 2, then 2 octaves
-    assert fed == [[e - 26 if e >= 0 else e for e in d_major]]
+    # the model was trained in C within [48, 84): D major moves down 2, then 2 octaves;
+    # primed as Magenta primes it, through a note-off and a silent step after the last note
+    assert fed == [[e - 26 if e >= 0 else e for e in d_major] + [-1, -2]]
     seq = note_seq.midi_file_to_note_sequence(str(tmp_path / 'melody_01.mid'))
     assert [n.pitch for n in seq.notes[:8]] == [e for e in d_major if e >= 0]
 
@@ -510,7 +511,7 @@ def test_the_default_primer_fits_a_model_whose_range_lacks_middle_c(tmp_path, ca
     status, _, err = run_cli(capsys, '--bundle_file=' + bundle, '--output_dir=%s' % tmp_path,
                              '--num_outputs=1', '--num_steps=8', '--seed=1')
     assert status == 0, err
-    assert fed_primers == [[84]]                        # the middle of [72, 96)
+    assert fed_primers == [[84, -1, -2]]                # the middle of [72, 96)
 
 
 def test_an_unwritable_output_folder_is_one_line(tmp_path, capsys):

@@ -18,8 +18,8 @@ from musekit.encoders import chords
 from musekit.errors import MusekitError
 from musekit.generation import sample
 from musekit.models.base import get_model
-from musekit.pieces.lead_sheet import (LeadSheetPiece, chord_notes, generation_start_step,
-                                       melody_primer, parse_chords)
+from musekit.pieces.lead_sheet import LeadSheetPiece, chord_notes, parse_chords
+from musekit.pieces.melody import generation_start_step, melody_primer
 from test_generation import run_cli
 
 CONFIGS = ('basic_improv', 'attention_improv', 'chord_pitches_improv')

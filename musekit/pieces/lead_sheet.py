@@ -22,8 +22,8 @@ from musekit.errors import MusekitError
 from musekit.output.notes import Note
 from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, NoteRange, PieceType,
                                  StepGrid, register, write_note_files)
-from musekit.pieces.melody import (MIDDLE_C, melody_notes, parse_primer, read_primer_midi,
-                                   squash_melody)
+from musekit.pieces.melody import (MIDDLE_C, melody_notes, melody_primer, midi_primer,
+                                   parse_primer, squash_melody)
 
 DEFAULT_CHORDS = 'C G Am F C G F C'     # Magenta's improv_rnn_generate default
 DEFAULT_STEPS_PER_CHORD = 16
@@ -59,64 +59,6 @@ def parse_chords(text, encoder):
         except MusekitError as e:
             raise MusekitError('--backing_chords chord %d: %s' % (position + 1, e)) from None
     return symbols
-
-
-def generation_start_step(last_end_seconds, qpm, steps_per_quarter):
-    """The step where Magenta's improv generator starts generating after a primer whose
-    last note ends at `last_end_seconds`: a step later, then rounded up to the next step
-    even when it lands on one (note_seq's quantize_to_step with cutoff 0), in Magenta's
-    floating-point order: usually two steps past the last note's end, one where the
-    float sum falls just short of a step."""
-    seconds_per_step = 60.0 / qpm / steps_per_quarter
-    steps_per_second = steps_per_quarter * qpm / 60.0
-    return int((last_end_seconds + seconds_per_step) * steps_per_second + 1.0)
-
-
-def primer_with_gap(events, length):
-    """Magenta's primer melody: the melody's notes (as its NoteSequence holds them), a
-    note-off at the last one's end, silence through `length` steps (the step where Magenta
-    starts generating: see generation_start_step); [-2] without notes."""
-    notes = melody_notes(events)
-    if not notes:
-        return [-2]
-    melody = [-2] * length
-    for note in notes:
-        melody[note.start_step] = note.pitch
-        if melody[note.end_step] == -2:
-            melody[note.end_step] = -1
-    return melody
-
-
-def melody_primer(events, qpm, steps_per_quarter):
-    """Magenta's primer of --primer_melody (or its default): the events as note_seq's
-    Melody.to_sequence times them at `qpm`, through the step generation starts at."""
-    notes = melody_notes(events)
-    if not notes:
-        return [-2]
-    last_end = max(note.end_step for note in notes) * (60.0 / qpm / steps_per_quarter)
-    return primer_with_gap(events, generation_start_step(last_end, qpm, steps_per_quarter))
-
-
-def midi_primer(path, encoder, steps_per_quarter, qpm):
-    """(Magenta's primer of --primer_midi: the file's first melody (highest note of a
-    chord) quantized at the file's tempo, through the step generation starts at, counted
-    from the last end of any note in the file; the file's first tempo, else `qpm`).
-    Whole silent bars before the melody are not kept, and of a file whose tempo or meter
-    changes only the part before the change (Magenta's generator fails on both)."""
-    from note_seq import sequences_lib
-    from musekit.pieces.base import read_midi_sequence
-    events = read_primer_midi(path, encoder, steps_per_quarter)
-    sequence = next(piece for piece in sequences_lib.split_note_sequence_on_time_changes(
-        read_midi_sequence(path)) if any(not n.is_drum for n in piece.notes))
-    if sequence.tempos and sequence.tempos[0].qpm:
-        qpm = sequence.tempos[0].qpm
-    steps_per_second = steps_per_quarter * qpm / 60.0
-    first = min(n.start_time for n in sequence.notes if not n.is_drum)
-    first_note = next(i for i, e in enumerate(events) if e >= 0)
-    melody_start = int(first * steps_per_second + 0.5) - first_note
-    last_end = max(n.end_time for n in sequence.notes)
-    length = generation_start_step(last_end, qpm, steps_per_quarter) - melody_start
-    return primer_with_gap(events, max(length, len(events) + 1)), qpm
 
 
 def chord_notes(symbols, total_steps):

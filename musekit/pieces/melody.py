@@ -1,6 +1,20 @@
-"""The melody piece type: monophonic events (-2 hold, -1 note-off, 0..127 note-on), read
-from a primer list or MIDI file, moved into the model's key and range as Magenta's melody
-models do, and written as MIDI (with WAV and a piano-roll PNG on request)."""
+"""The melody piece type (Magenta's melody_rnn_generate: basic_rnn, mono_rnn, lookback_rnn,
+attention_rnn): monophonic events (-2 hold, -1 note-off, 0..127 note-on), written as MIDI
+(with WAV and a piano-roll PNG on request).
+
+The primer is Magenta's (tests/test_melody_primers.py proves it against its generator):
+--primer_melody (default middle C) timed at --qpm as note_seq's Melody.to_sequence times it,
+or --primer_midi's first melody (the highest note of a chord) at the file's own tempo,
+through the step where Magenta starts generating: the last note's end plus a step, rounded
+up in its floating-point order (see generation_start_step; usually a note-off and one silent
+step: [60] becomes [60, -1, -2]); a primer without notes is one silent step. It is moved
+into the model's key and range as Magenta's Melody.squash moves it, and the output moved
+back. --qpm defaults to a primer MIDI's tempo, else 120. Differences on purpose: whole
+silent bars before a MIDI primer's melody are not written (Magenta writes them as silence)
+and --num_steps counts the steps written (Magenta's counts from time 0, floored in floating
+point: --num_steps=32 at 110 qpm makes 31); --qpm, when given, is the tempo written even
+with a primer MIDI (Magenta writes the file's tempo; the primer is placed at it in both).
+"""
 import sys
 
 from musekit.encoders.key import MAJOR_SCALE
@@ -12,6 +26,7 @@ from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, NoteRange, 
 
 MIDDLE_C = 60
 OCTAVE = 12
+DEFAULT_QPM = 120.0                     # note_seq's DEFAULT_QUARTERS_PER_MINUTE
 
 
 def melody_notes(events):
@@ -75,6 +90,64 @@ def read_primer_midi(path, encoder, steps_per_quarter=4):
     raise MusekitError('primer MIDI %s holds no melody musekit can use' % path)
 
 
+def generation_start_step(last_end_seconds, qpm, steps_per_quarter):
+    """The step where Magenta's melody and improv generators start generating after a
+    primer whose last note ends at `last_end_seconds`: a step later, then rounded up to
+    the next step even when it lands on one (note_seq's quantize_to_step with cutoff 0), in
+    Magenta's floating-point order: usually two steps past the last note's end, one where the
+    float sum falls just short of a step."""
+    seconds_per_step = 60.0 / qpm / steps_per_quarter
+    steps_per_second = steps_per_quarter * qpm / 60.0
+    return int((last_end_seconds + seconds_per_step) * steps_per_second + 1.0)
+
+
+def primer_with_gap(events, length):
+    """Magenta's primer melody: the melody's notes (as its NoteSequence holds them), a
+    note-off at the last one's end, silence through `length` steps (the step where Magenta
+    starts generating: see generation_start_step); [-2] without notes."""
+    notes = melody_notes(events)
+    if not notes:
+        return [-2]
+    melody = [-2] * length
+    for note in notes:
+        melody[note.start_step] = note.pitch
+        if melody[note.end_step] == -2:
+            melody[note.end_step] = -1
+    return melody
+
+
+def melody_primer(events, qpm, steps_per_quarter):
+    """Magenta's primer of --primer_melody (or its default): the events as note_seq's
+    Melody.to_sequence times them at `qpm`, through the step generation starts at."""
+    notes = melody_notes(events)
+    if not notes:
+        return [-2]
+    last_end = max(note.end_step for note in notes) * (60.0 / qpm / steps_per_quarter)
+    return primer_with_gap(events, generation_start_step(last_end, qpm, steps_per_quarter))
+
+
+def midi_primer(path, encoder, steps_per_quarter, qpm):
+    """(Magenta's primer of --primer_midi: the file's first melody (highest note of a
+    chord) quantized at the file's tempo, through the step generation starts at, counted
+    from the last end of any note in the file; the file's first tempo, else `qpm`).
+    Whole silent bars before the melody are not kept (Magenta's melody generator plays
+    them as silence, its improv generator fails on them), and of a file whose tempo or
+    meter changes only the part before the change."""
+    from note_seq import sequences_lib
+    events = read_primer_midi(path, encoder, steps_per_quarter)
+    sequence = next(piece for piece in sequences_lib.split_note_sequence_on_time_changes(
+        read_midi_sequence(path)) if any(not n.is_drum for n in piece.notes))
+    if sequence.tempos and sequence.tempos[0].qpm:
+        qpm = sequence.tempos[0].qpm
+    steps_per_second = steps_per_quarter * qpm / 60.0
+    first = min(n.start_time for n in sequence.notes if not n.is_drum)
+    first_note = next(i for i, e in enumerate(events) if e >= 0)
+    melody_start = int(first * steps_per_second + 0.5) - first_note
+    last_end = max(n.end_time for n in sequence.notes)
+    length = generation_start_step(last_end, qpm, steps_per_quarter) - melody_start
+    return primer_with_gap(events, max(length, len(events) + 1)), qpm
+
+
 def major_key(events):
     """The major key (0 = C ... 11 = B) whose scale holds the most note-ons; the lowest such
     key on a tie, C when there are no notes."""
@@ -130,30 +203,49 @@ class MelodyPiece(PieceType):
     reads_extractor = (StepGrid,)
     flags = (
         Flag('primer_melody', 'string', None, 'Primer events as a list, e.g. "[60, -2, 62]" '
-             '(-2 = no event, -1 = note-off, 0..127 = note-on). Default: middle C. Like '
-             "every primer it is moved into the model's key and range for generation, and "
-             'the result moved back.'),
+             '(-2 = no event, -1 = note-off, 0..127 = note-on). Default: middle C. As in '
+             "Magenta, the model is primed through a note-off and a silent step after the "
+             "last note, in the model's key and range; the result is moved back."),
         PRIMER_MIDI,
-    ) + NOTE_FILE_FLAGS
+        Flag('qpm', 'float', None, "Tempo in quarter notes per minute. Default: a primer "
+             "MIDI's first tempo (Magenta's, where it overrides even --qpm), else 120."),
+    ) + tuple(flag for flag in NOTE_FILE_FLAGS if flag.name != 'qpm')
 
     def __init__(self, encoder, extractor):
         super().__init__(encoder, extractor)
         self.min_note, self.max_note = encoder.min_note, encoder.max_note
         self.steps_per_quarter = extractor.steps_per_quarter
         self.transpose_to_key = extractor.transpose_to_key
+        self._qpm = DEFAULT_QPM     # the tempo the primer's options give (see primer)
 
     def primer(self, options):
+        """Magenta's primer melody (see melody_primer, midi_primer): through the step where
+        its generator starts, after the last note; the tempo the output is written at is
+        kept."""
         from musekit.output.midi import check_qpm
-        check_qpm(options['qpm'])
+        qpm = options['qpm'] if options['qpm'] is None else check_qpm(options['qpm'])
         if options['primer_melody'] is not None and options['primer_midi']:
             raise MusekitError('give --primer_melody or --primer_midi, not both')
         if options['primer_midi']:
-            return read_primer_midi(options['primer_midi'], self.encoder,
-                                    self.steps_per_quarter)
-        if options['primer_melody'] is not None:
-            return parse_primer(options['primer_melody'])
-        low, high = self.min_note, self.max_note
-        return [MIDDLE_C if low <= MIDDLE_C < high else (low + high) // 2]
+            melody, tempo = midi_primer(options['primer_midi'], self.encoder,
+                                        self.steps_per_quarter,
+                                        DEFAULT_QPM if qpm is None else qpm)
+            if qpm is None:
+                try:
+                    qpm = check_qpm(tempo)
+                except MusekitError:
+                    raise MusekitError('the primer MIDI plays at %g qpm, a tempo musekit does '
+                                       'not write; give --qpm' % tempo) from None
+        else:
+            qpm = DEFAULT_QPM if qpm is None else qpm
+            if options['primer_melody'] is not None:
+                given = parse_primer(options['primer_melody'])
+            else:
+                low, high = self.min_note, self.max_note
+                given = [MIDDLE_C if low <= MIDDLE_C < high else (low + high) // 2]
+            melody = melody_primer(given, qpm, self.steps_per_quarter)
+        self._qpm = qpm
+        return melody
 
     def to_model(self, primer):
         # as in Magenta: the primer moves into the key and range the model was trained on;
@@ -175,5 +267,8 @@ class MelodyPiece(PieceType):
         return transpose_melody(events, -moved)
 
     def write(self, stem, events, primer_length, options):
+        """MIDI (WAV, PNG) at --qpm, else the tempo `primer` found."""
+        if options['qpm'] is None:
+            options = dict(options, qpm=self._qpm)
         return write_note_files(stem, melody_notes(events), len(events), primer_length,
                                 options, self.steps_per_quarter)
