@@ -22,8 +22,7 @@ from musekit.errors import MusekitError
 from musekit.output.notes import Note
 from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, NoteRange, PieceType,
                                  StepGrid, register, write_note_files)
-from musekit.pieces.melody import (MIDDLE_C, melody_notes, melody_primer, midi_primer,
-                                   parse_primer, squash_melody)
+from musekit.pieces.melody import MIDDLE_C, melody_notes, primer_and_qpm, squash_melody
 
 DEFAULT_CHORDS = 'C G Am F C G F C'     # Magenta's improv_rnn_generate default
 DEFAULT_STEPS_PER_CHORD = 16
@@ -178,26 +177,8 @@ class LeadSheetPiece(PieceType):
     def primer(self, options):
         """Magenta's primer melody (see melody_primer, midi_primer), each event with its
         place in the backing chords; the tempo the output is written at is kept."""
-        from musekit.output.midi import check_qpm
-        qpm = options['qpm'] if options['qpm'] is None else check_qpm(options['qpm'])
-        if options['primer_melody'] is not None and options['primer_midi']:
-            raise MusekitError('give --primer_melody or --primer_midi, not both')
         symbols = self.backing(options)
-        if options['primer_midi']:
-            melody, tempo = midi_primer(options['primer_midi'], self.encoder,
-                                        self.steps_per_quarter,
-                                        DEFAULT_QPM if qpm is None else qpm)
-            if qpm is None:
-                try:
-                    qpm = check_qpm(tempo)
-                except MusekitError:
-                    raise MusekitError('the primer MIDI plays at %g qpm, a tempo musekit does '
-                                       'not write; give --qpm' % tempo) from None
-        else:
-            qpm = DEFAULT_QPM if qpm is None else qpm
-            given = parse_primer(options['primer_melody']) \
-                if options['primer_melody'] is not None else [MIDDLE_C]
-            melody = melody_primer(given, qpm, self.steps_per_quarter)
+        melody, qpm = primer_and_qpm(options, self.encoder, self.steps_per_quarter, MIDDLE_C)
         if len(melody) >= len(symbols):
             raise MusekitError('the primer melody (%d steps, through the step where Magenta '
                                'starts generating, after its last note) is not shorter than '

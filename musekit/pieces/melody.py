@@ -192,6 +192,29 @@ def transpose_melody(events, amount, min_note=0, max_note=128):
     return [fold(e + amount, min_note, max_note) if e >= 0 else e for e in events]
 
 
+def primer_and_qpm(options, encoder, steps_per_quarter, default_pitch):
+    """(Magenta's primer melody from --primer_melody or --primer_midi, else one note of
+    `default_pitch`; the tempo to write at: --qpm, else a primer MIDI's, else 120)."""
+    from musekit.output.midi import check_qpm
+    qpm = options['qpm'] if options['qpm'] is None else check_qpm(options['qpm'])
+    if options['primer_melody'] is not None and options['primer_midi']:
+        raise MusekitError('give --primer_melody or --primer_midi, not both')
+    if options['primer_midi']:
+        melody, tempo = midi_primer(options['primer_midi'], encoder, steps_per_quarter,
+                                    DEFAULT_QPM if qpm is None else qpm)
+        if qpm is None:
+            try:
+                qpm = check_qpm(tempo)
+            except MusekitError:
+                raise MusekitError('the primer MIDI plays at %g qpm, a tempo musekit does '
+                                   'not write; give --qpm' % tempo) from None
+        return melody, qpm
+    qpm = DEFAULT_QPM if qpm is None else qpm
+    given = parse_primer(options['primer_melody']) \
+        if options['primer_melody'] is not None else [default_pitch]
+    return melody_primer(given, qpm, steps_per_quarter), qpm
+
+
 @register('melody')
 class MelodyPiece(PieceType):
     """Melodies in and out: `--primer_melody` or `--primer_midi` (default middle C), moved
@@ -222,29 +245,10 @@ class MelodyPiece(PieceType):
         """Magenta's primer melody (see melody_primer, midi_primer): through the step where
         its generator starts, after the last note; the tempo the output is written at is
         kept."""
-        from musekit.output.midi import check_qpm
-        qpm = options['qpm'] if options['qpm'] is None else check_qpm(options['qpm'])
-        if options['primer_melody'] is not None and options['primer_midi']:
-            raise MusekitError('give --primer_melody or --primer_midi, not both')
-        if options['primer_midi']:
-            melody, tempo = midi_primer(options['primer_midi'], self.encoder,
-                                        self.steps_per_quarter,
-                                        DEFAULT_QPM if qpm is None else qpm)
-            if qpm is None:
-                try:
-                    qpm = check_qpm(tempo)
-                except MusekitError:
-                    raise MusekitError('the primer MIDI plays at %g qpm, a tempo musekit does '
-                                       'not write; give --qpm' % tempo) from None
-        else:
-            qpm = DEFAULT_QPM if qpm is None else qpm
-            if options['primer_melody'] is not None:
-                given = parse_primer(options['primer_melody'])
-            else:
-                low, high = self.min_note, self.max_note
-                given = [MIDDLE_C if low <= MIDDLE_C < high else (low + high) // 2]
-            melody = melody_primer(given, qpm, self.steps_per_quarter)
-        self._qpm = qpm
+        low, high = self.min_note, self.max_note
+        default = MIDDLE_C if low <= MIDDLE_C < high else (low + high) // 2
+        melody, self._qpm = primer_and_qpm(options, self.encoder, self.steps_per_quarter,
+                                           default)
         return melody
 
     def to_model(self, primer):
