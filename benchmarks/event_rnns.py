@@ -113,10 +113,7 @@ def median_seconds(cmd, runs, env=None):
 
 def bench_training(family, spec, args):
     folder = ttq.ensure_dataset(spec['config'], os.path.join('/tmp/musekit_ttq', spec['config']))
-    names = sorted(f for f in os.listdir(folder) if f.startswith('training_'))
-    stem = names[0].split('-')[0]
-    pattern = os.path.join(folder, stem + '-*.tfrecord')
-    eval_pattern = os.path.join(folder, stem.replace('training_', 'eval_', 1) + '-*.tfrecord')
+    pattern, eval_pattern = ttq.data_patterns(folder)
     hparams = args.hparams if args.hparams is not None else spec['hparams']
     config = get_config(spec['config'], hparams)
     print('%s: training %s %s, %d steps, eval every %d' % (

@@ -7,7 +7,9 @@
 Trains `--config` with musekit's own Trainer (the loop `musekit_train` runs, without
 checkpoints) on a dataset that `musekit_create_dataset` made from `music21:bach` (made
 into `--data_dir` when that folder has no `training_*` files; default
-/tmp/musekit_ttq/CONFIG). Every `--eval_every` steps the clock stops, the whole eval split
+/tmp/musekit_ttq/CONFIG), or on Magenta's own dataset: a `--data_dir` holding
+`training_melodies.tfrecord` and `eval_melodies.tfrecord` as Magenta's
+melody_rnn_create_dataset writes them. Every `--eval_every` steps the clock stops, the whole eval split
 is evaluated, and the clock restarts, so the seconds printed are training time only (the
 first step's tracing included: users pay it too). Per seed it prints a row per evaluation:
 step, training seconds, eval NLL (nats per step); then medians over the seeds, the steps/s
@@ -105,6 +107,17 @@ def time_to(points, target):
     return None
 
 
+def data_patterns(folder):
+    """(training, eval) file patterns of a dataset folder: musekit's shards
+    (training_melodies-00000-of-00002.tfrecord) or Magenta's single files
+    (training_melodies.tfrecord, as melody_rnn_create_dataset names them)."""
+    name = os.path.basename(sorted(glob.glob(os.path.join(folder, 'training_*.tfrecord')))[0])
+    if '-' in name:
+        name = name.split('-')[0] + '-*.tfrecord'           # training_melodies-*.tfrecord
+    return (os.path.join(folder, name),
+            os.path.join(folder, name.replace('training_', 'eval_', 1)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config', default='lookback_rnn')
@@ -122,10 +135,7 @@ def main():
     args = parser.parse_args()
     folder = ensure_dataset(args.config, args.data_dir
                             or os.path.join('/tmp/musekit_ttq', args.config))
-    name = os.path.basename(sorted(glob.glob(os.path.join(folder, 'training_*.tfrecord')))[0])
-    name = name.split('-')[0]                               # training_melodies
-    pattern = os.path.join(folder, name + '-*.tfrecord')
-    eval_pattern = os.path.join(folder, name.replace('training_', 'eval_', 1) + '-*.tfrecord')
+    pattern, eval_pattern = data_patterns(folder)
     config = get_config(args.config, args.hparams)
     batching = Bucketed(args.bucket_width) if args.bucket_width is not None else None
     with open('/proc/loadavg') as f:
