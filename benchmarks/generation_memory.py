@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 BIN = os.path.dirname(sys.executable)
 MEASURE = ('import resource, subprocess, sys, time; t = time.perf_counter(); '

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from musekit.config import get_config
-from musekit.encoders.biaxial import BiaxialEncoder, features
+from musekit.encoders.biaxial import BiaxialEncoder
 from musekit.errors import MusekitError
 from musekit.output.notes import Note
 from musekit.pieces.articulated_roll import step_notes

@@ -8,7 +8,6 @@ import pytest
 
 from musekit.encoders import base as encoders_base
 from musekit.encoders.base import StepSpec
-from musekit.errors import MusekitError
 from musekit.extractors import base as extractors_base
 from musekit.models import base as models_base
 from musekit.output.notes import Note

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from musekit import atomic, bundle as bundle_lib
-from musekit.errors import MusekitError
 from refusals import refusal
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from musekit.encoders.chord_tokens import ChordTokenEncoder
-from musekit.errors import MusekitError
 from musekit.generation import beam_search, sample
 from musekit.generation.sampling import log_softmax, sample_categorical, sample_classes
 from musekit.models.token_rnn import TokenStepModel
