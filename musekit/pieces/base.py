@@ -14,6 +14,7 @@ from musekit.errors import MusekitError
 from musekit.registry import PIECES
 
 FLAG_KINDS = ('string', 'integer', 'float', 'boolean')
+DEFAULT_QPM = 120.0                     # note_seq's DEFAULT_QUARTERS_PER_MINUTE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,14 +159,40 @@ def int_list(text):
     return values
 
 
+def shown(text, width=60):
+    """`text` for an error message: at most `width` characters, then '...'."""
+    return text if len(text) <= width else text[:width] + '...'
+
+
+def generation_start_step(last_end_seconds, qpm, steps_per_quarter):
+    """The step where Magenta's generators (melody, improv, drums) start generating after a
+    primer whose last note ends at `last_end_seconds`: a step later, then rounded up to the
+    next step even when it lands on one (note_seq's quantize_to_step with cutoff 0), in
+    Magenta's floating-point order: usually two steps past the last note's end, one where
+    the float sum falls just short of a step."""
+    seconds_per_step = 60.0 / qpm / steps_per_quarter
+    steps_per_second = steps_per_quarter * qpm / 60.0
+    return int((last_end_seconds + seconds_per_step) * steps_per_second + 1.0)
+
+
+def primer_midi_qpm(tempo):
+    """A primer MIDI's tempo as the tempo to write at (Magenta's choice when --qpm is not
+    given); one line when musekit cannot write it."""
+    from musekit.output.midi import check_qpm
+    try:
+        return check_qpm(tempo)
+    except MusekitError:
+        raise MusekitError('the primer MIDI plays at %g qpm, a tempo musekit does not write; '
+                           'give --qpm' % tempo) from None
+
+
 def pitch_list(text, flag='primer_pitches'):
     """'[60, 64, 67]' (brackets optional) -> [60, 64, 67]: distinct MIDI pitches, at least
     one (Magenta's --primer_pitches); MusekitError otherwise."""
     pitches = int_list(text)
     if pitches is None:
-        shown = text if len(text) <= 40 else text[:40] + '...'
         raise MusekitError('malformed --%s %r: expected a non-empty list of MIDI pitches '
-                           'like "[60, 64, 67]"' % (flag, shown))
+                           'like "[60, 64, 67]"' % (flag, shown(text, 40)))
     for pitch in pitches:
         if not 0 <= pitch <= 127:
             raise MusekitError('--%s: %d is not a MIDI pitch (0..127)' % (flag, pitch))

@@ -15,9 +15,9 @@ up: usually two silent steps after the last hit; silence after that is dropped; 
 without hits is one silent step). --primer_drums is worked out in plain Python
 (primer_drums_track, proven equal to the note_seq path), so generating from it never
 imports note_seq, most of a drum bundle's generation time. The model sees what Magenta's
-sees, so a bundle gives what Magenta gives. musekit differs on purpose in three ways: whole silent bars before the
-first hit are not written (Magenta writes them as time before its track) and --num_steps
-counts the steps written; a primer MIDI's drum-channel notes are its hits (Magenta takes
+sees, so a bundle gives what Magenta gives. musekit differs on purpose in three ways:
+whole silent bars before the first hit are not written (Magenta writes them as time before
+its track) and --num_steps counts the steps written; a primer MIDI's drum-channel notes are its hits (Magenta takes
 every note; musekit does that only for a file without drums); --qpm, when given, wins over
 a primer MIDI's tempo (in Magenta the MIDI's tempo wins).
 """
@@ -27,11 +27,11 @@ from musekit import limits
 from musekit.encoders.drums import MAX_PITCH, MIN_PITCH, NO_HITS
 from musekit.errors import MusekitError
 from musekit.output.notes import Note
-from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, PieceType, StepGrid,
-                                 read_midi_sequence, register, write_note_files)
+from musekit.pieces.base import (DEFAULT_QPM, NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, PieceType,
+                                 StepGrid, generation_start_step, primer_midi_qpm,
+                                 read_midi_sequence, register, shown, write_note_files)
 
 DEFAULT_PRIMER = [frozenset([36])]      # Magenta's: a single bass drum hit
-DEFAULT_QPM = 120.0                     # note_seq's DEFAULT_QUARTERS_PER_MINUTE
 PRIMER_DRUMS_STEPS_PER_QUARTER = 4      # note_seq's DrumTrack default: --primer_drums steps
 MAX_PRIMER_CHARACTERS = 1 << 20         # a --primer_drums longer than this is refused unread
 VELOCITY = 100
@@ -48,10 +48,10 @@ def parse_primer_drums(text):
         value = ast.literal_eval(text.strip())
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise MusekitError('malformed --primer_drums %r: expected a list of hit sets like '
-                           '"[(36, 42), (), (42,)]"' % _shown(text)) from None
+                           '"[(36, 42), (), (42,)]"' % shown(text)) from None
     if not isinstance(value, (list, tuple)) or not value:
         raise MusekitError('--primer_drums must be a non-empty list of hit sets like '
-                           '"[(36, 42), (), (42,)]", got %r' % _shown(text))
+                           '"[(36, 42), (), (42,)]", got %r' % shown(text))
     limits.MAX_STEPS.check(len(value), '--primer_drums (%d steps)' % len(value))
     events = []
     for step, hits in enumerate(value):
@@ -70,10 +70,6 @@ def parse_primer_drums(text):
 
 def _is_pitch(value):
     return type(value) is int and MIN_PITCH <= value <= MAX_PITCH
-
-
-def _shown(text, width=60):
-    return text if len(text) <= width else text[:width] + '...'
 
 
 def primer_drums_track(events, qpm, steps_per_quarter):
@@ -103,15 +99,6 @@ def primer_drums_track(events, qpm, steps_per_quarter):
     length = generation_start_step(last_end, qpm, steps_per_quarter) - start
     limits.MAX_STEPS.check(length, '--primer_drums (%d steps)' % length)
     return [frozenset(hits.get(step, ())) for step in range(start, start + length)]
-
-
-def generation_start_step(last_end_seconds, qpm, steps_per_quarter):
-    """The step where Magenta starts generating after a primer whose last note ends at
-    `last_end_seconds`: one step later, rounded up to the next step even when it lands on
-    one (note_seq's quantize_to_step with cutoff 0), in Magenta's floating-point order."""
-    seconds_per_step = 60.0 / qpm / steps_per_quarter
-    steps_per_second = steps_per_quarter * qpm / 60.0
-    return int((last_end_seconds + seconds_per_step) * steps_per_second + 1.0)
 
 
 def primer_track(sequence, steps_per_quarter, qpm, source):
@@ -198,12 +185,7 @@ class DrumsPiece(PieceType):
         if options['primer_midi']:
             what = 'the primer MIDI'
             events, tempo = read_primer_midi(options['primer_midi'], self.steps_per_quarter)
-            if qpm is None:
-                try:
-                    qpm = check_qpm(tempo)
-                except MusekitError:
-                    raise MusekitError('the primer MIDI plays at %g qpm, a tempo musekit does '
-                                       'not write; give --qpm' % tempo) from None
+            qpm = primer_midi_qpm(tempo) if qpm is None else qpm
         else:
             qpm = DEFAULT_QPM if qpm is None else qpm
             what = '--primer_drums' if options['primer_drums'] is not None else \

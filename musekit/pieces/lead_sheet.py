@@ -6,8 +6,8 @@ the primer (--primer_melody, --primer_midi, default middle C) is its melody thro
 step where Magenta's generator starts (the last note's end plus a step, rounded up as
 note_seq does: usually a note-off and a silent step after the last note; see
 generation_start_step), equal to what Magenta hands its model; it is folded by octaves
-into the model's range and stays there. --qpm defaults to a primer MIDI's tempo. Each event carries its position in the backing
-chords, so the input at every step reads the chord under the next note while only the
+into the model's range and stays there. --qpm defaults to a primer MIDI's tempo. Each
+event carries its position in the backing chords, so the input at every step reads the chord under the next note while only the
 melody is sampled. Written as MIDI: the melody, the chord symbols as MIDI text events at
 each change (note_seq's MIDI writer drops them; musekit keeps them), and with
 --render_chords the chords as notes on a second track (note_seq's BasicChordRenderer: chord
@@ -20,13 +20,12 @@ import typing
 from musekit.encoders import chords
 from musekit.errors import MusekitError
 from musekit.output.notes import Note
-from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, NoteRange, PieceType,
-                                 StepGrid, register, write_note_files)
+from musekit.pieces.base import (DEFAULT_QPM, NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, NoteRange,
+                                 PieceType, StepGrid, register, write_note_files)
 from musekit.pieces.melody import MIDDLE_C, melody_notes, primer_and_qpm, squash_melody
 
 DEFAULT_CHORDS = 'C G Am F C G F C'     # Magenta's improv_rnn_generate default
 DEFAULT_STEPS_PER_CHORD = 16
-DEFAULT_QPM = 120.0                     # note_seq's DEFAULT_QUARTERS_PER_MINUTE
 CHORD_VELOCITY = 50                     # Magenta's, for --render_chords
 CHORD_PROGRAM = 88                      # note_seq's BasicChordRenderer: New Age pad
 CHORD_OCTAVE, BASS_OCTAVE = 4, 3

@@ -21,12 +21,13 @@ from musekit.encoders.key import MAJOR_SCALE
 from musekit.encoders.melody import NOTE_OFF
 from musekit.errors import MusekitError
 from musekit.output.notes import Note
-from musekit.pieces.base import (NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, NoteRange, StepGrid, PieceType,
-                                 int_list, read_midi_sequence, register, write_note_files)
+from musekit.pieces.base import (DEFAULT_QPM, NOTE_FILE_FLAGS, PRIMER_MIDI, Flag, NoteRange,
+                                 PieceType, StepGrid, generation_start_step, int_list,
+                                 primer_midi_qpm, read_midi_sequence, register,
+                                 write_note_files)
 
 MIDDLE_C = 60
 OCTAVE = 12
-DEFAULT_QPM = 120.0                     # note_seq's DEFAULT_QUARTERS_PER_MINUTE
 
 
 def melody_notes(events):
@@ -88,17 +89,6 @@ def read_primer_midi(path, encoder, steps_per_quarter=4):
         if melodies:
             return melodies[0]
     raise MusekitError('primer MIDI %s holds no melody musekit can use' % path)
-
-
-def generation_start_step(last_end_seconds, qpm, steps_per_quarter):
-    """The step where Magenta's melody and improv generators start generating after a
-    primer whose last note ends at `last_end_seconds`: a step later, then rounded up to
-    the next step even when it lands on one (note_seq's quantize_to_step with cutoff 0), in
-    Magenta's floating-point order: usually two steps past the last note's end, one where the
-    float sum falls just short of a step."""
-    seconds_per_step = 60.0 / qpm / steps_per_quarter
-    steps_per_second = steps_per_quarter * qpm / 60.0
-    return int((last_end_seconds + seconds_per_step) * steps_per_second + 1.0)
 
 
 def primer_with_gap(events, length):
@@ -202,13 +192,7 @@ def primer_and_qpm(options, encoder, steps_per_quarter, default_pitch):
     if options['primer_midi']:
         melody, tempo = midi_primer(options['primer_midi'], encoder, steps_per_quarter,
                                     DEFAULT_QPM if qpm is None else qpm)
-        if qpm is None:
-            try:
-                qpm = check_qpm(tempo)
-            except MusekitError:
-                raise MusekitError('the primer MIDI plays at %g qpm, a tempo musekit does '
-                                   'not write; give --qpm' % tempo) from None
-        return melody, qpm
+        return melody, primer_midi_qpm(tempo) if qpm is None else qpm
     qpm = DEFAULT_QPM if qpm is None else qpm
     given = parse_primer(options['primer_melody']) \
         if options['primer_melody'] is not None else [default_pitch]
