@@ -84,13 +84,13 @@ class Extractor(Declared, abc.ABC):
         return None
 
 
-
 class NoteSequenceExtractor(Extractor):
     """An extractor whose records hold note_seq NoteSequences (every symbolic family's)."""
 
     def decode(self, data):
         from note_seq import music_pb2
         return music_pb2.NoteSequence.FromString(data)
+
 
 def register(name):
     """Class decorator: registers an Extractor subclass under `name`."""

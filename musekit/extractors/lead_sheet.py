@@ -24,8 +24,8 @@ import numpy as np
 from musekit.encoders import chords
 from musekit.encoders.lead_sheet import lead_sheet_events
 from musekit.errors import MusekitError
-from musekit.extractors.base import Extractor, new_stats, register
-from musekit.extractors.melody import quantized_or_counted
+from musekit.extractors.base import NoteSequenceExtractor, new_stats, register
+from musekit.extractors.melody import magenta_melodies, quantized_or_counted
 from musekit.params import param
 
 TRANSPOSITIONS = range(-6, 6)       # Magenta's all_transpositions: every key once
@@ -91,7 +91,7 @@ def with_inferred_chords(quantized):
 
 
 @register('lead_sheet')
-class LeadSheetExtractor(Extractor):
+class LeadSheetExtractor(NoteSequenceExtractor):
     """Magenta's improv_rnn_create_dataset: lead sheets of at least 7 bars (cut to 512
     steps, 3 distinct pitches), in all 12 keys."""
 
@@ -119,9 +119,6 @@ class LeadSheetExtractor(Extractor):
                                              min=0, max=11)
         infer_chords: bool = param(True, 'infer chords (note_seq chord_inference) for a '
                                    'piece that has no chord symbols')
-
-    def decode(self, data):
-        return _note_seq()['music_pb2'].NoteSequence.FromString(data)
 
     def longest_sequence(self):
         return self.max_steps
@@ -181,34 +178,10 @@ class LeadSheetExtractor(Extractor):
         """note_seq LeadSheets of a quantized piece (Magenta's extract_lead_sheet_fragments:
         melodies, the chords under each, the transpositions), counting drops in `stats`."""
         lib = _note_seq()
-        melodies_lib, chords_lib = lib['melodies_lib'], lib['chords_lib']
+        chords_lib = lib['chords_lib']
         steps_per_bar = int(lib['sequences_lib'].steps_per_bar_in_quantized_sequence(quantized))
-        melodies = []
-        for instrument in sorted({n.instrument for n in quantized.notes}):
-            start = 0
-            while True:
-                melody = melodies_lib.Melody()
-                try:
-                    melody.from_quantized_sequence(
-                        quantized, instrument=instrument, search_start_step=start,
-                        gap_bars=self.gap_bars,
-                        ignore_polyphonic_notes=self.ignore_polyphonic_notes)
-                except melodies_lib.PolyphonicMelodyError:
-                    stats['polyphonic_tracks_discarded'] += 1
-                    break
-                start = melody.end_step + (-melody.end_step) % steps_per_bar
-                if not melody:
-                    break
-                if len(melody) < melody.steps_per_bar * self.min_bars:
-                    stats['melodies_discarded_too_short'] += 1
-                    continue
-                if len(melody) > self.max_steps:
-                    melody.set_length(self.max_steps)
-                    stats['melodies_truncated'] += 1
-                if np.count_nonzero(melody.get_note_histogram()) < self.min_unique_pitches:
-                    stats['melodies_discarded_too_few_pitches'] += 1
-                    continue
-                melodies.append(melody)
+        instruments = sorted({n.instrument for n in quantized.notes})
+        melodies = list(magenta_melodies(quantized, instruments, steps_per_bar, self, stats))
         sheets = []
         for melody in melodies:
             progression = chords_lib.ChordProgression()

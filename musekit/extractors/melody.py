@@ -39,6 +39,39 @@ def quantized_or_counted(piece, steps_per_quarter, stats):
     return piece if fits_step_limit(piece, stats) else None
 
 
+def magenta_melodies(quantized, instruments, steps_per_bar, rules, stats):
+    """Yields the note_seq Melodies of each of `instruments` in a quantized piece, found one
+    after another as Magenta's extract_melodies finds them, by the extractor `rules`'
+    gap_bars, ignore_polyphonic_notes, min_bars, max_steps and min_unique_pitches; drops
+    are counted in `stats` under Magenta's names."""
+    _, melodies_lib, _, _ = _note_seq()
+    for instrument in instruments:
+        start = 0
+        while True:
+            melody = melodies_lib.Melody()
+            try:
+                melody.from_quantized_sequence(
+                    quantized, search_start_step=start, instrument=instrument,
+                    gap_bars=rules.gap_bars, ignore_polyphonic_notes=rules.ignore_polyphonic_notes)
+            except melodies_lib.PolyphonicMelodyError:
+                stats['polyphonic_tracks_discarded'] += 1
+                break
+            # the next search starts on the bar line at or after this melody's end
+            start = melody.end_step + (-melody.end_step) % steps_per_bar
+            if not melody:
+                break
+            if len(melody) < steps_per_bar * rules.min_bars:
+                stats['melodies_discarded_too_short'] += 1
+                continue
+            if len(melody) > rules.max_steps:
+                melody.set_length(rules.max_steps)
+                stats['melodies_truncated'] += 1
+            if np.count_nonzero(melody.get_note_histogram()) < rules.min_unique_pitches:
+                stats['melodies_discarded_too_few_pitches'] += 1
+                continue
+            yield melody
+
+
 @register('melody')
 class MelodyExtractor(NoteSequenceExtractor):
     """Magenta's MelodyExtractor defaults: min 7 bars, max 512 steps, gap 1 bar, 5 pitches."""
@@ -98,7 +131,7 @@ class MelodyExtractor(NoteSequenceExtractor):
 
     def extract(self, quantized, encoder):
         """Melody event lists (squashed into the encoder's pitch range) and drop stats."""
-        events_lib, melodies_lib, sequences_lib, _ = _note_seq()
+        _, _, sequences_lib, _ = _note_seq()
         stats = new_stats()
         try:
             steps_per_bar = sequences_lib.steps_per_bar_in_quantized_sequence(quantized)
@@ -112,44 +145,17 @@ class MelodyExtractor(NoteSequenceExtractor):
         min_note, max_note = _pitch_range(encoder)
         quantized, tracks = _number_tracks(quantized)
         melodies = []
-        for instrument in tracks:
-            start = 0
-            while True:
-                melody = melodies_lib.Melody()
+        for melody in magenta_melodies(quantized, tracks, steps_per_bar, self, stats):
+            if self.fold_into_range:
+                melody.squash(min_note, max_note, self.transpose_to_key)
+            events = [int(e) for e in melody]
+            if self.fold_into_range:
                 try:
-                    melody.from_quantized_sequence(
-                        quantized, search_start_step=start, instrument=instrument,
-                        gap_bars=self.gap_bars,
-                        ignore_polyphonic_notes=self.ignore_polyphonic_notes)
-                except melodies_lib.PolyphonicMelodyError:
-                    stats['polyphonic_tracks_discarded'] += 1
-                    break
-                except events_lib.NonIntegerStepsPerBarError:
-                    stats['sequences_discarded_non_integer_steps_per_bar'] += 1
-                    break
-                # the next search starts on the bar line at or after this melody's end
-                start = melody.end_step + (-melody.end_step) % steps_per_bar
-                if not melody:
-                    break
-                if len(melody) < steps_per_bar * self.min_bars:
-                    stats['melodies_discarded_too_short'] += 1
+                    encoder.validate_events(events)
+                except MusekitError:
+                    stats['melodies_discarded_out_of_range'] += 1
                     continue
-                if len(melody) > self.max_steps:
-                    melody.set_length(self.max_steps)
-                    stats['melodies_truncated'] += 1
-                if np.count_nonzero(melody.get_note_histogram()) < self.min_unique_pitches:
-                    stats['melodies_discarded_too_few_pitches'] += 1
-                    continue
-                if self.fold_into_range:
-                    melody.squash(min_note, max_note, self.transpose_to_key)
-                events = [int(e) for e in melody]
-                if self.fold_into_range:
-                    try:
-                        encoder.validate_events(events)
-                    except MusekitError:
-                        stats['melodies_discarded_out_of_range'] += 1
-                        continue
-                melodies.append(events)
+            melodies.append(events)
         return melodies, stats
 
 

@@ -82,7 +82,7 @@ def synthesize(notes, num_steps, qpm=120.0, steps_per_quarter=4, sample_rate=SAM
         start = int(round(note.start_step * step * sample_rate))
         end = min(total, int(round(note.end_step * step * sample_rate)))
         if end > start:
-            voice = _drum_voice if getattr(note, 'is_drum', False) else _voice
+            voice = _drum_voice if note.is_drum else _voice
             out[start:end] += voice(note.pitch, end - start, sample_rate) * (note.velocity / 100)
     loudest = float(np.abs(out).max()) if total else 0.0
     if loudest > 1.0:

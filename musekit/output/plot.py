@@ -44,7 +44,7 @@ def piano_roll_figure(notes, num_steps, primer_steps=0, steps_per_quarter=4,
     colours = {'primer': PRIMER_COLOUR, 'generated': GENERATED_COLOUR}
     for group, members in groups.items():
         for note in members:
-            length = DRUM_HIT_STEPS if getattr(note, 'is_drum', False) else \
+            length = DRUM_HIT_STEPS if note.is_drum else \
                 note.end_step - note.start_step
             axes.broken_barh([(note.start_step, length)],
                              (note.pitch - 0.4, 0.8), facecolors=colours[group])
