@@ -16,7 +16,7 @@ from musekit.magenta.bundle import supported_generators
 from musekit.pieces.drums import DrumsPiece
 from test_drums_piece import read_back
 from test_generation import run_cli
-from magenta_refs import DATA, golden, mag
+from magenta_refs import DATA, golden, mag, step_probabilities
 
 # file name -> (generator id, model musekit reads it as, layer sizes, attention length)
 BUNDLES = {'drum_kit_drums40': ('drum_kit', 'magenta_attention_rnn', [16, 12], 32),
@@ -56,12 +56,8 @@ def test_musekit_computes_magentas_probabilities(name, sequence):
     1e-4 in log probability."""
     data = golden(name)
     model = load_bundle(mag(name)).step_model()
-    state, probabilities = model.initial_state(1), []
-    for row in data[sequence + '/inputs']:
-        logits, state = model.step(row[None], state)
-        exp = np.exp(logits[0].astype(np.float64) - logits[0].max())
-        probabilities.append(exp / exp.sum())
-    probabilities, theirs = np.array(probabilities), data[sequence + '/softmax']
+    probabilities = step_probabilities(model, data[sequence + '/inputs'])
+    theirs = data[sequence + '/softmax']
     assert np.abs(probabilities - theirs).max() < 1e-5
     assert np.abs(np.log(probabilities) - np.log(theirs)).max() < 1e-4
 

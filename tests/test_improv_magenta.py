@@ -11,7 +11,7 @@ import pytest
 
 from musekit.bundle import load_bundle
 from musekit.magenta.bundle import GeneratorBundle
-from magenta_refs import golden, mag
+from magenta_refs import golden, mag, step_probabilities
 
 # file name -> (generator id, musekit model, layer sizes Magenta trained it with)
 BUNDLES = {
@@ -45,12 +45,8 @@ def test_musekit_computes_magentas_probabilities(name, case):
     probability and 1e-4 in log probability."""
     data = golden(name)
     model = load_bundle(mag(name)).step_model()
-    state, probabilities = model.initial_state(1), []
-    for row in data[case + '/inputs']:
-        logits, state = model.step(row[None], state)
-        exp = np.exp(logits[0].astype(np.float64) - logits[0].max())
-        probabilities.append(exp / exp.sum())
-    probabilities, theirs = np.array(probabilities), data[case + '/softmax']
+    probabilities = step_probabilities(model, data[case + '/inputs'])
+    theirs = data[case + '/softmax']
     assert np.abs(probabilities - theirs).max() < 1e-5
     assert np.abs(np.log(probabilities) - np.log(theirs)).max() < 1e-4
 

@@ -11,7 +11,6 @@ import base64
 import json
 import os
 
-import numpy as np
 import pretty_midi
 import pytest
 
@@ -19,6 +18,7 @@ from musekit.bundle import load_bundle
 from musekit.config import get_config
 from musekit.generation import sample
 from musekit.pieces.lead_sheet import LeadSheetPiece
+from magenta_refs import RecordingModel
 from test_generation import run_cli
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'magenta')
@@ -134,24 +134,6 @@ def test_generate_writes_what_magenta_wrote(tmp_path, capsys, index):
             for p, s, e, v, g in notes] == want
     generated = case['generated']
     assert len(generated) == case['steps_per_chord'] * len(case['backing_chords'].split())
-
-
-class RecordingModel:
-    """A step model that records batch row 0 of the inputs it is fed."""
-
-    def __init__(self, model):
-        self.model, self.fed = model, []
-
-    def __getattr__(self, name):
-        return getattr(self.model, name)
-
-    def step(self, inputs, state):
-        self.fed.append(np.array(inputs[0]))
-        return self.model.step(inputs, state)
-
-    def step_and_sample(self, inputs, state, temperature, rng):
-        self.fed.append(np.array(inputs[0]))
-        return self.model.step_and_sample(inputs, state, temperature, rng)
 
 
 @pytest.mark.parametrize('index', MAGENTAS)

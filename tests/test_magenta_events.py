@@ -11,7 +11,7 @@ import pytest
 from musekit.bundle import load_bundle
 from musekit.errors import MusekitError
 from musekit.magenta.bundle import GeneratorBundle, supported_generators
-from magenta_refs import DATA, golden, mag
+from magenta_refs import DATA, golden, mag, step_probabilities
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
 # file name -> (generator id, layer sizes Magenta trained it with)
@@ -83,12 +83,8 @@ def test_musekit_computes_magentas_probabilities(name, sequence):
     data = golden(name)
     bundle = load_bundle(mag(name))
     model = bundle.step_model()
-    state, probabilities = model.initial_state(1), []
-    for row in data[sequence + '/inputs']:
-        logits, state = model.step(row[None], state)
-        exp = np.exp(logits[0].astype(np.float64) - logits[0].max())
-        probabilities.append(exp / exp.sum())
-    probabilities, theirs = np.array(probabilities), data[sequence + '/softmax']
+    probabilities = step_probabilities(model, data[sequence + '/inputs'])
+    theirs = data[sequence + '/softmax']
     assert np.abs(probabilities - theirs).max() < 1e-5
     assert np.abs(np.log(probabilities) - np.log(theirs)).max() < 1e-4
 

@@ -12,13 +12,13 @@ import base64
 import json
 import os
 
-import numpy as np
 import pretty_midi
 import pytest
 
 from musekit.bundle import load_bundle
 from musekit.generation import sample
 from musekit.pieces.melody import MelodyPiece
+from magenta_refs import RecordingModel
 from test_generation import run_cli
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'magenta')
@@ -105,24 +105,6 @@ def test_the_primer_is_moved_as_magentas(tmp_path, index):
     assert moved == case['squashed'] and amount == case['transpose_amount']
     # back by the same amount (a note folded into the range stays folded, as in Magenta)
     assert piece.from_model(moved, amount) == [e - amount if e >= 0 else e for e in moved]
-
-
-class RecordingModel:
-    """A step model that records batch row 0 of the inputs it is fed."""
-
-    def __init__(self, model):
-        self.model, self.fed = model, []
-
-    def __getattr__(self, name):
-        return getattr(self.model, name)
-
-    def step(self, inputs, state):
-        self.fed.append(np.array(inputs[0]))
-        return self.model.step(inputs, state)
-
-    def step_and_sample(self, inputs, state, temperature, rng):
-        self.fed.append(np.array(inputs[0]))
-        return self.model.step_and_sample(inputs, state, temperature, rng)
 
 
 @pytest.mark.parametrize('index', INDICES)
