@@ -91,10 +91,10 @@ def test_attn_length_falls_back_to_magentas_default_without_a_graph():
 
 
 def test_tf1_lstm_gates_are_reordered_and_the_forget_bias_stored():
-    from musekit.magenta.bundle import _keras_lstm
+    from musekit.magenta.rnn_cells import keras_lstm
     # input 1, units 1: TF1 columns are gates (i, j, f, o); Keras wants (i, f, c=j, o)
     kernel = np.array([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])
-    got = _keras_lstm(kernel, np.array([0.1, 0.2, 0.3, 0.4]), input_size=1)
+    got = keras_lstm(kernel, np.array([0.1, 0.2, 0.3, 0.4]), input_size=1)
     np.testing.assert_array_equal(got['kernel'], [[1.0, 3.0, 2.0, 4.0]])
     np.testing.assert_array_equal(got['recurrent_kernel'], [[5.0, 7.0, 6.0, 8.0]])
     np.testing.assert_allclose(got['bias'], [0.1, 1.3, 0.2, 0.4])

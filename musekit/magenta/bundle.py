@@ -12,22 +12,22 @@ import importlib
 import os
 import pkgutil
 
+import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
 
 from musekit.errors import MusekitError
-from musekit.magenta import rnn_cells
 from musekit.magenta.checkpoint import read_checkpoint
 
 _F = descriptor_pb2.FieldDescriptorProto
 READERS = {}            # model family -> reader(variables, generator bundle, config, path)
 _loaded = False
-_keras_lstm = rnn_cells.keras_lstm      # the TF1 LSTM conversion, by its former name here
 
 
 def register_reader(family, generators=None):
     """Decorator: `reader(variables, generator_bundle, config, path)` reads the Magenta
     graph that maps onto the model family `family`; it returns (config dict, weights,
-    their expected shapes, provenance entries) and raises KeyError (a missing variable),
+    their expected shapes, provenance entries; convert makes the weights contiguous
+    float32) and raises KeyError (a missing variable),
     IndexError or ValueError where the checkpoint does not fit. `generators`: the Magenta
     generator ids that build this graph, where they are a closed set (None: any config of
     the family is one, as for the event RNNs)."""
@@ -134,6 +134,7 @@ def convert(data, path):
         raise MusekitError('%s has variables of the wrong rank: %s' % (path, e)) from None
     except ValueError as e:
         raise MusekitError('%s: %s' % (path, e)) from None
+    weights = {k: np.ascontiguousarray(v, np.float32) for k, v in weights.items()}
     try:
         check_weights(weights, shapes, '%s %s model' % (generator, encoder.name))
     except MusekitError as e:

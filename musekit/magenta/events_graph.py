@@ -4,8 +4,6 @@
 encoding, the input layer's width, so a generator is read when musekit has a config of its
 id on events_rnn; the layer sizes come from the weights. Graphs trained with residual
 connections are refused (events_rnn has none)."""
-import numpy as np
-
 from musekit.magenta import rnn_cells
 from musekit.magenta.bundle import register_reader
 
@@ -34,7 +32,6 @@ def read(variables, generator_bundle, config, path):
         input_size, encoder.label_spec.depth, hparams)
     rnn_cells.check_unused(variables, stack.used | {'fully_connected/weights',
                                                     'fully_connected/biases'}, SCOPES, FAMILY)
-    weights = {k: np.ascontiguousarray(v, np.float32) for k, v in weights.items()}
     config = config.with_hparams(hparams).to_dict()
     if stack.attention:
         config['model'] = {'name': 'magenta_attention_rnn'}

@@ -7,8 +7,6 @@ the NADE's `nade/w_enc` [D, 1, H] and `nade/w_dec_t` [D, H, 1], onto musekit's r
 
 The bundle scores frames as Magenta's graph does: each key's log-probability is
 log(1e-6 + p) (`nade_log_epsilon`)."""
-import numpy as np
-
 from musekit.magenta import rnn_cells
 from musekit.magenta.bundle import register_reader
 
@@ -46,5 +44,4 @@ def read(variables, generator_bundle, config, path):
     if stack.attention:
         config['model'] = {'name': 'magenta_attention_rnn_nade'}
     shapes = get_model(config['model']['name']).weight_shapes(encoder, config['hparams'])
-    weights = {k: np.ascontiguousarray(v, np.float32) for k, v in weights.items()}
     return config, weights, shapes, {'attn_length_from': stack.attn_length_from}
