@@ -65,7 +65,6 @@ def architecture(hparams):
     return h.rnn_layer_sizes, h.attn_length, h.dropout_rate
 
 
-
 def rnn_variables(layer):
     """{stable name: variable} of a keras layer of the LSTM stack built here (its LSTMs and
     windowed attention); {} for any other layer. Families built on this stack share it."""
@@ -78,11 +77,30 @@ def rnn_variables(layer):
                 for n in ('key_kernel', 'query_kernel', 'query_bias', 'v')}
     return {}
 
-def weight_shapes(input_size, num_classes, hparams):
-    """{name: shape} of every exported weight (the naming scheme in the module docstring)."""
-    sizes, attn_length, _ = architecture(hparams)
-    shapes = {}
-    width = input_size
+def keras_stack(h, sizes, attn_length, dropout):
+    """The LSTM stack on the keras tensor `h` (layer names as rnn_variables reads them): one
+    layer at a time when attention follows layer 0 or there is one layer, else every layer
+    in one time loop (the same maths, faster to train); dropout after the layers."""
+    import keras
+    if attn_length or len(sizes) == 1:
+        for k, units in enumerate(sizes):
+            h = lstm.keras_layer(units, 'lstm_%d' % k)(h)
+            if k == 0 and attn_length:
+                h = _attention_layer_class()(attn_length, name='attention')(h)
+            if dropout:
+                h = keras.layers.Dropout(dropout, name='dropout_%d' % k)(h)
+        return h
+    h = lstm.keras_stacked_layer(sizes, dropout, 'lstm')(h)
+    if dropout:
+        h = keras.layers.Dropout(dropout, name='dropout_%d' % (len(sizes) - 1))(h)
+    return h
+
+
+def stack_shapes(input_size, sizes, attn_length):
+    """({name: shape} of the LSTM stack's weights, with the windowed attention after layer 0
+    when attn_length > 0; the width of its last output). Families built on this stack
+    share it."""
+    shapes, width = {}, input_size
     for k, units in enumerate(sizes):
         shapes.update(lstm.weight_shapes('lstm_%d' % k, width, units))
         width = units
@@ -91,6 +109,13 @@ def weight_shapes(input_size, num_classes, hparams):
                            'attention/query_kernel': (units, units),
                            'attention/query_bias': (units,), 'attention/v': (units,)})
             width = 2 * units
+    return shapes, width
+
+
+def weight_shapes(input_size, num_classes, hparams):
+    """{name: shape} of every exported weight (the naming scheme in the module docstring)."""
+    sizes, attn_length, _ = architecture(hparams)
+    shapes, width = stack_shapes(input_size, sizes, attn_length)
     shapes['logits/kernel'] = (width, num_classes)
     shapes['logits/bias'] = (num_classes,)
     return shapes
@@ -184,18 +209,7 @@ class EventsRNN(ModelFamily):
         input_size, num_classes = encoder_sizes(encoder)
         sizes, attn_length, dropout = architecture(hparams)
         inputs = keras.Input(shape=(None, input_size), dtype='float32', name='inputs')
-        h = inputs
-        if attn_length or len(sizes) == 1:
-            for k, units in enumerate(sizes):
-                h = lstm.keras_layer(units, 'lstm_%d' % k)(h)
-                if k == 0 and attn_length:
-                    h = _attention_layer_class()(attn_length, name='attention')(h)
-                if dropout:
-                    h = keras.layers.Dropout(dropout, name='dropout_%d' % k)(h)
-        else:   # every layer in one time loop: the same maths, faster to train
-            h = lstm.keras_stacked_layer(sizes, dropout, 'lstm')(h)
-            if dropout:
-                h = keras.layers.Dropout(dropout, name='dropout_%d' % (len(sizes) - 1))(h)
+        h = keras_stack(inputs, sizes, attn_length, dropout)
         logits = keras.layers.Dense(num_classes, name='logits')(h)
         return keras.Model(inputs, logits, name='events_rnn')
 
@@ -259,7 +273,13 @@ def step_cells(weights, hparams):
     """The NumPy cells of the stack, in order: lstm_0, the attention (with attn_length),
     lstm_1, ..."""
     sizes, attn_length, _ = architecture(hparams)
-    cells = [lstm.from_weights(weights, 'lstm_%d' % k) for k in range(len(sizes))]
+    return stack_cells(weights, len(sizes), attn_length)
+
+
+def stack_cells(weights, num_layers, attn_length):
+    """The NumPy cells of an LSTM stack of `num_layers` from `weights` (stack_shapes'
+    names), the windowed attention after layer 0 when attn_length > 0."""
+    cells = [lstm.from_weights(weights, 'lstm_%d' % k) for k in range(num_layers)]
     if attn_length:
         cells.insert(1, WindowAttention(*(weights['attention/' + n] for n in (
             'key_kernel', 'query_kernel', 'query_bias', 'v')), attn_length))

@@ -24,11 +24,9 @@ from musekit.models.base import ModelFamily, StepModel, check_weights, register
 from musekit.models.events_rnn import Hparams, architecture, encoder_sizes
 
 
-def weight_shapes(input_size, num_classes, hparams):
-    """{name: shape} of every weight, for rnn_layer_sizes U and attn_length L."""
-    sizes, attn_length, _ = architecture(hparams)
-    if not attn_length:
-        raise MusekitError('model magenta_attention_rnn needs attn_length > 0')
+def wrapped_stack_shapes(input_size, sizes):
+    """({name: shape} of an LSTM stack whose layer 0 is inside TF1's AttentionCellWrapper;
+    the width of its last output). Families that read such Magenta graphs share it."""
     units = sizes[0]
     shapes = {'attention/input_kernel': (input_size + units, input_size),
               'attention/input_bias': (input_size,),
@@ -39,6 +37,21 @@ def weight_shapes(input_size, num_classes, hparams):
     for k, size in enumerate(sizes):
         shapes.update(lstm.weight_shapes('lstm_%d' % k, width, size))
         width = size
+    return shapes, width
+
+
+def wrapped_stack_cells(weights, num_layers, attn_length):
+    """The NumPy cells of that stack: layer 0 wrapped, then the further LSTM layers."""
+    cells = [lstm.from_weights(weights, 'lstm_%d' % k) for k in range(num_layers)]
+    return [AttentionCellWrapper(cells[0], weights, attn_length)] + cells[1:]
+
+
+def weight_shapes(input_size, num_classes, hparams):
+    """{name: shape} of every weight, for rnn_layer_sizes U and attn_length L."""
+    sizes, attn_length, _ = architecture(hparams)
+    if not attn_length:
+        raise MusekitError('model magenta_attention_rnn needs attn_length > 0')
+    shapes, width = wrapped_stack_shapes(input_size, sizes)
     shapes['logits/kernel'] = (width, num_classes)
     shapes['logits/bias'] = (num_classes,)
     return shapes
@@ -95,8 +108,7 @@ class MagentaAttentionStepModel(StepModel):
     def __init__(self, weights, hparams):
         sizes, attn_length, _ = architecture(hparams)
         w = {k: np.asarray(v, np.float32) for k, v in weights.items()}
-        cells = [lstm.from_weights(w, 'lstm_%d' % k) for k in range(len(sizes))]
-        self.stack = CellStack([AttentionCellWrapper(cells[0], w, attn_length)] + cells[1:])
+        self.stack = CellStack(wrapped_stack_cells(w, len(sizes), attn_length))
         self.kernel, self.bias = w['logits/kernel'], w['logits/bias']
 
     def initial_state(self, batch_size):

@@ -28,7 +28,7 @@ import numpy as np
 
 from musekit import params
 from musekit.errors import MusekitError
-from musekit.layers import lstm, nade
+from musekit.layers import nade
 from musekit.layers.cells import CellStack
 from musekit.models.base import (MAX_LAYERS, ModelFamily, StepModel, TrainingHparams,
                                  check_weights, register)
@@ -68,18 +68,11 @@ def check_encoder(encoder):
 
 
 def rnn_shapes(input_size, hparams):
-    """({name: shape} of the LSTMs and windowed attention, width of the last output)."""
+    """({name: shape} of the LSTMs and windowed attention, width of the last output):
+    events_rnn's stack."""
+    from musekit.models.events_rnn import stack_shapes
     h = _hparams(hparams)
-    shapes, width = {}, input_size
-    for k, units in enumerate(h.rnn_layer_sizes):
-        shapes.update(lstm.weight_shapes('lstm_%d' % k, width, units))
-        width = units
-        if k == 0 and h.attn_length:
-            shapes.update({'attention/key_kernel': (units, units),
-                           'attention/query_kernel': (units, units),
-                           'attention/query_bias': (units,), 'attention/v': (units,)})
-            width = 2 * units
-    return shapes, width
+    return stack_shapes(input_size, h.rnn_layer_sizes, h.attn_length)
 
 
 def nade_shapes(width, keys, hidden):
@@ -158,15 +151,10 @@ class _RnnNadeGenerator(ModelFamily):
         return shapes
 
     def step_cells(self, weights, hparams):
-        """The NumPy cells of the recurrent stack, in order."""
-        from musekit.models.events_rnn import WindowAttention
+        """The NumPy cells of the recurrent stack, in order (events_rnn's)."""
+        from musekit.models.events_rnn import stack_cells
         h = _hparams(hparams)
-        cells = [lstm.from_weights(weights, 'lstm_%d' % k)
-                 for k in range(len(h.rnn_layer_sizes))]
-        if h.attn_length:
-            cells.insert(1, WindowAttention(*(weights['attention/' + n] for n in (
-                'key_kernel', 'query_kernel', 'query_bias', 'v')), h.attn_length))
-        return cells
+        return stack_cells(weights, len(h.rnn_layer_sizes), h.attn_length)
 
     def step_model(self, weights, encoder, hparams):
         check_weights(weights, self.weight_shapes(encoder, hparams), 'config')
@@ -181,24 +169,12 @@ class RnnNade(_RnnNadeGenerator):
 
     def build(self, encoder, hparams):
         import keras
-        from musekit.models.events_rnn import _attention_layer_class
+        from musekit.models.events_rnn import keras_stack
         keys = check_encoder(encoder)
         h_ = _hparams(hparams)
-        sizes, dropout = h_.rnn_layer_sizes, h_.dropout_rate
         inputs = keras.Input(shape=(None, keys), dtype='float32', name='inputs')
         labels = keras.Input(shape=(None, keys), dtype='int64', name='labels')
-        h = inputs
-        if h_.attn_length or len(sizes) == 1:
-            for k, units in enumerate(sizes):
-                h = lstm.keras_layer(units, 'lstm_%d' % k)(h)
-                if k == 0 and h_.attn_length:
-                    h = _attention_layer_class()(h_.attn_length, name='attention')(h)
-                if dropout:
-                    h = keras.layers.Dropout(dropout, name='dropout_%d' % k)(h)
-        else:   # every layer in one time loop (events_rnn's faster form of the same maths)
-            h = lstm.keras_stacked_layer(sizes, dropout, 'lstm')(h)
-            if dropout:
-                h = keras.layers.Dropout(dropout, name='dropout_%d' % (len(sizes) - 1))(h)
+        h = keras_stack(inputs, h_.rnn_layer_sizes, h_.attn_length, h_.dropout_rate)
         biases = keras.layers.Dense(h_.nade_hidden_units + keys, name='nade_bias')(h)
         logits = _nade_layer_class()(keys, h_.nade_hidden_units, name='nade')(
             [biases, labels])
@@ -242,26 +218,15 @@ class MagentaAttentionRnnNade(_RnnNadeGenerator):
         h = _hparams(hparams)
         if not h.attn_length:
             raise MusekitError('model magenta_attention_rnn_nade needs attn_length > 0')
-        units = h.rnn_layer_sizes[0]        # the wrapper's weights (magenta_attention.py)
-        shapes = {'attention/input_kernel': (keys + units, keys),
-                  'attention/input_bias': (keys,),
-                  'attention/query_kernel': (2 * units, units), 'attention/query_bias': (units,),
-                  'attention/key_kernel': (units, units), 'attention/v': (units,),
-                  'attention/output_kernel': (2 * units, units),
-                  'attention/output_bias': (units,)}
-        width = keys
-        for k, units in enumerate(h.rnn_layer_sizes):
-            shapes.update(lstm.weight_shapes('lstm_%d' % k, width, units))
-            width = units
+        from musekit.models.magenta_attention import wrapped_stack_shapes
+        shapes, width = wrapped_stack_shapes(keys, h.rnn_layer_sizes)
         shapes.update(nade_shapes(width, keys, h.nade_hidden_units))
         return shapes
 
     def step_cells(self, weights, hparams):
-        from musekit.models.magenta_attention import AttentionCellWrapper
+        from musekit.models.magenta_attention import wrapped_stack_cells
         h = _hparams(hparams)
-        cells = [lstm.from_weights(weights, 'lstm_%d' % k)
-                 for k in range(len(h.rnn_layer_sizes))]
-        return [AttentionCellWrapper(cells[0], weights, h.attn_length)] + cells[1:]
+        return wrapped_stack_cells(weights, len(h.rnn_layer_sizes), h.attn_length)
 
 
 class RnnNadeStepModel(StepModel):
