@@ -43,7 +43,7 @@ setup(
     extras_require={
         # Beam's Dask runner (it ships inside apache-beam) needs dask and distributed
         'dask': ['dask[distributed]>=2024.1'],
-        'test': ['pytest>=8', 'dask[distributed]>=2024.1'],
+        'test': ['pytest>=8', 'dask[distributed]>=2024.1', 'selenium>=4.20'],
     },
     entry_points={
         'console_scripts': [
