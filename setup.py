@@ -22,7 +22,8 @@ setup(
               + ['musekit.pipelines.' + name for name in find_packages(str(HERE / 'pipelines'))]),
     package_dir={'musekit.configs': 'configs', 'musekit.pipelines': 'pipelines',
                  'musekit.bundles': 'bundles'},
-    package_data={'musekit.configs': ['*.json'], 'musekit.bundles': ['*.musekit']},
+    package_data={'musekit.configs': ['*.json'], 'musekit.bundles': ['*.musekit'],
+                  'musekit.studio': ['static/*']},
     install_requires=[
         'tensorflow>=2.18,<2.23',
         'note-seq>=0.0.5,<0.1',
@@ -39,11 +40,16 @@ setup(
         'scipy>=1.11',      # the polyphonic benchmark .mat files, audio resampling
         'numba>=0.60',      # WaveNet's compiled generation step (librosa brings it too)
         'threadpoolctl>=3.1',   # generation's one BLAS thread (scikit-learn brings it too)
+        # musekit_studio's web server, and its form uploads
+        'starlette>=0.40',
+        'uvicorn>=0.30',
+        'python-multipart>=0.0.9',
     ],
     extras_require={
         # Beam's Dask runner (it ships inside apache-beam) needs dask and distributed
         'dask': ['dask[distributed]>=2024.1'],
-        'test': ['pytest>=8', 'dask[distributed]>=2024.1', 'selenium>=4.20'],
+        'test': ['pytest>=8', 'dask[distributed]>=2024.1', 'selenium>=4.20',
+                 'httpx>=0.27'],   # httpx: Starlette's TestClient (the studio's tests)
     },
     entry_points={
         'console_scripts': [
@@ -51,6 +57,7 @@ setup(
             'musekit_create_dataset=musekit.cli.launch:create_dataset',
             'musekit_generate=musekit.cli.launch:generate',
             'musekit_import=musekit.cli.launch:import_magenta',
+            'musekit_studio=musekit.cli.launch:studio',
             'musekit_train=musekit.cli.launch:train',
         ],
     },

@@ -49,3 +49,7 @@ def generate():
 
 def import_magenta():
     _launch('musekit.cli.import_magenta')
+
+
+def studio():
+    _launch('musekit.cli.studio')

@@ -14,7 +14,7 @@ from musekit.generation.sampling import Batch, Generated, check_args, check_beam
 
 def beam_search(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0, seed=None,
                 *, beam_size, branch_factor, steps_per_iteration, progress=None,
-                steering=None):
+                steering=None, on_step=None):
     """Like sampling.sample, keeping the most likely of beam_size * branch_factor branches.
 
     With beam_size = branch_factor = 1 this is exactly sampling.sample (same seed, same
@@ -22,7 +22,8 @@ def beam_search(model, encoder, primer, num_steps, num_outputs=1, temperature=1.
     With a `steering`, every candidate goes on after its steering says it is finished, so
     candidates are always compared at the same number of events (as Magenta's generators
     compare them, cutting the winner to length afterwards); the search ends when every
-    row has finished, or at num_steps.
+    row has finished, or at num_steps. `on_step` is sample's, its events each output's
+    likeliest sequence so far.
     """
     primer = check_args(encoder, primer, num_steps, num_outputs, temperature)
     check_beam_args(beam_size, branch_factor, steps_per_iteration)
@@ -50,6 +51,10 @@ def beam_search(model, encoder, primer, num_steps, num_outputs=1, temperature=1.
             done += 1
             if progress:
                 progress(total if batch.all_finished else done, total)
+            if on_step:
+                on_step(total if batch.all_finished else done, total,
+                        lambda batch=batch: [batch.events(int(r)) for r in _best(
+                            batch.log_likelihood, num_outputs, 1)])
     scores = batch.log_likelihood.reshape(num_outputs, width)
     best = _best(batch.log_likelihood, num_outputs, 1)
     return Generated([batch.events(int(r)) for r in best], batch.log_likelihood[best],

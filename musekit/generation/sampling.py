@@ -193,11 +193,13 @@ class Batch:
 
 
 def sample(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0, seed=None,
-           progress=None, steering=None):
+           progress=None, steering=None, on_step=None):
     """`num_outputs` sequences of `num_steps` events (primer included), sampled in one batch.
 
     Same seed, model and arguments give identical output. `progress(done, total)` is called
-    after each step. A `steering` (generation.steering) may force events and end rows early.
+    after each step; so is `on_step(done, total, events)`, for a caller that shows partial
+    results: `events()` returns each output's events so far (primer included), built only
+    when called. A `steering` (generation.steering) may force events and end rows early.
     """
     primer = check_args(encoder, primer, num_steps, num_outputs, temperature)
     rng = np.random.default_rng(seed)
@@ -212,5 +214,8 @@ def sample(model, encoder, primer, num_steps, num_outputs=1, temperature=1.0, se
         batch.step(temperature, rng)
         if progress:
             progress(total if batch.all_finished else done, total)
+        if on_step:
+            on_step(total if batch.all_finished else done, total,
+                    lambda: [batch.events(r) for r in range(num_outputs)])
     return Generated([batch.events(r) for r in range(num_outputs)], batch.log_likelihood,
                      len(primer))

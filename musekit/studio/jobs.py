@@ -1,0 +1,405 @@
+"""Generation jobs of the studio, each run in a worker process of a fixed pool (one job at a
+time per worker, BLAS on one thread as generation sets it), so the server never imports
+model code's heavy dependencies and requests run side by side. A job streams 'start',
+'progress' and one final 'done' / 'error' / 'cancelled' event; cancelling a running job
+terminates its worker, which is replaced at once.
+
+What a job does is musekit_generate's: its flags are parsed and checked by
+musekit.cli.generate, and each output is written by its piece type's `write`; partial
+results are the piece type's own files of the events so far, read back."""
+import dataclasses
+import multiprocessing
+import os
+import queue
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+
+from musekit.errors import MusekitError
+
+PROGRESS_INTERVAL_S = 0.2       # partial results at most this often (the first at once)
+WAVEFORM_BUCKETS_PER_S = 100    # audio is sent as (min, max) pairs, one per 10 ms
+WARM_UP_MODULES = ('matplotlib.pyplot', 'pretty_midi', 'soundfile', 'note_seq',
+                   'musekit.cli.generate', 'musekit.generation')
+FILE_KINDS = {'.mid': 'midi', '.wav': 'wav', '.png': 'png'}
+
+
+@dataclasses.dataclass
+class Plan:
+    """A checked request: what musekit_generate's main works out before generating."""
+    fv: object
+    bundle: object
+    encoder: object
+    piece: object
+    options: dict
+    primer: list            # in the model's space
+    moved: object
+    num_steps: int
+    seed: int
+
+
+def prepare(argv, source, bundle=None):
+    """The Plan of musekit_generate's `argv` (its --bundle_file already loaded as `bundle`,
+    if given), with every check musekit_generate makes before building the model; bad input
+    is a MusekitError in the CLI's words. `source` names the bundle in messages."""
+    from musekit.bundle import load_bundle
+    from musekit.cli.generate import parse, piece_options
+    from musekit.errors import check_int
+    from musekit.generation import check_sizes
+    from musekit.generation.sampling import check_args, check_beam_args
+    from musekit.pieces.base import get_piece_type
+    fv = parse(argv)
+    bundle = bundle or load_bundle(fv.bundle_file)
+    encoder = bundle.make_encoder()
+    piece_type = get_piece_type(encoder.piece_type)
+    options = piece_options(fv, piece_type, source)
+    piece = piece_type(encoder, bundle.config.make_extractor())
+    piece.requested_length(fv.num_steps, fv['num_steps'].present)
+    primer, moved = piece.to_model(piece.primer(options))
+    num_steps = piece.num_steps(options, fv.num_steps, fv['num_steps'].present)
+    if fv.seed is None:
+        raise MusekitError('a studio job needs a --seed')     # the server always sets one
+    seed = check_int('seed', fv.seed, 0)
+    check_args(encoder, primer, num_steps, fv.num_outputs, fv.temperature)
+    check_beam_args(fv.beam_size, fv.branch_factor, fv.steps_per_iteration)
+    check_sizes(num_steps, fv.num_outputs, fv.beam_size, fv.branch_factor,
+                steps_limit=piece.steps_limit)
+    return Plan(fv, bundle, encoder, piece, options, primer, moved, num_steps, seed)
+
+
+def step_model(plan):
+    """The plan's step model with the sampling mode and top-k asked for."""
+    model = plan.bundle.step_model(plan.encoder)
+    mode = plan.piece.sampling_mode(plan.options)
+    if mode:
+        model = model.with_mode(mode)
+    if plan.fv.top_k:
+        model = model.with_top_k(plan.fv.top_k)
+    return model
+
+
+# --- reading written files back --------------------------------------------------------------
+
+def read_notes(path):
+    """{'notes': [[pitch, start_s, end_s], ...] by start, 'chords': [[time_s, text], ...]
+    (the MIDI's text events: a lead sheet's chord symbols), 'bar_seconds'} of a MIDI file."""
+    import pretty_midi
+    midi = pretty_midi.PrettyMIDI(path)
+    notes = sorted([note.pitch, round(note.start, 4), round(note.end, 4)]
+                   for instrument in midi.instruments for note in instrument.notes)
+    times, tempos = midi.get_tempo_changes()
+    qpm = float(tempos[0]) if len(tempos) else 120.0
+    signature = midi.time_signature_changes[0] if midi.time_signature_changes else None
+    beats = signature.numerator * 4.0 / signature.denominator if signature else 4.0
+    return {'notes': notes,
+            'chords': [[round(t.time, 4), t.text] for t in midi.text_events],
+            'bar_seconds': round(60.0 / qpm * beats, 6)}
+
+
+def read_waveform(path):
+    """{'waveform': [[min, max], ...] per 10 ms, 'samples', 'sample_rate'} of a WAV file."""
+    import numpy as np
+    import soundfile
+    samples, rate = soundfile.read(path, dtype='float32', always_2d=True)
+    samples = samples.mean(axis=1)
+    size = max(1, rate // WAVEFORM_BUCKETS_PER_S)
+    count = len(samples) // size * size
+    pairs = []
+    if count:
+        blocks = samples[:count].reshape(-1, size)
+        pairs = np.stack([blocks.min(axis=1), blocks.max(axis=1)],
+                         axis=1).astype(np.float64).round(4).tolist()
+    if count < len(samples):
+        tail = samples[count:]
+        pairs.append([round(float(tail.min()), 4), round(float(tail.max()), 4)])
+    return {'waveform': pairs, 'samples': int(len(samples)), 'sample_rate': int(rate)}
+
+
+def read_output(paths, primer_keys=frozenset()):
+    """What the page draws of one output's written files: its notes (each with is_primer,
+    1 when `primer_keys` holds its (pitch, start)) or its waveform, and the files by kind."""
+    files = {FILE_KINDS[os.path.splitext(p)[1]]: p for p in paths
+             if os.path.splitext(p)[1] in FILE_KINDS}
+    if 'midi' in files:
+        out = read_notes(files['midi'])
+        out['notes'] = [[p, s, e, int((p, s) in primer_keys)] for p, s, e in out['notes']]
+    elif 'wav' in files:
+        out = dict(read_waveform(files['wav']), notes=[])
+    else:
+        out = {'notes': []}
+    out['files'] = {kind: os.path.basename(p) for kind, p in files.items()}
+    return out
+
+
+# --- the worker process ----------------------------------------------------------------------
+
+class Run:
+    """One job inside a worker: generation as musekit_generate does it, sending events."""
+
+    def __init__(self, send, argv, source, out_dir, bundle):
+        self.send, self.out_dir = send, out_dir
+        self.plan = prepare(argv, source, bundle)
+        self.scratch = os.path.join(out_dir, '.partial')
+        os.makedirs(self.scratch, exist_ok=True)
+        options = self.plan.options
+        self.quiet = dict(options, **{k: False for k in ('render_wav', 'plot')
+                                      if k in options})
+        self.final = dict(options, **{k: True for k in ('render_wav', 'plot')
+                                      if k in options})
+        self.finished = []
+        self.last_progress = None
+
+    def partial(self, events, name, primer_keys=frozenset()):
+        """What the page draws of `events` (model space), written to scratch files."""
+        plan = self.plan
+        paths, _ = plan.piece.write(os.path.join(self.scratch, name),
+                                    plan.piece.from_model(events, plan.moved),
+                                    len(plan.primer), self.quiet)
+        out = read_output(paths, primer_keys)
+        out.pop('files')
+        return out
+
+    def run(self):
+        from musekit.generation import generate_in_chunks
+        plan, fv = self.plan, self.plan.fv
+        started = time.perf_counter()
+        model = step_model(plan)
+        primer_out = self.partial(plan.primer, 'primer')
+        self.primer_keys = frozenset((p, s) for p, s, _, _ in primer_out['notes'])
+        for note in primer_out['notes']:
+            note[3] = 1
+        start = {'piece_type': plan.piece.name, 'num_outputs': fv.num_outputs,
+                 'total_steps': plan.num_steps, 'primer_steps': len(plan.primer),
+                 'kind': 'audio' if 'waveform' in primer_out else 'notes',
+                 'seed': plan.seed, 'step_unit': plan.piece.step_unit,
+                 'primer_notes': primer_out['notes']}
+        if 'sample_rate' in primer_out:
+            start['sample_rate'] = primer_out['sample_rate']
+        self.send('start', start)
+        chunks = generate_in_chunks(model, plan.encoder, plan.primer, plan.num_steps,
+                                    fv.num_outputs, fv.temperature, plan.seed, fv.beam_size,
+                                    fv.branch_factor, fv.steps_per_iteration,
+                                    fv.batch_size, steps_limit=plan.piece.steps_limit,
+                                    steering=plan.piece.steering(plan.options, plan.primer),
+                                    on_step=self.on_step)
+        width = max(2, len(str(fv.num_outputs)))
+        for first, result in chunks:
+            for index, events in enumerate(result.events, start=first + 1):
+                stem = os.path.join(self.out_dir, '%s_%0*d' % (plan.piece.file_stem, width,
+                                                               index))
+                paths, _ = plan.piece.write(stem, plan.piece.from_model(events, plan.moved),
+                                            len(plan.primer), self.final)
+                self.finished.append(dict(read_output(paths, self.primer_keys), index=index))
+        self.send('done', {'outputs': self.finished,
+                           'seconds': round(time.perf_counter() - started, 3),
+                           'seed': plan.seed})
+
+    def on_step(self, done, total, events, first):
+        now = time.monotonic()
+        if self.last_progress is not None and done < total and \
+                now - self.last_progress < PROGRESS_INTERVAL_S:
+            return
+        self.last_progress = now
+        outputs = list(self.finished)
+        for index, row in enumerate(events(), start=first + 1):
+            outputs.append(dict(self.partial(row, 'output_%d' % index, self.primer_keys),
+                                index=index))
+        self.send('progress', {'done': done, 'total': total, 'cumulative': True,
+                               'outputs': outputs})
+
+
+def _warm_up():
+    """Imports what every job needs, so the first job starts as fast as the others."""
+    import importlib
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        import matplotlib
+        matplotlib.use('Agg')
+        for name in WARM_UP_MODULES:
+            importlib.import_module(name)
+
+
+def worker_main(conn):
+    """A worker process: runs ('run', argv, source, out_dir) requests one at a time,
+    sending (kind, data) events back, until the pipe closes or None arrives. Ctrl-C in a
+    terminal reaches the whole process group: the server stops its workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _warm_up()
+    from musekit.bundle import load_bundle
+    bundles = {}
+
+    def send(kind, data):
+        conn.send((kind, data))
+
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        if request is None:
+            return
+        _, argv, source, out_dir, path = request
+        try:
+            if path not in bundles:
+                bundles[path] = load_bundle(path)
+            Run(send, argv, source, out_dir, bundles[path]).run()
+        except MusekitError as e:
+            send('error', {'error': str(e)})
+        except MemoryError as e:
+            send('error', {'error': 'out of memory%s' % (': %s' % e if str(e) else '')})
+        except Exception as e:     # a bug, not the user's: the traceback goes to the log
+            traceback.print_exc()
+            send('error', {'error': 'internal error: %s: %s' % (type(e).__name__, e)})
+
+
+# --- the server side -------------------------------------------------------------------------
+
+class Job:
+    """A request's state as the server sees it: its start, latest progress and final event
+    (kind, data), updated by a pool thread; `notify` (set by the server) is called after
+    each change, from that thread."""
+
+    def __init__(self, id, folder, argv, source, bundle_path):
+        self.id, self.folder = id, folder
+        self.out_dir = os.path.join(folder, 'out')
+        self.argv, self.source, self.bundle_path = argv, source, bundle_path
+        self.lock = threading.Lock()
+        self.start = self.progress = self.final = None
+        self.version = 0
+        self.files = set()          # names of result files the server may send
+        self.cancelled = False
+        self.slot = None
+        self.notify = lambda: None
+
+    def publish(self, kind, data):
+        with self.lock:
+            if self.final is not None:
+                return
+            for output in data.get('outputs', ()) if isinstance(data, dict) else ():
+                if 'files' in output:
+                    self.files.update(output['files'].values())
+                    output['files'] = {kind_: '/api/jobs/%s/files/%s' % (self.id, name)
+                                       for kind_, name in output['files'].items()}
+            if kind == 'start':
+                self.start = data
+            elif kind == 'progress':
+                self.progress = data
+            else:
+                self.final = (kind, data)
+            self.version += 1
+        self.notify()
+
+    def snapshot(self):
+        with self.lock:
+            return self.version, self.start, self.progress, self.final
+
+
+class Slot:
+    """One worker process and the thread that feeds it jobs from the pool's queue."""
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.process = self.conn = None
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def start_worker(self):
+        parent, child = self.pool.context.Pipe()
+        self.process = self.pool.context.Process(target=worker_main, args=(child,),
+                                                 daemon=True)
+        self.process.start()
+        child.close()
+        self.conn = parent
+
+    def stop_worker(self):
+        if self.process is not None:
+            self.process.terminate()
+            self.process.join(5)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
+            self.conn.close()
+
+    def loop(self):
+        self.start_worker()
+        while True:
+            job = self.pool.queue.get()
+            if job is None:
+                break
+            with job.lock:
+                if job.cancelled:
+                    continue
+                job.slot = self
+            try:
+                self.conn.send(('run', job.argv, job.source, job.out_dir, job.bundle_path))
+                while True:
+                    kind, data = self.conn.recv()
+                    job.publish(kind, data)
+                    if kind in ('done', 'error'):
+                        break
+            except (EOFError, OSError):
+                if job.cancelled:
+                    job.publish('cancelled', {})
+                else:
+                    job.publish('error', {'error': 'the generation worker stopped (exit '
+                                                   'code %s)' % self.process.exitcode})
+                self.stop_worker()
+                if self.pool.closed:
+                    break
+                self.start_worker()
+            finally:
+                with job.lock:
+                    job.slot = None
+        self.stop_worker()
+
+
+class Pool:
+    """`size` worker processes running queued jobs; `cancel` stops a job wherever it is."""
+
+    def __init__(self, size):
+        self.context = multiprocessing.get_context('spawn')
+        self.queue = queue.Queue()
+        self.closed = False
+        self.slots = [Slot(self) for _ in range(size)]
+
+    def start(self):
+        for slot in self.slots:
+            slot.thread.start()
+
+    def submit(self, job):
+        self.queue.put(job)
+
+    def cancel(self, job):
+        """Stops `job`: a queued one never runs, a running one's worker is terminated (and
+        replaced); one already finished stays as it ended. True unless it had finished."""
+        with job.lock:
+            if job.final is not None:
+                return False
+            job.cancelled = True
+            slot = job.slot
+        if slot is None:
+            job.publish('cancelled', {})
+        else:
+            slot.process.terminate()
+        return True
+
+    def close(self):
+        self.closed = True
+        for slot in self.slots:
+            self.queue.put(None)
+        for slot in self.slots:
+            if slot.process is not None:
+                slot.process.terminate()
+        for slot in self.slots:
+            slot.thread.join(10)
+
+
+def remove_folder(path):
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def log(message):
+    print('musekit_studio: %s' % message, file=sys.stderr, flush=True)
