@@ -49,7 +49,7 @@ setup(
         # Beam's Dask runner (it ships inside apache-beam) needs dask and distributed
         'dask': ['dask[distributed]>=2024.1'],
         'test': ['pytest>=8', 'dask[distributed]>=2024.1', 'selenium>=4.20',
-                 'httpx>=0.27'],   # httpx: Starlette's TestClient (the studio's tests)
+                 'httpx2>=2.0'],   # Starlette's TestClient (the studio's tests)
     },
     entry_points={
         'console_scripts': [

@@ -167,7 +167,8 @@ class Studio:
         upload paths in messages are shown as the user's file names."""
         argv, uploads = request_argv(entry, form, folder)
         try:
-            jobs_lib.prepare(argv, entry.id, entry.bundle)
+            jobs_lib.step_model(jobs_lib.prepare(argv, entry.id, entry.bundle),
+                                entry.step_model())
         except MusekitError as e:
             message = str(e)
             for path, name in uploads.items():

@@ -5,6 +5,7 @@ type's declared flags, so a new piece type brings its controls with it."""
 import dataclasses
 import os
 import sys
+import threading
 
 from absl import flags
 
@@ -23,7 +24,8 @@ UPLOADS = {'primer_midi': ('.mid', '.midi', '.kar'),
            'primer_wav': ('.wav', '.flac', '.ogg', '.mp3', '.aiff', '.aif')}
 BUNDLE_SUFFIXES = ('.musekit', '.mag')
 _ABSL_KINDS = {'int': 'integer', 'float': 'float', 'string': 'string', 'bool': 'boolean'}
-_BRIEF_ITEMS = 12           # provenance lists and dicts longer than this are cut for the page
+_BRIEF_ITEMS = 12           # provenance lists longer than this are cut for the page,
+_BRIEF_KEYS = 40            # and dicts larger than this
 _BRIEF_TEXT = 300
 
 
@@ -38,6 +40,15 @@ class Entry:
     bundle: object
     piece_type: str
     controls: list
+    _model: object = None
+    _lock: object = dataclasses.field(default_factory=threading.Lock)
+
+    def step_model(self):
+        """The bundle's step model, built once (the server checks sampling options on it)."""
+        with self._lock:
+            if self._model is None:
+                self._model = self.bundle.step_model()
+            return self._model
 
     def to_json(self):
         return {'id': self.id, 'name': self.name, 'source': self.source,
@@ -56,9 +67,9 @@ def brief(value, depth=0):
         return '...'
     if isinstance(value, dict):
         items = list(value.items())
-        out = {str(k): brief(v, depth + 1) for k, v in items[:_BRIEF_ITEMS]}
-        if len(items) > _BRIEF_ITEMS:
-            out['...'] = '%d more' % (len(items) - _BRIEF_ITEMS)
+        out = {str(k): brief(v, depth + 1) for k, v in items[:_BRIEF_KEYS]}
+        if len(items) > _BRIEF_KEYS:
+            out['...'] = '%d more' % (len(items) - _BRIEF_KEYS)
         return out
     if isinstance(value, (list, tuple)):
         out = [brief(v, depth + 1) for v in value[:_BRIEF_ITEMS]]

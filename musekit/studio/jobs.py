@@ -20,7 +20,8 @@ import traceback
 
 from musekit.errors import MusekitError
 
-PROGRESS_INTERVAL_S = 0.2       # partial results at most this often (the first at once)
+PROGRESS_INTERVAL_S = 0.2       # partial results at most this often (the first at once),
+PROGRESS_SHARE = 0.25           # and taking at most this share of a job's time
 WAVEFORM_BUCKETS_PER_S = 100    # audio is sent as (min, max) pairs, one per 10 ms
 WARM_UP_MODULES = ('matplotlib.pyplot', 'pretty_midi', 'soundfile', 'note_seq',
                    'musekit.cli.generate', 'musekit.generation')
@@ -70,9 +71,10 @@ def prepare(argv, source, bundle=None):
     return Plan(fv, bundle, encoder, piece, options, primer, moved, num_steps, seed)
 
 
-def step_model(plan):
-    """The plan's step model with the sampling mode and top-k asked for."""
-    model = plan.bundle.step_model(plan.encoder)
+def step_model(plan, model=None):
+    """The plan's step model (`model`: its bundle's, already built) with the sampling mode
+    and top-k asked for; one a model does not offer is a MusekitError."""
+    model = model or plan.bundle.step_model(plan.encoder)
     mode = plan.piece.sampling_mode(plan.options)
     if mode:
         model = model.with_mode(mode)
@@ -84,12 +86,13 @@ def step_model(plan):
 # --- reading written files back --------------------------------------------------------------
 
 def read_notes(path):
-    """{'notes': [[pitch, start_s, end_s], ...] by start, 'chords': [[time_s, text], ...]
+    """{'notes': [[pitch, start_s, end_s], ...] by start (then pitch), 'chords': [[time_s, text], ...]
     (the MIDI's text events: a lead sheet's chord symbols), 'bar_seconds'} of a MIDI file."""
     import pretty_midi
     midi = pretty_midi.PrettyMIDI(path)
-    notes = sorted([note.pitch, round(note.start, 4), round(note.end, 4)]
-                   for instrument in midi.instruments for note in instrument.notes)
+    notes = sorted(([note.pitch, round(note.start, 4), round(note.end, 4)]
+                    for instrument in midi.instruments for note in instrument.notes),
+                   key=lambda note: (note[1], note[0], note[2]))
     times, tempos = midi.get_tempo_changes()
     qpm = float(tempos[0]) if len(tempos) else 120.0
     signature = midi.time_signature_changes[0] if midi.time_signature_changes else None
@@ -139,9 +142,10 @@ def read_output(paths, primer_keys=frozenset()):
 class Run:
     """One job inside a worker: generation as musekit_generate does it, sending events."""
 
-    def __init__(self, send, argv, source, out_dir, bundle):
+    def __init__(self, send, argv, source, out_dir, bundle, model):
         self.send, self.out_dir = send, out_dir
         self.plan = prepare(argv, source, bundle)
+        self.model = step_model(self.plan, model)
         self.scratch = os.path.join(out_dir, '.partial')
         os.makedirs(self.scratch, exist_ok=True)
         options = self.plan.options
@@ -150,7 +154,7 @@ class Run:
         self.final = dict(options, **{k: True for k in ('render_wav', 'plot')
                                       if k in options})
         self.finished = []
-        self.last_progress = None
+        self.next_progress = None       # time.monotonic() of the next partial result
 
     def partial(self, events, name, primer_keys=frozenset()):
         """What the page draws of `events` (model space), written to scratch files."""
@@ -166,7 +170,7 @@ class Run:
         from musekit.generation import generate_in_chunks
         plan, fv = self.plan, self.plan.fv
         started = time.perf_counter()
-        model = step_model(plan)
+        model = self.model
         primer_out = self.partial(plan.primer, 'primer')
         self.primer_keys = frozenset((p, s) for p, s, _, _ in primer_out['notes'])
         for note in primer_out['notes']:
@@ -198,17 +202,19 @@ class Run:
                            'seed': plan.seed})
 
     def on_step(self, done, total, events, first):
+        """Sends the outputs so far, at most every PROGRESS_INTERVAL_S and, as they grow
+        (each is written and read back whole), at most PROGRESS_SHARE of the time."""
         now = time.monotonic()
-        if self.last_progress is not None and done < total and \
-                now - self.last_progress < PROGRESS_INTERVAL_S:
+        if self.next_progress is not None and done < total and now < self.next_progress:
             return
-        self.last_progress = now
         outputs = list(self.finished)
         for index, row in enumerate(events(), start=first + 1):
             outputs.append(dict(self.partial(row, 'output_%d' % index, self.primer_keys),
                                 index=index))
         self.send('progress', {'done': done, 'total': total, 'cumulative': True,
                                'outputs': outputs})
+        spent = time.monotonic() - now
+        self.next_progress = now + max(PROGRESS_INTERVAL_S, spent / PROGRESS_SHARE)
 
 
 def _warm_up():
@@ -244,9 +250,10 @@ def worker_main(conn):
             return
         _, argv, source, out_dir, path = request
         try:
-            if path not in bundles:
-                bundles[path] = load_bundle(path)
-            Run(send, argv, source, out_dir, bundles[path]).run()
+            if path not in bundles:     # step models keep no state between generations
+                bundle = load_bundle(path)
+                bundles[path] = bundle, bundle.step_model()
+            Run(send, argv, source, out_dir, *bundles[path]).run()
         except MusekitError as e:
             send('error', {'error': str(e)})
         except MemoryError as e:
@@ -304,27 +311,41 @@ class Slot:
     def __init__(self, pool):
         self.pool = pool
         self.process = self.conn = None
+        self.lock = threading.Lock()        # over starting and stopping the process
         self.thread = threading.Thread(target=self.loop, daemon=True)
 
     def start_worker(self):
-        parent, child = self.pool.context.Pipe()
-        self.process = self.pool.context.Process(target=worker_main, args=(child,),
-                                                 daemon=True)
-        self.process.start()
-        child.close()
-        self.conn = parent
+        """A fresh worker process; False once the pool has closed."""
+        with self.lock:
+            if self.pool.closed:
+                return False
+            parent, child = self.pool.context.Pipe()
+            process = self.pool.context.Process(target=worker_main, args=(child,),
+                                                daemon=True)
+            process.start()
+            child.close()
+            self.process, self.conn = process, parent
+            return True
+
+    def terminate(self):
+        """Stops the worker now (its job ends with the pipe); the loop replaces it."""
+        with self.lock:
+            if self.process is not None and self.process.is_alive():
+                self.process.terminate()
 
     def stop_worker(self):
-        if self.process is not None:
-            self.process.terminate()
-            self.process.join(5)
-            if self.process.is_alive():
-                self.process.kill()
-                self.process.join()
-            self.conn.close()
+        self.terminate()
+        with self.lock:
+            if self.process is not None:
+                self.process.join(5)
+                if self.process.is_alive():
+                    self.process.kill()
+                    self.process.join()
+                self.conn.close()
 
     def loop(self):
-        self.start_worker()
+        if not self.start_worker():
+            return
         while True:
             job = self.pool.queue.get()
             if job is None:
@@ -347,9 +368,8 @@ class Slot:
                     job.publish('error', {'error': 'the generation worker stopped (exit '
                                                    'code %s)' % self.process.exitcode})
                 self.stop_worker()
-                if self.pool.closed:
+                if not self.start_worker():
                     break
-                self.start_worker()
             finally:
                 with job.lock:
                     job.slot = None
@@ -383,7 +403,7 @@ class Pool:
         if slot is None:
             job.publish('cancelled', {})
         else:
-            slot.process.terminate()
+            slot.terminate()
         return True
 
     def close(self):
@@ -391,8 +411,7 @@ class Pool:
         for slot in self.slots:
             self.queue.put(None)
         for slot in self.slots:
-            if slot.process is not None:
-                slot.process.terminate()
+            slot.terminate()
         for slot in self.slots:
             slot.thread.join(10)
 
