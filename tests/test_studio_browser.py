@@ -120,8 +120,9 @@ def test_lookback_rnn_generates_draws_plays_and_downloads(page, studio):
         notes = check_note_result(page, studio, result)
         assert [n.pitch for n in notes[:2]] == [60, 62]       # the primer comes first
     if SHOT:
-        height = page.execute_script('return document.documentElement.scrollHeight')
-        page.set_window_size(1280, min(max(height, 800), 2400))
+        height = page.execute_script('return document.documentElement.scrollHeight + '
+                                     'window.outerHeight - window.innerHeight')
+        page.set_window_size(1280, min(height, 2400))       # the whole page, in one picture
         page.save_screenshot(SHOT)
         page.set_window_size(1280, 1000)
 
