@@ -14,11 +14,12 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 
 import numpy as np
 
-from musekit import atomic, limits
+from musekit import atomic, distribute, limits
 from musekit.config import Config
 from musekit.data import dataset
 from musekit.errors import MusekitError, check_int
@@ -317,15 +318,19 @@ class Trainer:
 
     What is trained, on what loss, in which batches, is the config's model family's
     choice (its `build`, `objective` and `batching`); this class only runs the loop.
+    Under a tf.distribute `strategy` (musekit.distribute.make_strategy) each replica takes
+    its share of the batch_size, and only the chief writes to `run_dir`.
     """
 
-    def __init__(self, config, run_dir, seed=0, log=None):
+    def __init__(self, config, run_dir, seed=0, log=None, strategy=None):
         import keras
         import tensorflow as tf
         self.config = config
         self.run_dir = run_dir
         self.seed = seed
         self.log = log or (lambda line: print(line, flush=True))
+        self.strategy = strategy
+        self.is_chief = distribute.is_chief(strategy)
         saved = load_run_config(run_dir)
         if saved is not None:
             _check_same_model(saved, config, run_dir)
@@ -333,19 +338,25 @@ class Trainer:
         self.family = config.make_model()
         hparams = dict(config.hparams)
         check_training_memory(config, self.encoder, self.family, hparams)
+        if strategy is not None:
+            self._check_batch_split(int(hparams['batch_size']))
         keras.utils.set_random_seed(seed)
-        self.model = self.family.build(self.encoder, hparams)
-        self.objective = self.family.objective(self.encoder, hparams)
-        self.batching = self.family.batching(hparams)
-        self.optimizer = keras.optimizers.Adam(
-            learning_rate=learning_rate(hparams),
-            global_clipnorm=float(hparams['clip_norm']) if hparams.get('clip_norm') else None)
-        self.optimizer.build(self.model.trainable_variables)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
-        self.checkpoint = tf.train.Checkpoint(
-            step=self.step, model=self.model, optimizer=self.optimizer,
-            **{WEIGHTS_KEY: self.family.weight_variables(self.model)})
-        self.checkpoint.save_counter     # made now, so write() saves what restore() expects
+        self.clip_norm = float(hparams['clip_norm']) if hparams.get('clip_norm') else None
+        with self._scope():
+            self.model = self.family.build(self.encoder, hparams)
+            self.objective = self.family.objective(self.encoder, hparams)
+            self.batching = self.family.batching(hparams)
+            # replicas clip the gradient they share, not their own part (train_step)
+            self.optimizer = keras.optimizers.Adam(
+                learning_rate=learning_rate(hparams),
+                global_clipnorm=self.clip_norm if strategy is None else None)
+            self.optimizer.build(self.model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step',
+                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            self.checkpoint = tf.train.Checkpoint(
+                step=self.step, model=self.model, optimizer=self.optimizer,
+                **{WEIGHTS_KEY: self.family.weight_variables(self.model)})
+            self.checkpoint.save_counter   # made now, so write() saves what restore() expects
         self.train_dir = os.path.join(run_dir, 'train')
         self.checkpoints = listed_checkpoints(self.train_dir)    # oldest first
         self.restored_from = self._restore()
@@ -377,6 +388,16 @@ class Trainer:
                                % (self.run_dir, ', '.join(os.path.basename(p)
                                                           for p in unreadable)))
         return None
+
+    def _scope(self):
+        return self.strategy.scope() if self.strategy else contextlib.nullcontext()
+
+    def _check_batch_split(self, batch_size):
+        replicas = self.strategy.num_replicas_in_sync
+        if batch_size % replicas:
+            raise MusekitError('hparam batch_size=%d does not split evenly over the %d '
+                               'replicas of the strategy; give a multiple of %d'
+                               % (batch_size, replicas, replicas))
 
     @property
     def latest_checkpoint(self):
@@ -417,12 +438,54 @@ class Trainer:
                                     _mask(labels, lengths))
 
         self._train_step, self._eval_totals = train_step, eval_totals
+        if self.strategy is not None:
+            self._train_step = self._distributed_train_step()
+
+    def _distributed_train_step(self):
+        """The train step under the strategy: each replica's loss is its sum over the
+        global batch's count (all-reduced), so the replicas' gradients sum to the
+        gradient of the whole batch's mean, as one device would compute it."""
+        import tensorflow as tf
+        model, optimizer, step, objective = self.model, self.optimizer, self.step, self.objective
+        outputs, strategy, clip = self.family.training_outputs, self.strategy, self.clip_norm
+        replicas = strategy.num_replicas_in_sync
+        SUM = tf.distribute.ReduceOp.SUM
+
+        def replica_step(inputs, labels, lengths):
+            context = tf.distribute.get_replica_context()
+            variables = model.trainable_variables
+            with tf.GradientTape() as tape:
+                totals = objective.totals(outputs(model, inputs, labels, True), labels,
+                                          _mask(labels, lengths))
+                names = list(totals)
+                summed = dict(zip(names, context.all_reduce(SUM, [
+                    tf.stop_gradient(tf.stack([tf.cast(t, tf.float32) for t in totals[name]]))
+                    for name in names])))
+                loss = totals['loss'][0] / tf.maximum(summed['loss'][1], 1.0)
+            grads = tape.gradient(loss, variables)
+            if clip:
+                grads = [tf.convert_to_tensor(g) for g in grads]
+                grads, _ = tf.clip_by_global_norm(context.all_reduce(SUM, grads), clip)
+                grads = [g / replicas for g in grads]   # the optimizer sums them again
+            optimizer.apply_gradients(zip(grads, variables))
+            step.assign_add(1)
+            return {name: both[0] / tf.maximum(both[1], 1.0) for name, both in summed.items()}
+
+        @tf.function(reduce_retracing=True)   # batches' lengths vary
+        def train_step(element):
+            means = strategy.run(replica_step, args=element)
+            return {name: strategy.experimental_local_results(value)[0]
+                    for name, value in means.items()}
+        return train_step
 
     def train_step(self, inputs, labels, lengths):
         """One optimizer step on one padded batch; returns its mean metrics (tensors).
-        The step function is traced on first use."""
+        The step function is traced on first use. Under a strategy, `inputs`, `labels`
+        and `lengths` are the per-replica values of a distributed dataset's element."""
         if self._train_step is None:
             self._build_functions()
+        if self.strategy is not None:
+            return self._train_step((inputs, labels, lengths))
         return self._train_step(inputs, labels, lengths)
 
     def _writer(self, split):
@@ -455,6 +518,8 @@ class Trainer:
         MAX_CHECKPOINTS removed. A failed write (a full disk) removes what it wrote and is
         one MusekitError line naming the checkpoint; the list still names the last one."""
         import tensorflow as tf
+        if not self.is_chief:
+            return self._save_elsewhere()
         prefix = os.path.join(self.train_dir, 'ckpt-%d' % self.global_step)
         if prefix in self.checkpoints:      # never listed while its files are replaced
             self.checkpoints = [p for p in self.checkpoints if p != prefix]
@@ -486,6 +551,20 @@ class Trainer:
         self.checkpoints = kept
         return prefix
 
+    def _save_elsewhere(self):
+        """A non-chief worker's share of a checkpoint save: written to a temporary folder
+        (every worker takes part in a save, which may hold collective ops) and removed."""
+        import tensorflow as tf
+        folder = tempfile.mkdtemp(prefix='musekit-worker-ckpt-')
+        try:
+            self.checkpoint.write(os.path.join(folder, 'ckpt'))
+        except (OSError, tf.errors.OpError) as e:
+            raise MusekitError('cannot write the worker\'s temporary checkpoint in %s: %s'
+                               % (folder, _io_reason(e))) from None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return None
+
     def remove_leftovers(self):
         """Removes what a killed run left: hidden files and folders of a write cut short,
         TensorFlow's temporary ones, and checkpoint files that train/checkpoint does not
@@ -512,9 +591,17 @@ class Trainer:
             write_checkpoint_list(self.train_dir, self.checkpoints)
 
     def _batches(self, pattern, training, seed=0, batching=None):
-        return dataset.make_dataset(pattern, self.encoder, int(self.config.hparams['batch_size']),
-                                    training=training, seed=seed,
-                                    batching=batching or self.batching)
+        batch_size = int(self.config.hparams['batch_size'])
+        if self.strategy is None or not training:     # evaluation: on one device
+            return dataset.make_dataset(pattern, self.encoder, batch_size, training=training,
+                                        seed=seed, batching=batching or self.batching)
+
+        def pipeline(context):      # one per worker; its batches go to its replicas in turn
+            return dataset.make_dataset(
+                pattern, self.encoder, context.get_per_replica_batch_size(batch_size),
+                training=True, seed=seed, batching=batching or self.batching,
+                shard=(context.num_input_pipelines, context.input_pipeline_id))
+        return self.strategy.distribute_datasets_from_function(pipeline)
 
     def train(self, pattern, num_training_steps, summary_frequency=10,
               save_checkpoint_steps=100, eval_pattern=None, batching=None, progress=None):
@@ -527,17 +614,20 @@ class Trainer:
         metrics (a dict) or None. Holds the run_dir_lock throughout, and first removes what
         a killed run left.
         """
-        with run_dir_lock(self.run_dir):
+        with run_dir_lock(self.run_dir) if self.is_chief else contextlib.nullcontext():
             return self._train(pattern, num_training_steps, summary_frequency,
                                save_checkpoint_steps, eval_pattern, batching, progress)
 
     def _train(self, pattern, num_training_steps, summary_frequency, save_checkpoint_steps,
                eval_pattern, batching, progress):
         self.check_data(pattern)
+        if not self.is_chief:
+            eval_pattern = None         # the chief evaluates
         if eval_pattern:
             self.check_data(eval_pattern)
-        self.remove_leftovers()
-        self.save_config()
+        if self.is_chief:
+            self.remove_leftovers()
+            self.save_config()
         start = self.global_step
         if num_training_steps and start >= num_training_steps:
             self.log('step %d: already trained (%d steps asked)' % (start, num_training_steps))
@@ -547,7 +637,7 @@ class Trainer:
                                          start, self.config.name))
         # a restarted run sees a new shuffle, not the first batches again
         data = self._batches(pattern, True, seed=self.seed + start, batching=batching)
-        writer = self._writer('train')
+        writer = self._writer('train') if self.is_chief else None
         eval_metrics = None
         window, window_steps, window_start = {}, 0, time.perf_counter()
         saved_at = start
@@ -579,8 +669,16 @@ class Trainer:
                 self.save_checkpoint()
             self.log('interrupted at step %d; checkpoint saved' % self.global_step)
             raise
+        except tuple(_peer_errors()) as e:
+            if self.strategy is None:
+                raise
+            raise MusekitError('training stopped at step %d: %s (another worker ended or is '
+                               'unreachable); run the same commands again to resume from the '
+                               'last checkpoint' % (self.global_step, _io_reason(e))) from None
         finally:
-            if sys.exc_info()[1] is None:
+            if writer is None:
+                pass
+            elif sys.exc_info()[1] is None:
                 with self._writing_summaries('train'):
                     writer.flush()
             else:       # the error under way is the one to tell
@@ -600,11 +698,12 @@ class Trainer:
 
     def _summarize(self, writer, step, metrics, rate, total):
         self.history.append({'step': step, **metrics, 'steps_per_second': rate})
-        with self._writing_summaries('train'), writer.as_default(step=step):
-            for name, value in metrics.items():
-                write_scalar(name, value)
-            write_scalar('learning_rate', float(self.optimizer.learning_rate.numpy()))
-            write_scalar('steps_per_second', rate)
+        if writer is not None:      # the chief's
+            with self._writing_summaries('train'), writer.as_default(step=step):
+                for name, value in metrics.items():
+                    write_scalar(name, value)
+                write_scalar('learning_rate', float(self.optimizer.learning_rate.numpy()))
+                write_scalar('steps_per_second', rate)
         self.log('step %d%s  %s  %.2f steps/s' % (step, '/%d' % total if total else '',
                                                   _format(metrics), rate))
 
@@ -652,6 +751,13 @@ class Trainer:
             provenance['eval'] = {k: v for k, v in eval_metrics.items() if k != 'global_step'}
         weights = self.family.export_weights(self.model)
         return self.config.to_dict(), {k: np.asarray(v) for k, v in weights.items()}, provenance
+
+
+def _peer_errors():
+    """The TensorFlow errors of a collective op whose peers are gone or too slow."""
+    import tensorflow as tf
+    return (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+            tf.errors.CancelledError, tf.errors.AbortedError)
 
 
 def _format(metrics):

@@ -7,17 +7,24 @@
         --bundle_file=/tmp/lookback.musekit --save_generator_bundle
     musekit_train --eval --run_dir=/tmp/run --sequence_example_file='/tmp/ds/eval_*'
 
+    TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]},
+                "task": {"type": "worker", "index": 0}}' \\
+        musekit_train --strategy=multi_worker --config=... (the same on every worker)
+
 Training continues from the run directory's latest checkpoint up to --num_training_steps
 in all (0: until Ctrl-C, which saves a checkpoint first). --eval evaluates the latest
 checkpoint once on --sequence_example_file. Without --config, the run directory's saved
 config is used. One musekit_train at a time holds a run directory (a second one is one line
 naming the first's pid); checkpoints, config.json and the bundle appear only when complete.
+--strategy spreads each batch over a tf.distribute strategy's replicas (musekit.distribute);
+under multi_worker only the chief writes to the run directory and the bundle.
 """
 import os
 import sys
 
 from absl import flags
 
+from musekit import distribute
 from musekit.cli import command
 from musekit.errors import MusekitError
 from musekit.progress import ProgressBar
@@ -51,6 +58,19 @@ def define_flags(fv):
                          flag_values=fv)
     flags.DEFINE_string('bundle_file', None, 'Where --save_generator_bundle writes the '
                         'bundle.', flag_values=fv)
+    flags.DEFINE_string('strategy', 'default', 'tf.distribute strategy: default (one '
+                        'device), mirrored (every local GPU, or --devices) or multi_worker '
+                        '(MultiWorkerMirroredStrategy over the cluster of the TF_CONFIG '
+                        'environment variable); batch_size is the global batch, split '
+                        'evenly over the replicas.', flag_values=fv)
+    flags.DEFINE_list('devices', None, 'With --strategy=mirrored: the devices to mirror '
+                      'over, e.g. /gpu:0,/gpu:1 (default: every GPU, else the CPU).',
+                      flag_values=fv)
+    flags.DEFINE_integer('worker_timeout', distribute.DEFAULT_WORKER_TIMEOUT,
+                         'With --strategy=multi_worker: seconds a worker waits for the '
+                         'others (to connect, or in a step) before it ends with an error; '
+                         'must exceed the longest evaluation the chief runs.',
+                         lower_bound=1, flag_values=fv)
     flags.DEFINE_boolean('save_generator_bundle', False, 'After training (with '
                          '--num_training_steps=0: when stopped by Ctrl-C), write the latest '
                          'checkpoint as a bundle to --bundle_file.', flag_values=fv)
@@ -78,7 +98,20 @@ def parse(argv):
     if fv.eval and (fv.save_generator_bundle or fv.eval_sequence_example_file):
         raise MusekitError('--eval evaluates --sequence_example_file only; it takes neither '
                            '--eval_sequence_example_file nor --save_generator_bundle')
+    distribute.check_strategy_name(fv.strategy)
+    if fv.devices and fv.strategy != 'mirrored':
+        raise MusekitError('--devices is for --strategy=mirrored')
+    if fv.strategy != 'default' and fv.eval:
+        raise MusekitError('--eval runs on one device; give it no --strategy')
+    if fv.strategy == 'multi_worker':
+        distribute.read_tf_config()         # a bad TF_CONFIG is told before TF starts
     return fv
+
+
+def is_chief(fv):
+    """Whether this process may write the run directory (all but multi_worker's others)."""
+    return fv.strategy != 'multi_worker' or distribute.is_chief_task(
+        distribute.read_tf_config())
 
 
 def resolve_config(fv):
@@ -100,6 +133,9 @@ def main(argv):
     if fv.eval and not os.path.isdir(os.path.join(fv.run_dir, 'train')):
         raise MusekitError('run directory %s has no checkpoints to evaluate' % fv.run_dir)
     from musekit.training import run_dir_lock
+    if not is_chief(fv):        # the chief holds the run directory; the others only read it
+        train(fv)
+        return
     with run_dir_lock(fv.run_dir):      # one musekit_train per run directory at a time
         train(fv)
 
@@ -120,7 +156,16 @@ def train(fv):
         bar.clear()
         print('%s: %s' % (PROGRAM, line), flush=True)
 
-    trainer = Trainer(config, fv.run_dir, seed=fv.seed, log=log)
+    watchdog = None
+    if fv.strategy == 'multi_worker':   # connecting, and every step, under a deadline
+        watchdog = distribute.Watchdog(fv.worker_timeout, 'connecting to the other workers')
+
+    def progress(step, total, note):
+        if watchdog:
+            watchdog.kick('training at step %d' % step)
+        bar(step, total, note)
+    strategy = distribute.make_strategy(fv.strategy, fv.devices, fv.worker_timeout)
+    trainer = Trainer(config, fv.run_dir, seed=fv.seed, log=log, strategy=strategy)
     if fv.eval:
         if trainer.restored_from is None:
             raise MusekitError('run directory %s has no checkpoints to evaluate' % fv.run_dir)
@@ -131,13 +176,14 @@ def train(fv):
             fv.sequence_example_file, fv.num_training_steps,
             summary_frequency=fv.summary_frequency,
             save_checkpoint_steps=fv.save_checkpoint_steps,
-            eval_pattern=fv.eval_sequence_example_file, progress=bar)
+            eval_pattern=fv.eval_sequence_example_file, progress=progress)
     except KeyboardInterrupt:
         # Ctrl-C is how a --num_training_steps=0 run ends: keep what it learnt
-        if fv.save_generator_bundle and fv.num_training_steps == 0 and trainer.global_step:
+        if fv.save_generator_bundle and fv.num_training_steps == 0 and trainer.global_step \
+                and trainer.is_chief:
             save_bundle(trainer, fv, None, log)
         raise
-    if fv.save_generator_bundle:
+    if fv.save_generator_bundle and trainer.is_chief:
         save_bundle(trainer, fv, eval_metrics, log)
 
 

@@ -115,6 +115,25 @@ def read_description(pattern):
     return description if isinstance(description, dict) else None
 
 
+def shard_files(files, count, index):
+    """(files, (record count, record index)): input pipeline `index` of `count` reads every
+    count-th file when there are at least `count` files (sharding by file), else every
+    file but only every count-th record of them (by record; the file order, shuffled with
+    the same seed everywhere, is the same on every worker)."""
+    count, index = int(count), int(index)
+    if not 0 <= index < count:
+        raise MusekitError('input shard %d of %d does not exist' % (index, count))
+    if count == 1:
+        return files, (1, 0)
+    if len(files) >= count:
+        return files[index::count], (1, 0)
+    return files, (count, index)
+
+
+def _shard(ds, records):
+    return ds.shard(*records) if records[0] > 1 else ds
+
+
 def _tf_dtype(spec):
     import tensorflow as tf
     return tf.float32 if spec.dtype == 'float32' else tf.int64
@@ -133,22 +152,24 @@ def _parser(input_spec, label_spec):
     return parse
 
 
-def make_dataset(pattern, encoder, batch_size, training, seed=0, batching=None):
+def make_dataset(pattern, encoder, batch_size, training, seed=0, batching=None, shard=None):
     """A tf.data.Dataset of (inputs, labels, lengths) batches from the files of `pattern`.
 
     Training: files and records shuffled with `seed`, repeated forever. Evaluation
     (`training=False`): every record once, in file order. `batching` (a
     musekit.data.batching policy, bucketed whole sequences by default) cuts the batches.
+    `shard` (count, index): this input pipeline's part of the data when `count` workers
+    share it, so that no record is read by two of them in an epoch (`shard_files`).
     """
     import tensorflow as tf
-    files = list_files(pattern)
+    files, records = shard_files(list_files(pattern), *(shard or (1, 0)))
     if training:
         ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
         ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        ds = ds.repeat().shuffle(SHUFFLE_BUFFER, seed=seed)
+        ds = _shard(ds, records).repeat().shuffle(SHUFFLE_BUFFER, seed=seed)
     else:
-        ds = tf.data.TFRecordDataset(files)
+        ds = _shard(tf.data.TFRecordDataset(files), records)
     input_spec, label_spec = encoder.input_spec, encoder.label_spec
     ds = ds.map(_parser(input_spec, label_spec), num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
