@@ -251,6 +251,30 @@ def test_cancel_stops_a_long_job_and_frees_its_worker(catalog):
         assert client.post('/api/jobs/nope/cancel').status_code == 404
 
 
+def wait_for(condition, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_second_worker_starts_only_when_the_first_is_busy(catalog):
+    with TestClient(create_app(catalog, workers=3)) as client:
+        studio = studio_of(client)
+        assert studio.pool.started == 1
+        run(client, bundle='lookback_rnn', num_steps='16')
+        run(client, bundle='lookback_rnn', num_steps='16')
+        assert studio.pool.started == 1             # one after the other: one worker
+        jobs = [submit(client, bundle='lookback_rnn', num_steps='100000')]
+        wait_for(lambda: studio.jobs[jobs[0]].progress, 'the first job never ran')
+        jobs.append(submit(client, bundle='lookback_rnn', num_steps='100000'))
+        wait_for(lambda: studio.jobs[jobs[1]].progress, 'the second job waited')
+        assert studio.pool.started == 2             # side by side, in a second worker
+        for job in jobs:
+            client.post('/api/jobs/%s/cancel' % job)
+            assert events(client, job)[-1] == ('cancelled', {})
+
+
 def test_a_queued_job_cancelled_never_runs(catalog):
     with TestClient(create_app(catalog, workers=1)) as client:
         long = submit(client, bundle='lookback_rnn', num_steps='100000', num_outputs='4')

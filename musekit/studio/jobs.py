@@ -142,11 +142,13 @@ def read_output(paths, primer_keys=frozenset()):
 class Run:
     """One job inside a worker: generation as musekit_generate does it, sending events."""
 
+    SCRATCH = '.partial'        # the folder of partial results' files, in the output folder
+
     def __init__(self, send, argv, source, out_dir, bundle, model):
         self.send, self.out_dir = send, out_dir
         self.plan = prepare(argv, source, bundle)
         self.model = step_model(self.plan, model)
-        self.scratch = os.path.join(out_dir, '.partial')
+        self.scratch = os.path.join(out_dir, self.SCRATCH)
         os.makedirs(self.scratch, exist_ok=True)
         options = self.plan.options
         self.quiet = dict(options, **{k: False for k in ('render_wav', 'plot')
@@ -254,6 +256,7 @@ def worker_main(conn):
                 bundle = load_bundle(path)
                 bundles[path] = bundle, bundle.step_model()
             Run(send, argv, source, out_dir, *bundles[path]).run()
+            shutil.rmtree(os.path.join(out_dir, Run.SCRATCH), ignore_errors=True)
         except MusekitError as e:
             send('error', {'error': str(e)})
         except MemoryError as e:
@@ -347,7 +350,11 @@ class Slot:
         if not self.start_worker():
             return
         while True:
+            with self.pool.lock:
+                self.pool.idle += 1
             job = self.pool.queue.get()
+            with self.pool.lock:
+                self.pool.idle -= 1
             if job is None:
                 break
             with job.lock:
@@ -377,20 +384,36 @@ class Slot:
 
 
 class Pool:
-    """`size` worker processes running queued jobs; `cancel` stops a job wherever it is."""
+    """Up to `size` worker processes running queued jobs; `cancel` stops a job wherever it
+    is. One worker starts with the pool, another only when a job finds every started one
+    busy (each holds some 200 MB once its libraries are loaded)."""
 
     def __init__(self, size):
         self.context = multiprocessing.get_context('spawn')
         self.queue = queue.Queue()
         self.closed = False
         self.slots = [Slot(self) for _ in range(size)]
+        self.lock = threading.Lock()
+        self.idle = 0               # slot threads waiting for a job
+        self.started = 0
 
     def start(self):
-        for slot in self.slots:
-            slot.thread.start()
+        self._start_slot()
+
+    def _start_slot(self):
+        with self.lock:
+            if self.started == len(self.slots):
+                return
+            slot = self.slots[self.started]
+            self.started += 1
+        slot.thread.start()
 
     def submit(self, job):
+        with self.lock:
+            busy = self.idle <= self.queue.qsize()
         self.queue.put(job)
+        if busy:
+            self._start_slot()
 
     def cancel(self, job):
         """Stops `job`: a queued one never runs, a running one's worker is terminated (and
@@ -408,11 +431,12 @@ class Pool:
 
     def close(self):
         self.closed = True
-        for slot in self.slots:
+        started = self.slots[:self.started]
+        for slot in started:
             self.queue.put(None)
-        for slot in self.slots:
+        for slot in started:
             slot.terminate()
-        for slot in self.slots:
+        for slot in started:
             slot.thread.join(10)
 
 

@@ -8,6 +8,7 @@ const PRIMER_FLAGS = ['primer_melody', 'primer_pitches', 'primer_drums'];  // ty
 const KEY_LOW = 48, KEY_HIGH = 84;         // on-screen keyboard: C3 up to B5
 const STEP_SECONDS = 0.125;                // a sixteenth note at 120 qpm, for played phrases
 const ANSWER_AFTER_MS = 1500;              // call and response: silence that ends a phrase
+const LIVE_WINDOW_S = 32;                  // the live roll shows this much of the newest music
 const COLORS = {primer: '#4a78c2', generated: '#e07b28', bar: '#ccc', grid: '#f2f2f2',
                 text: '#666', chord: '#3a7d44', wave: '#2a6f97'};
 
@@ -189,6 +190,7 @@ function watch(job) {
   delete live.dataset.done;
   clearCanvas(live);
   $('cancel').disabled = false;
+  $('results').innerHTML = '';
   setStatus('queued');
   const source = new EventSource('/api/jobs/' + job + '/events');
   state.source = source;
@@ -202,7 +204,7 @@ function watch(job) {
     state.start = JSON.parse(e.data);
     setStatus('generating ' + state.start.total_steps + ' ' + state.start.step_unit);
     state.live = {t0: null, scheduled: new Set(), nodes: []};
-    drawLive(state.start.primer_notes || [], null);
+    drawLive({notes: state.start.primer_notes || []});
   });
   source.addEventListener('progress', (e) => {
     const data = JSON.parse(e.data);
@@ -210,15 +212,20 @@ function watch(job) {
     setStatus('generating: ' + data.done + ' / ' + data.total);
     const first = data.outputs[0];
     if (!first) return;
-    drawLive(first.notes, first.waveform);
-    if (first.notes && $('play-live').checked) playLive(first.notes);
+    drawLive(first);
+    if (!first.waveform && $('play-live').checked) playLive(first.notes);
   });
   source.addEventListener('done', (e) => {
     const data = JSON.parse(e.data);
     const first = data.outputs[0];
-    if (first) drawLive(first.notes, first.waveform);
+    if (first) drawLive(first);
     showResults(data.outputs);
     finish('done');
+    // audio plays as soon as it is written (notes played along as they arrived)
+    const audio = document.querySelector('#results .result audio');
+    if (audio && state.start && state.start.kind === 'audio' && $('play-live').checked) {
+      audio.play().catch(() => { /* the browser wants a click first */ });
+    }
   });
   source.addEventListener('cancelled', () => {
     stopLive();
@@ -247,14 +254,26 @@ function clearCanvas(canvas) {
   g.clearRect(0, 0, canvas.width, canvas.height);
 }
 
-function drawLive(notes, waveform) {
+// The running job's first output: its waveform, or the last LIVE_WINDOW_S seconds of its
+// notes (with its bars and chords), so the newest notes stay large enough to see.
+function drawLive(output) {
   const live = $('live');
-  if (waveform) {
-    drawWaveform(live, waveform, state.start && state.start.sample_rate,
+  if (output.waveform) {
+    drawWaveform(live, output.waveform, state.start && state.start.sample_rate,
                  state.start && (state.start.total_steps - 1));
-  } else {
-    drawRoll(live, notes || [], {});
+    return;
   }
+  const notes = output.notes || [];
+  const end = notes.length ? Math.max(...notes.map((n) => n[2])) : 0;
+  const from = Math.max(0, end - LIVE_WINDOW_S);
+  const bar = output.bar_seconds || 0;
+  const origin = bar ? Math.floor(from / bar) * bar : from;
+  const shift = (t) => t - origin;
+  drawRoll(live, notes.filter((n) => n[2] > origin)
+                      .map(([p, a, b, primer]) => [p, Math.max(0, shift(a)), shift(b), primer]),
+           {barSeconds: bar, chords: (output.chords || []).filter((c) => c[0] >= origin)
+                                                          .map(([t, text]) => [shift(t), text])});
+  live.dataset.notes = String(notes.length);
 }
 
 function tone(pitch, when, duration, velocity) {
@@ -353,14 +372,14 @@ function drawWaveform(canvas, pairs, sampleRate, total) {
   g.clearRect(0, 0, width, height);
   const slots = total && sampleRate ? Math.max(pairs.length, Math.ceil(total / (sampleRate / 100)))
                                     : pairs.length;
-  g.strokeStyle = COLORS.wave;
-  g.beginPath();
+  const step = width / Math.max(1, slots);
+  g.fillStyle = COLORS.wave;
   pairs.forEach(([low, high], i) => {
-    const px = Math.floor(i * width / Math.max(1, slots)) + 0.5;
-    g.moveTo(px, mid - high * mid);
-    g.lineTo(px, mid - low * mid + 1);
+    const top = mid - Math.max(0, high) * mid, bottom = mid - Math.min(0, low) * mid;
+    g.fillRect(i * step, top, Math.max(1, step), Math.max(1, bottom - top));
   });
-  g.stroke();
+  g.fillStyle = COLORS.bar;
+  g.fillRect(0, mid, width, 1);
   canvas.dataset.samples = String(pairs.length);
 }
 
