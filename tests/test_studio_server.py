@@ -319,7 +319,9 @@ def test_sampling_options_a_model_does_not_offer_are_refused(client):
     ('bundle_file', '/etc/passwd', "'bundle_file' is not a control"),
     ('render_wav', 'false', "'render_wav' is not a control"),
     ('../x', '1', "'../x' is not a control"),
-    ('no_such_flag', '1', 'Unknown command line flag'),
+    ('no_such_flag', '1', "'no_such_flag' is not a control"),
+    ('flagfile', '/etc/passwd', "'flagfile' is not a control"),     # absl's own flags
+    ('undefok', 'x', "'undefok' is not a control"),
     ('primer_midi', '/etc/passwd', 'control primer_midi takes a file upload, not text'),
 ])
 def test_fields_that_are_not_controls_are_refused(client, field, value, words):
@@ -356,7 +358,27 @@ def test_an_oversize_upload_is_refused_before_it_is_read(client, monkeypatch):
     message = refused(client, 413, files={'primer_midi': ('big.mid', bytes(2 << 20))},
                       bundle='lookback_rnn')
     assert 'over the studio\'s limit' in message and 'MUSEKIT_MAX_FILE_BYTES' in message
+    # and so is one that does not say its length (chunked), as its chunks arrive
+    chunks = (b'x' * (64 << 10) for _ in range(64))
+    response = client.post('/api/generate', content=chunks,
+                           headers={'content-type': 'multipart/form-data; boundary=b'})
+    assert response.status_code == 413 and 'over the studio\'s limit' in response.text
     assert set(os.listdir(studio_of(client).root)) == before      # nothing kept
+
+
+def test_a_malformed_form_is_one_line(client):
+    response = client.post('/api/generate', content=b'--b\r\nnonsense',
+                           headers={'content-type': 'multipart/form-data'})
+    assert response.status_code == 400
+    assert response.json() == {'error': 'malformed form data: Missing boundary in multipart.'}
+    files = [('primer_midi', ('%d.mid' % i, b'1')) for i in range(3)]
+    assert refused(client, 400, files=files, bundle='lookback_rnn').startswith(
+        'malformed form data: Too many files')
+    assert refused(client, 400, files={'primer_melody': ('a.mid', b'1')},
+                   bundle='lookback_rnn') == 'control primer_melody takes no file'
+    assert refused(client, 400, files=files[:2], bundle='lookback_rnn') == \
+        'control primer_midi is given twice'
+
 
 
 def write_primer_midi(path, pitches):

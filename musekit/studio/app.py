@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import secrets
 import shutil
 import tempfile
@@ -15,6 +14,7 @@ import tempfile
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.routing import Mount, Route
@@ -29,10 +29,20 @@ STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'static')
 FIELDS_BYTES = 1 << 20      # what a request may carry besides its upload
 MAX_FIELDS = 64
 MAX_JOBS_KEPT = 64          # finished jobs (and their files) kept; older ones are removed
-_FLAG_NAME = re.compile(r'[a-z][a-z0-9_]{0,63}')
-# musekit_generate flags a request may not set: files, folders and batching are the studio's
-NOT_CONTROLS = ('bundle_file', 'run_dir', 'config', 'output_dir', 'batch_size', 'help',
-                'helpfull') + catalog_lib.ALWAYS_ON
+
+
+class TooLarge(MusekitError):
+    """A request or upload over its size cap (HTTP 413)."""
+
+
+def request_fields():
+    """The form fields a request may send besides `bundle`: the controls of every piece type
+    (so a flag of another piece type gets musekit_generate's own message). Nothing else
+    reaches the flag parser: not the files and folders musekit_generate takes, nor absl's
+    own flags (--flagfile would read a file the server names)."""
+    from musekit.cli.generate import piece_flags
+    return (set(catalog_lib.COMMON_CONTROLS) | set(piece_flags())) - set(
+        catalog_lib.ALWAYS_ON)
 
 
 def error(message, status=400):
@@ -50,7 +60,7 @@ async def capped_body(request):
     cap = max_upload_bytes() + FIELDS_BYTES
     declared = request.headers.get('content-length', '')
     if declared.isdigit() and int(declared) > cap:
-        raise MusekitError('the request is %s, over the studio\'s limit of %s (uploads are '
+        raise TooLarge('the request is %s, over the studio\'s limit of %s (uploads are '
                            'capped by MUSEKIT_MAX_FILE_BYTES)' % (
                                limits.format_amount(int(declared), 'bytes'),
                                limits.format_amount(cap, 'bytes')))
@@ -58,7 +68,7 @@ async def capped_body(request):
     async for chunk in request.stream():
         body += chunk
         if len(body) > cap:
-            raise MusekitError('the request is over the studio\'s limit of %s (uploads are '
+            raise TooLarge('the request is over the studio\'s limit of %s (uploads are '
                                'capped by MUSEKIT_MAX_FILE_BYTES)'
                                % limits.format_amount(cap, 'bytes'))
     return bytes(body)
@@ -74,9 +84,8 @@ async def read_form(request):
     try:
         return await Request(request.scope, receive).form(
             max_files=len(catalog_lib.UPLOADS), max_fields=MAX_FIELDS)
-    except Exception as e:     # python-multipart's and Starlette's parse errors
-        raise MusekitError('malformed form data: %s' % str(getattr(e, 'detail', e))[:200]) \
-            from None
+    except HTTPException as e:     # Starlette's word for python-multipart's parse errors
+        raise MusekitError('malformed form data: %s' % str(e.detail)[:200]) from None
 
 
 def plain_file_name(name):
@@ -97,8 +106,11 @@ def save_upload(flag, upload, folder):
     cap = max_upload_bytes()
     upload.file.seek(0, os.SEEK_END)
     size = upload.file.tell()
-    limits.MAX_FILE_BYTES.check(size, 'upload %s (%s)' % (name, limits.format_amount(
-        size, 'bytes')))
+    try:
+        limits.MAX_FILE_BYTES.check(size, 'upload %s (%s)' % (name, limits.format_amount(
+            size, 'bytes')))
+    except MusekitError as e:
+        raise TooLarge(str(e)) from None
     upload.file.seek(0)
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, flag + suffix)
@@ -113,11 +125,11 @@ def request_argv(entry, form, folder):
     from musekit.studio.catalog import STUDIO_DEFAULTS
     argv = ['musekit_studio', '--bundle_file=' + entry.path,
             '--output_dir=' + os.path.join(folder, 'out')]
-    uploads, given = {}, set()
+    uploads, given, fields = {}, set(), request_fields()
     for key, value in form.multi_items():
         if key == 'bundle':
             continue
-        if not _FLAG_NAME.fullmatch(key) or key in NOT_CONTROLS:
+        if key not in fields:
             raise MusekitError('%r is not a control of the studio' % key[:60])
         if key in given:
             raise MusekitError('control %s is given twice' % key)
@@ -205,18 +217,16 @@ class Studio:
         try:
             form = await read_form(request)
         except MusekitError as e:
-            return error(e, 413 if 'limit' in str(e) else 400)
-        try:
-            entry = self.catalog.get(form.get('bundle') or '')
-        except MusekitError as e:
-            return error(e, 404)
+            return error(e, 413 if isinstance(e, TooLarge) else 400)
         id = secrets.token_hex(8)
         folder = os.path.join(self.root, id)
         try:
+            entry = self.catalog.get(form.get('bundle') or '')
             argv = await run_in_threadpool(self.check, entry, form, folder)
         except MusekitError as e:
             jobs_lib.remove_folder(folder)
-            return error(e, 413 if 'MUSEKIT_MAX_FILE_BYTES' in str(e) else 400)
+            return error(e, 413 if isinstance(e, TooLarge) else
+                         404 if isinstance(e, catalog_lib.UnknownBundle) else 400)
         finally:
             await form.close()
         job = jobs_lib.Job(id, folder, argv, entry.id, entry.path)

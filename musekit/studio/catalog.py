@@ -29,6 +29,10 @@ _BRIEF_KEYS = 40            # and dicts larger than this
 _BRIEF_TEXT = 300
 
 
+class UnknownBundle(MusekitError):
+    """A request names no bundle of the catalog."""
+
+
 @dataclasses.dataclass
 class Entry:
     """One bundle on offer; `bundle` is the loaded musekit.bundle.Bundle."""
@@ -173,7 +177,7 @@ class Catalog:
     def get(self, id):
         entry = self.entries.get(id)
         if entry is None:
-            raise MusekitError('no such bundle: %r (the studio has %s)' % (
+            raise UnknownBundle('no such bundle: %r (the studio has %s)' % (
                 str(id)[:60], ', '.join(sorted(self.entries)) or 'none'))
         return entry
 
