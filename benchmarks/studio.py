@@ -5,7 +5,7 @@ client POSTs /api/generate and reads the event stream to `done`, in a bounded lo
 127.0.0.1), with each client's latency median and p95; and the server's peak memory (the
 server process and its workers, summed, sampled every 20 ms).
 
-    python benchmarks/studio.py [--runs 5] [--requests 10] [--clients 1 2 4]
+    python benchmarks/studio.py [--runs 3] [--requests 5] [--clients 1 2 4]
         [--skip_browser] [--skip_load]
 
 Medians of --runs; prints the machine's core count.
@@ -27,10 +27,10 @@ from studio_browser import (Studio, chromium, generate, open_page,  # noqa: E402
 # (bundle, a control its page shows, the controls set): what each browser case asks for
 CASES = (
     ('lookback_rnn', 'primer_melody', dict(num_outputs=10, num_steps=128)),
-    ('ssnu_jsb', 'primer_pitches', dict(num_outputs=10, num_steps=128)),
+    ('ssnu_jsb', 'primer_pitches', dict(num_outputs=10, num_steps=32)),   # quarter notes
     ('wavenet', 'num_seconds', dict(num_outputs=1, num_seconds=2)),
 )
-LOAD_REQUEST = dict(bundle='lookback_rnn', num_outputs='10', num_steps='128')
+LOAD_REQUEST = dict(bundle='lookback_rnn', num_outputs='1', num_steps='128')   # one melody
 
 # Page-clock marks: the click, the first live step (#live data-steps > 0) and the first
 # result audio that can play (loaded at once when it appears, as a listener pressing play).
@@ -165,13 +165,14 @@ def p95(values):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--runs', type=int, default=5)
-    parser.add_argument('--requests', type=int, default=10, help='per client per run')
+    parser.add_argument('--runs', type=int, default=3)
+    parser.add_argument('--requests', type=int, default=5, help='per client per run')
     parser.add_argument('--clients', type=int, nargs='*', default=[1, 2, 4])
     parser.add_argument('--skip_browser', action='store_true')
     parser.add_argument('--skip_load', action='store_true')
     args = parser.parse_args()
-    print('musekit studio, %d cores, medians of %d runs' % (os.cpu_count(), args.runs))
+    print('musekit studio, %d cores (1-min load %.2f at the start), medians of %d runs' % (
+        os.cpu_count(), os.getloadavg()[0], args.runs))
     studio = Studio()
     memory = MemoryPeak(studio.process.pid)
     try:
