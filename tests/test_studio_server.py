@@ -275,6 +275,33 @@ def test_a_second_worker_starts_only_when_the_first_is_busy(catalog):
             assert events(client, job)[-1] == ('cancelled', {})
 
 
+def test_a_worker_that_dies_ends_its_job_with_an_error_and_is_replaced(catalog):
+    with TestClient(create_app(catalog, workers=1)) as client:
+        studio = studio_of(client)
+        job = submit(client, bundle='lookback_rnn', num_steps='100000', num_outputs='4')
+        wait_for(lambda: studio.jobs[job].progress, 'the job never ran')
+        [slot] = studio.pool.slots
+        worker = slot.process
+        os.kill(worker.pid, signal.SIGKILL)           # as the kernel's out-of-memory killer
+        assert events(client, job)[-1] == (
+            'error', {'error': 'the generation worker stopped (killed by signal 9)'})
+        run(client, bundle='lookback_rnn', num_steps='16')
+        assert slot.process is not worker
+
+
+def test_old_finished_jobs_and_their_files_are_removed(catalog, monkeypatch):
+    from musekit.studio import app as app_lib
+    monkeypatch.setattr(app_lib, 'MAX_JOBS_KEPT', 2)
+    with TestClient(create_app(catalog, workers=1)) as client:
+        studio = studio_of(client)
+        jobs = [run(client, bundle='lookback_rnn', num_steps='16')[0] for _ in range(3)]
+        assert sorted(studio.jobs) == sorted(jobs[1:])
+        assert sorted(os.listdir(studio.root)) == sorted(jobs[1:])
+        assert client.get('/api/jobs/%s/files/melody_01.mid' % jobs[0]).status_code == 404
+        assert client.get('/api/jobs/%s/files/melody_01.mid' % jobs[2]).status_code == 200
+    assert not os.path.exists(studio.root)      # the server's folder goes at shutdown
+
+
 def test_a_queued_job_cancelled_never_runs(catalog):
     with TestClient(create_app(catalog, workers=1)) as client:
         long = submit(client, bundle='lookback_rnn', num_steps='100000', num_outputs='4')
@@ -479,6 +506,13 @@ def test_the_command_prints_its_address_and_exits_cleanly(signum):
         out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert out == '' and err == ''
+
+
+def test_the_command_answers_help():
+    result = subprocess.run([STUDIO, '--help'], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    assert result.stdout.startswith('usage: musekit_studio [--bundle_dir=DIR ...]')
+    assert '--workers' in result.stdout and '--host' in result.stdout
 
 
 @pytest.mark.parametrize('args, message', [

@@ -369,12 +369,14 @@ class Slot:
                     if kind in ('done', 'error'):
                         break
             except (EOFError, OSError):
+                self.stop_worker()
                 if job.cancelled:
                     job.publish('cancelled', {})
                 else:
-                    job.publish('error', {'error': 'the generation worker stopped (exit '
-                                                   'code %s)' % self.process.exitcode})
-                self.stop_worker()
+                    code = self.process.exitcode
+                    job.publish('error', {'error': 'the generation worker stopped (%s)' % (
+                        'killed by signal %d' % -code if code and code < 0
+                        else 'exit status %s' % code)})
                 if not self.start_worker():
                     break
             finally:
