@@ -166,6 +166,12 @@ def test_a_request_makes_the_same_midi_as_musekit_generate(client, tmp_path, cap
     assert (start['piece_type'], start['kind'], start['total_steps'], start['seed']) == \
         ('melody', 'notes', 64, 11)
     assert [o['index'] for o in done['outputs']] == [1, 2]
+    # the outputs could be heard before the end: written with their WAV, the PNGs come last
+    [written] = [data for kind, data in stream if kind == 'progress' and data['outputs']
+                 and all('files' in o for o in data['outputs'])]
+    assert [set(o['files']) for o in written['outputs']] == [{'midi', 'wav'}] * 2
+    assert written['done'] == written['total'] == 2 * (64 - 3)
+    assert [set(o['files']) for o in done['outputs']] == [{'midi', 'wav', 'png'}] * 2
     for output in done['outputs']:
         body = fetch(client, output['files']['midi'])
         name = 'melody_%02d.mid' % output['index']

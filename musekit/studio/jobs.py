@@ -151,11 +151,16 @@ class Run:
         self.scratch = os.path.join(out_dir, self.SCRATCH)
         os.makedirs(self.scratch, exist_ok=True)
         options = self.plan.options
-        self.quiet = dict(options, **{k: False for k in ('render_wav', 'plot')
-                                      if k in options})
-        self.final = dict(options, **{k: True for k in ('render_wav', 'plot')
-                                      if k in options})
+
+        def turned(**values):
+            return dict(options, **{k: v for k, v in values.items() if k in options})
+        # partial results: the MIDI alone; each output: its MIDI and WAV at once, so it can
+        # be heard while the others are made, and its PNG (the slow part) at the end
+        self.quiet = turned(render_wav=False, plot=False)
+        self.heard = turned(render_wav=True, plot=False)
+        self.plotted = turned(render_wav=False, plot=True) if 'plot' in options else None
         self.finished = []
+        self.done = 0
         self.next_progress = None       # time.monotonic() of the next partial result
 
     def partial(self, events, name, primer_keys=frozenset()):
@@ -185,6 +190,7 @@ class Run:
         if 'sample_rate' in primer_out:
             start['sample_rate'] = primer_out['sample_rate']
         self.send('start', start)
+        self.total = plan.fv.num_outputs * (plan.num_steps - len(plan.primer))
         chunks = generate_in_chunks(model, plan.encoder, plan.primer, plan.num_steps,
                                     fv.num_outputs, fv.temperature, plan.seed, fv.beam_size,
                                     fv.branch_factor, fv.steps_per_iteration,
@@ -192,20 +198,42 @@ class Run:
                                     steering=plan.piece.steering(plan.options, plan.primer),
                                     on_step=self.on_step)
         width = max(2, len(str(fv.num_outputs)))
+        written = []
         for first, result in chunks:
             for index, events in enumerate(result.events, start=first + 1):
-                stem = os.path.join(self.out_dir, '%s_%0*d' % (plan.piece.file_stem, width,
-                                                               index))
-                paths, _ = plan.piece.write(stem, plan.piece.from_model(events, plan.moved),
-                                            len(plan.primer), self.final)
+                name = '%s_%0*d' % (plan.piece.file_stem, width, index)
+                events = plan.piece.from_model(events, plan.moved)
+                paths, _ = plan.piece.write(os.path.join(self.out_dir, name), events,
+                                            len(plan.primer), self.heard)
                 self.finished.append(dict(read_output(paths, self.primer_keys), index=index))
+                written.append((name, events))
+            self.send('progress', {'done': self.done, 'total': self.total, 'cumulative': True,
+                                   'outputs': self.finished})
+        for (name, events), output in zip(written, self.finished):
+            if self.plotted is not None:
+                output['files'].update(self.plot(name, events))
         self.send('done', {'outputs': self.finished,
                            'seconds': round(time.perf_counter() - started, 3),
                            'seed': plan.seed})
 
+    def plot(self, name, events):
+        """{'png': file name} of an output's PNG, drawn by its piece type's writer in the
+        scratch folder and moved beside the output's other files."""
+        plan = self.plan
+        paths, _ = plan.piece.write(os.path.join(self.scratch, name), events,
+                                    len(plan.primer), self.plotted)
+        out = {}
+        for path in paths:
+            kind = FILE_KINDS.get(os.path.splitext(path)[1])
+            if kind == 'png':
+                os.replace(path, os.path.join(self.out_dir, os.path.basename(path)))
+                out[kind] = os.path.basename(path)
+        return out
+
     def on_step(self, done, total, events, first):
         """Sends the outputs so far, at most every PROGRESS_INTERVAL_S and, as they grow
         (each is written and read back whole), at most PROGRESS_SHARE of the time."""
+        self.done, self.total = done, total
         now = time.monotonic()
         if self.next_progress is not None and done < total and now < self.next_progress:
             return

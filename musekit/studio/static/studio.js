@@ -210,6 +210,9 @@ function watch(job) {
     const data = JSON.parse(e.data);
     live.dataset.steps = String(data.done);
     setStatus('generating: ' + data.done + ' / ' + data.total);
+    // outputs already written show at once (their audio playable), the rest as they come
+    const ready = data.outputs.filter((output) => output.files);
+    if (ready.length > $('results').children.length) showResults(ready);
     const first = data.outputs[0];
     if (!first) return;
     drawLive(first);
