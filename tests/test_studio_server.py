@@ -170,7 +170,9 @@ def test_a_request_makes_the_same_midi_as_musekit_generate(client, tmp_path, cap
     [written] = [data for kind, data in stream if kind == 'progress' and data['outputs']
                  and all('files' in o for o in data['outputs'])]
     assert [set(o['files']) for o in written['outputs']] == [{'midi', 'wav'}] * 2
-    assert written['done'] == written['total'] == 2 * (64 - 3)
+    # the primer: 60 for two steps, 62, a note-off and a silent step (Magenta's gap)
+    assert start['primer_steps'] == 5
+    assert written['done'] == written['total'] == 2 * (64 - 5)
     assert [set(o['files']) for o in done['outputs']] == [{'midi', 'wav', 'png'}] * 2
     for output in done['outputs']:
         body = fetch(client, output['files']['midi'])
