@@ -184,8 +184,9 @@ def main():
                 print('%-14s %-26s %14.3f %16.3f' % (
                     bundle, ' '.join('%s=%s' % kv for kv in asked.items()), first, audio))
         if not args.skip_load:
-            print('\n%d clients at once, each %d requests per run (%s)' % (
-                max(args.clients), args.requests, json.dumps(LOAD_REQUEST)))
+            print('\nup to %d clients at once, each %d requests per run (%s); the server has '
+                  'its default workers (one per core)' % (
+                      max(args.clients), args.requests, json.dumps(LOAD_REQUEST)))
             print('%-8s %10s   %s' % ('clients', 'req/s', 'each client: latency median / p95 (s)'))
             one_request(__import__('requests').Session(), studio.url)     # warm up
             for clients in args.clients:
