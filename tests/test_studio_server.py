@@ -219,6 +219,22 @@ def test_audio_bundle_streams_a_waveform(client):
     assert high == pytest.approx(samples[:80].max(), abs=1e-3)
 
 
+@pytest.mark.parametrize('id', sorted(shipped_bundles()))
+def test_every_shipped_bundle_generates_with_its_defaults(client, id):
+    controls = {c['name'] for c in studio_of(client).catalog.get(id).controls}
+    length = {'num_steps': '48'} if 'num_steps' in controls else {}
+    if 'num_seconds' in controls and 'num_steps' not in controls:
+        length = {'num_seconds': '0.1'}
+    _, stream = run(client, bundle=id, seed='1', **length)
+    [output] = stream[-1][1]['outputs']
+    if stream[0][1]['kind'] == 'audio':
+        assert set(output['files']) == {'wav'} and output['waveform']
+    else:
+        assert set(output['files']) == {'midi', 'wav', 'png'}
+        midi = pretty_midi.PrettyMIDI(io.BytesIO(fetch(client, output['files']['midi'])))
+        assert len(output['notes']) == sum(len(i.notes) for i in midi.instruments)
+
+
 def test_the_stream_shows_partial_notes_before_it_ends(client):
     job, stream = run(client, bundle='lookback_rnn', num_steps='3000', seed='1')
     partial = [data for kind, data in stream if kind == 'progress' and
