@@ -6,10 +6,10 @@ command with its own TF_CONFIG (``{"cluster": {"worker": ["host:port", ...]}, "t
 {"type": "worker", "index": i}}``); worker 0 (or the "chief" task) is the chief, the only
 one that writes to the run directory.
 """
+import contextlib
 import json
 import os
 import sys
-import threading
 
 from musekit.errors import MusekitError
 
@@ -118,35 +118,62 @@ def is_chief(strategy):
     return strategy is None or bool(strategy.extended.should_checkpoint)
 
 
-class Watchdog:
-    """Ends the process with one line on stderr (exit status 2) when `kick` has not been
-    called for `seconds`: a worker whose peers are unreachable or gone would otherwise
-    wait in TensorFlow's connection or collective ops forever."""
+def divert_native_stderr(program='musekit_train'):
+    """Sends what native code writes to file descriptor 2 (TensorFlow's C++ log: in a
+    cluster, every retry and abort of every peer) to a temporary file for the rest of the
+    process, so that an error stays one line; sys.stderr (Python's errors and tracebacks)
+    still writes where stderr went. Returns the file's path."""
+    import tempfile
+    fd, path = tempfile.mkstemp(prefix='%s-%d-' % (program, os.getpid()), suffix='.tf.log')
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stderr = open(terminal, 'w', buffering=1, errors='backslashreplace')
+    return path
 
-    def __init__(self, seconds, what, program='musekit_train'):
-        self.seconds, self.what, self.program = float(seconds), what, program
-        self._kicked = threading.Event()
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True,
-                                        name='musekit-watchdog')
-        self._thread.start()
+
+_WATCHDOG = """
+import os, select, signal, sys
+seconds, parent, what = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+while True:
+    if not select.select([0], [], [], seconds)[0]:
+        sys.stderr.write(sys.argv[4] % (what, seconds))
+        sys.stderr.flush()
+        os.kill(parent, signal.SIGKILL)
+        break
+    kicks = os.read(0, 65536)
+    if not kicks:               # the parent ended
+        break
+    what = kicks.decode('utf-8', 'replace').rstrip('\\n').rsplit('\\n', 1)[-1] or what
+"""
+
+
+class Watchdog:
+    """Kills this process (SIGKILL, after one line on stderr) when `kick` has not been
+    called for `seconds`: a worker whose peers are unreachable or gone would otherwise wait
+    in TensorFlow's connection or collective ops forever. The watchdog is a small separate
+    process, since TensorFlow may block holding the GIL (no Python thread or signal
+    handler of this process runs then); it ends when this process does."""
+
+    def __init__(self, seconds, what, program='musekit_train', note=''):
+        import subprocess
+        message = ('%s: error: %%s: no progress for %%g s (a worker unreachable, ended or '
+                   'killed); run the same commands again to resume from the last '
+                   'checkpoint%s\n' % (program, note.replace('%', '%%')))
+        self._process = subprocess.Popen(
+            [sys.executable, '-c', _WATCHDOG, str(float(seconds)), str(os.getpid()), what,
+             message], stdin=subprocess.PIPE, stderr=sys.stderr.fileno(), close_fds=True)
 
     def kick(self, what=None):
-        if what:
-            self.what = what
-        self._kicked.set()
+        """Starts the wait over; `what` (one line) names what this process is doing."""
+        try:
+            self._process.stdin.write(((what or '') + '\n').encode('utf-8'))
+            self._process.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass
 
     def stop(self):
-        self._stopped.set()
-        self._kicked.set()
-
-    def _watch(self):
-        while not self._stopped.is_set():
-            if not self._kicked.wait(self.seconds):
-                sys.stdout.flush()
-                print('%s: error: %s: no progress for %g s (a worker unreachable, ended or '
-                      'killed); run the same commands again to resume from the last '
-                      'checkpoint' % (self.program, self.what, self.seconds),
-                      file=sys.stderr, flush=True)
-                os._exit(2)
-            self._kicked.clear()
+        with contextlib.suppress(OSError, ValueError):
+            self._process.stdin.close()
+        self._process.wait()

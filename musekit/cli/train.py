@@ -133,15 +133,26 @@ def main(argv):
     if fv.eval and not os.path.isdir(os.path.join(fv.run_dir, 'train')):
         raise MusekitError('run directory %s has no checkpoints to evaluate' % fv.run_dir)
     from musekit.training import run_dir_lock
-    if not is_chief(fv):        # the chief holds the run directory; the others only read it
-        train(fv)
-        return
-    with run_dir_lock(fv.run_dir):      # one musekit_train per run directory at a time
-        train(fv)
+    log = None
+    if fv.strategy == 'multi_worker':
+        log = distribute.divert_native_stderr(PROGRAM)
+    try:
+        if not is_chief(fv):    # the chief holds the run directory; the others only read it
+            train(fv, log)
+        else:
+            with run_dir_lock(fv.run_dir):      # one musekit_train per run directory at a time
+                train(fv, log)
+    except MusekitError as e:
+        if log:
+            raise MusekitError("%s (TensorFlow's log: %s)" % (e, log)) from None
+        raise
+    if log:
+        os.remove(log)
 
 
-def train(fv):
-    """Trains (or with --eval evaluates) as the parsed flags `fv` say."""
+def train(fv, native_log=None):
+    """Trains (or with --eval evaluates) as the parsed flags `fv` say; `native_log`: where
+    TensorFlow's C++ log goes (named in the watchdog's error line)."""
     config = resolve_config(fv)
     family = config.make_model()
     if not family.trainable:
@@ -158,7 +169,8 @@ def train(fv):
 
     watchdog = None
     if fv.strategy == 'multi_worker':   # connecting, and every step, under a deadline
-        watchdog = distribute.Watchdog(fv.worker_timeout, 'connecting to the other workers')
+        watchdog = distribute.Watchdog(fv.worker_timeout, 'connecting to the other workers',
+                                       PROGRAM, " (TensorFlow's log: %s)" % native_log)
 
     def progress(step, total, note):
         if watchdog:
