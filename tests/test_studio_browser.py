@@ -201,9 +201,9 @@ def test_generation_streams_partial_results_and_cancels(page):
     wait(page, lambda d: not done(d) and steps(d) > first, 60, 'the live roll did not grow')
     page.find_element(By.ID, 'cancel').click()
     wait(page, lambda d: text(d, '#status').endswith('cancelled'), 30, 'not cancelled')
-    assert done(page) == '1'
-    assert 0 < steps(page) < 100_000
-    assert not results(page) and not (visible(page, '#error') and text(page, '#error'))
+    assert done(page) == '1' and steps(page) >= first
+    assert len(results(page)) < 4          # outputs finished before the cancel may show
+    assert not (visible(page, '#error') and text(page, '#error'))
 
 
 def press_keys(page, pitches):
