@@ -485,6 +485,17 @@ def test_only_the_page_its_assets_and_written_results_are_served(client):
     assert client.get('/api/jobs/%s/files/melody_01.mid' % job).status_code == 200
 
 
+def test_posts_from_other_sites_pages_are_refused(client):
+    for origin in ('http://evil.example', 'null', 'http://testserver.evil.example'):
+        response = client.post('/api/generate', data={'bundle': 'lookback_rnn'},
+                               headers={'origin': origin})
+        assert response.status_code == 403
+        assert response.json() == {'error': 'requests from pages of other sites are refused'}
+    response = client.post('/api/generate', headers={'origin': 'http://testserver'},
+                           data={'bundle': 'lookback_rnn', 'num_steps': '8'})
+    assert response.status_code == 200         # the page's own origin
+
+
 # --- the server process and the command -------------------------------------------------
 
 def test_the_server_process_never_imports_tensorflow():
@@ -518,6 +529,7 @@ def start_command(*args):
 
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
 def test_the_command_prints_its_address_and_exits_cleanly(signum):
+    import urllib.error
     import urllib.request
     process, line = start_command()
     try:
@@ -525,6 +537,16 @@ def test_the_command_prints_its_address_and_exits_cleanly(signum):
         assert match, line
         with urllib.request.urlopen(match.group(1) + 'api/bundles', timeout=60) as response:
             assert 'lookback_rnn' in {b['id'] for b in json.load(response)['bundles']}
+        # a page of another site reaching 127.0.0.1 under its own name (DNS rebinding)
+        port = match.group(2)
+        request = urllib.request.Request(match.group(1) + 'api/bundles',
+                                         headers={'Host': 'evil.example:' + port})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=60)
+        assert refused.value.code == 403
+        request = urllib.request.Request(match.group(1), headers={'Host': 'localhost:' + port})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert response.status == 200
     finally:
         process.send_signal(signum)
         out, err = process.communicate(timeout=60)

@@ -65,7 +65,10 @@ def main(argv):
     sock = bind(fv.host, fv.port)
     host, port = sock.getsockname()[:2]
     shown = '[%s]' % host if ':' in host else host
-    app = create_app(catalog, fv.workers or os.cpu_count() or 1)
+    # the names the page may be reached by (any, when serving every address)
+    hosts = None if fv.host in ('0.0.0.0', '::', '') else {
+        '127.0.0.1', 'localhost', '[::1]', shown, fv.host}
+    app = create_app(catalog, fv.workers or os.cpu_count() or 1, hosts=hosts)
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager

@@ -13,10 +13,11 @@ import tempfile
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -287,9 +288,40 @@ async def not_found(request, exc):
     return error('not found', 404)
 
 
-def create_app(catalog, workers, root=None):
+def host_name(host):
+    """'127.0.0.1' of a Host header '127.0.0.1:8765' ('[::1]' of '[::1]:8765')."""
+    if host.startswith('['):
+        return host.split(']', 1)[0] + ']'
+    return host.rsplit(':', 1)[0]
+
+
+class SameSite:
+    """ASGI middleware refusing (403) a request whose Host the server does not answer to
+    (a page elsewhere reaching the local server by DNS rebinding) and a POST from another
+    origin's page (a cross-site form); `hosts` None lets any Host in."""
+
+    def __init__(self, app, hosts=None):
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope, receive, send):
+        if scope['type'] == 'http':
+            headers = Headers(scope=scope)
+            host = headers.get('host', '')
+            problem = None
+            if self.hosts is not None and host_name(host) not in self.hosts:
+                problem = 'this studio does not answer to host %r' % host[:80]
+            elif scope['method'] == 'POST' and headers.get('origin', 'http://' + host) != \
+                    'http://' + host:
+                problem = 'requests from pages of other sites are refused'
+            if problem:
+                await error(problem, 403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(catalog, workers, root=None, hosts=None):
     """The ASGI app; its lifespan starts the worker pool and, at shutdown, stops it and
-    removes the jobs' folders."""
+    removes the jobs' folders. `hosts`: the Host names it answers to (None: any)."""
     studio = Studio(catalog, workers, root)
 
     @contextlib.asynccontextmanager
@@ -310,6 +342,7 @@ def create_app(catalog, workers, root=None):
         Mount('/static', StaticFiles(directory=STATIC)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(SameSite, hosts=hosts)],
                     exception_handlers={404: not_found, 405: not_found})
     app.state.studio = studio
     return app

@@ -1,6 +1,6 @@
-"""Generation jobs of the studio, each run in a worker process of a fixed pool (one job at a
-time per worker, BLAS on one thread as generation sets it), so the server never imports
-model code's heavy dependencies and requests run side by side. A job streams 'start',
+"""Generation jobs of the studio, each run in a worker process of a pool (one job at a time
+per worker, BLAS on one thread as generation sets it; workers start as requests need them),
+so the server stays light and requests run side by side. A job streams 'start',
 'progress' and one final 'done' / 'error' / 'cancelled' event; cancelling a running job
 terminates its worker, which is replaced at once.
 
