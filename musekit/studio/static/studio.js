@@ -296,12 +296,19 @@ function tone(pitch, when, duration, velocity) {
   return oscillator;
 }
 
-// Plays the notes received so far that were not yet scheduled, from the piece's start.
+// Plays the notes received so far that were not yet scheduled, from the piece's start; in
+// call and response, only the answer, from its first note (the player's phrase was heard).
 function playLive(notes) {
   const context = audioContext();
   if (!context || !state.live) return;
-  if (state.live.t0 === null) state.live.t0 = context.currentTime + 0.2;
-  for (const [pitch, start, end] of notes) {
+  const answerOnly = $('call-response').checked;
+  const playable = answerOnly ? notes.filter((n) => !n[3]) : notes;
+  if (!playable.length) return;
+  if (state.live.t0 === null) {
+    const offset = answerOnly ? Math.min(...playable.map((n) => n[1])) : 0;
+    state.live.t0 = context.currentTime + 0.2 - offset;
+  }
+  for (const [pitch, start, end] of playable) {
     const key = pitch + '@' + start;
     if (state.live.scheduled.has(key)) continue;
     const when = state.live.t0 + start;
