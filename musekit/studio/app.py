@@ -15,9 +15,9 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, StreamingResponse
-from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -62,16 +62,16 @@ async def capped_body(request):
     declared = request.headers.get('content-length', '')
     if declared.isdigit() and int(declared) > cap:
         raise TooLarge('the request is %s, over the studio\'s limit of %s (uploads are '
-                           'capped by MUSEKIT_MAX_FILE_BYTES)' % (
-                               limits.format_amount(int(declared), 'bytes'),
-                               limits.format_amount(cap, 'bytes')))
+                       'capped by MUSEKIT_MAX_FILE_BYTES)' % (
+                           limits.format_amount(int(declared), 'bytes'),
+                           limits.format_amount(cap, 'bytes')))
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > cap:
             raise TooLarge('the request is over the studio\'s limit of %s (uploads are '
-                               'capped by MUSEKIT_MAX_FILE_BYTES)'
-                               % limits.format_amount(cap, 'bytes'))
+                           'capped by MUSEKIT_MAX_FILE_BYTES)'
+                           % limits.format_amount(cap, 'bytes'))
     return bytes(body)
 
 
@@ -104,7 +104,6 @@ def save_upload(flag, upload, folder):
     suffix = os.path.splitext(name)[1].lower()
     if suffix not in catalog_lib.UPLOADS.get(flag, ()):
         suffix = ''
-    cap = max_upload_bytes()
     upload.file.seek(0, os.SEEK_END)
     size = upload.file.tell()
     try:
@@ -116,7 +115,7 @@ def save_upload(flag, upload, folder):
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, flag + suffix)
     with open(path, 'wb') as f:
-        shutil.copyfileobj(upload.file, f, length=min(cap, 1 << 20))
+        shutil.copyfileobj(upload.file, f, length=1 << 20)
     return path, name
 
 
@@ -147,6 +146,7 @@ def request_argv(entry, form, folder):
             if key in catalog_lib.UPLOADS:
                 raise MusekitError('control %s takes a file upload, not text' % key)
             argv.append('--%s=%s' % (key, value.strip()))
+
     def has(name):
         return any(a.startswith('--%s=' % name) for a in argv)
     for name, value in STUDIO_DEFAULTS.items():
