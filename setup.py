@@ -41,7 +41,7 @@ setup(
         'numba>=0.60',      # WaveNet's compiled generation step (librosa brings it too)
         'threadpoolctl>=3.1',   # generation's one BLAS thread (scikit-learn brings it too)
         # musekit_studio's web server, and its form uploads
-        'starlette>=0.40',
+        'starlette>=1.10',  # (its TestClient, for the tests, runs on httpx2)
         'uvicorn>=0.30',
         'python-multipart>=0.0.9',
     ],
