@@ -212,7 +212,7 @@ function watch(job) {
     setStatus('generating: ' + data.done + ' / ' + data.total);
     // outputs already written show at once (their audio playable), the rest as they come
     const ready = data.outputs.filter((output) => output.files);
-    if (ready.length > $('results').children.length) showResults(ready);
+    if (ready.length > $('results').querySelectorAll('.result').length) showResults(ready);
     const first = data.outputs[0];
     if (!first) return;
     drawLive(first);
@@ -223,6 +223,11 @@ function watch(job) {
     const first = data.outputs[0];
     if (first) drawLive(first);
     showResults(data.outputs);
+    const facts = document.createElement('div');
+    facts.className = 'facts';
+    facts.textContent = 'seed ' + data.seed + ' · ' + data.seconds + ' s' +
+      ' (the same seed and controls give the same music)';
+    $('results').prepend(facts);
     finish('done');
     // audio plays as soon as it is written (notes played along as they arrived)
     const audio = document.querySelector('#results .result audio');
