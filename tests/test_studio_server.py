@@ -235,6 +235,22 @@ def test_every_shipped_bundle_generates_with_its_defaults(client, id):
         assert len(output['notes']) == sum(len(i.notes) for i in midi.instruments)
 
 
+def test_an_uploaded_wav_primes_the_audio_bundle(client):
+    import numpy as np
+    import soundfile
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)
+    wav = io.BytesIO()
+    soundfile.write(wav, tone, 8000, format='WAV', subtype='PCM_16')
+    _, stream = run(client, files={'primer_wav': ('a4.wav', wav.getvalue())},
+                    bundle='wavenet', num_seconds='0.3', primer_seconds='0.2', seed='1')
+    assert stream[0][1]['primer_steps'] == 1 + 1600          # the label, then 0.2 s
+    [output] = stream[-1][1]['outputs']
+    samples, _ = soundfile.read(io.BytesIO(fetch(client, output['files']['wav'])))
+    assert len(samples) == 2400
+    # the primer's samples come back through 8-bit mu-law: within a quantization step
+    assert np.abs(samples[:1600] - tone[:1600]).max() < 0.02
+
+
 def test_the_stream_shows_partial_notes_before_it_ends(client):
     job, stream = run(client, bundle='lookback_rnn', num_steps='3000', seed='1')
     partial = [data for kind, data in stream if kind == 'progress' and
