@@ -295,6 +295,21 @@ def learning_rate(hparams):
     return keras.optimizers.schedules.ExponentialDecay(rate, steps, float(decay))
 
 
+@contextlib.contextmanager
+def _dtype_policy(name):
+    """Keras's global dtype policy set to `name` (None: left as it is) while building."""
+    import keras
+    if name is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def _mask(labels, lengths):
     import tensorflow as tf
     return tf.sequence_mask(lengths, tf.shape(labels)[1], dtype=tf.float32)
@@ -319,10 +334,13 @@ class Trainer:
     What is trained, on what loss, in which batches, is the config's model family's
     choice (its `build`, `objective` and `batching`); this class only runs the loop.
     Under a tf.distribute `strategy` (musekit.distribute.make_strategy) each replica takes
-    its share of the batch_size, and only the chief writes to `run_dir`.
+    its share of the batch_size, and only the chief writes to `run_dir`. `mixed_precision`:
+    Keras's mixed_float16 policy (float16 maths, float32 weights and loss) with dynamic
+    loss scaling, for a family that declares it trains correctly so.
     """
 
-    def __init__(self, config, run_dir, seed=0, log=None, strategy=None):
+    def __init__(self, config, run_dir, seed=0, log=None, strategy=None,
+                 mixed_precision=False):
         import keras
         import tensorflow as tf
         self.config = config
@@ -331,11 +349,16 @@ class Trainer:
         self.log = log or (lambda line: print(line, flush=True))
         self.strategy = strategy
         self.is_chief = distribute.is_chief(strategy)
+        self.mixed_precision = bool(mixed_precision)
         saved = load_run_config(run_dir)
         if saved is not None:
             _check_same_model(saved, config, run_dir)
         self.encoder = config.make_encoder()
         self.family = config.make_model()
+        if mixed_precision and not self.family.mixed_precision:
+            raise MusekitError('config %s: model family %s does not declare that it trains '
+                               'correctly in mixed precision; train it without '
+                               '--mixed_precision' % (config.name, self.family.name))
         hparams = dict(config.hparams)
         check_training_memory(config, self.encoder, self.family, hparams)
         if strategy is not None:
@@ -343,13 +366,16 @@ class Trainer:
         keras.utils.set_random_seed(seed)
         self.clip_norm = float(hparams['clip_norm']) if hparams.get('clip_norm') else None
         with self._scope():
-            self.model = self.family.build(self.encoder, hparams)
+            with _dtype_policy('mixed_float16' if mixed_precision else None):
+                self.model = self.family.build(self.encoder, hparams)
             self.objective = self.family.objective(self.encoder, hparams)
             self.batching = self.family.batching(hparams)
             # replicas clip the gradient they share, not their own part (train_step)
             self.optimizer = keras.optimizers.Adam(
                 learning_rate=learning_rate(hparams),
                 global_clipnorm=self.clip_norm if strategy is None else None)
+            if mixed_precision:
+                self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step',
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
@@ -415,10 +441,25 @@ class Trainer:
                 tf.TensorSpec([None, None, *labels.shape], labels.dtype),
                 tf.TensorSpec([None], tf.int32)]
 
+    def _outputs(self):
+        """The family's training_outputs, as float32 under mixed precision (the loss is
+        summed in float32 whatever the layers compute in)."""
+        import tensorflow as tf
+        outputs = self.family.training_outputs
+        if not self.mixed_precision:
+            return outputs
+
+        def float32_outputs(model, inputs, labels, training):
+            return tf.nest.map_structure(
+                lambda t: tf.cast(t, tf.float32) if t.dtype.is_floating else t,
+                outputs(model, inputs, labels, training))
+        return float32_outputs
+
     def _build_functions(self):
         import tensorflow as tf
+        mixed = self.mixed_precision
         model, optimizer, step, objective = self.model, self.optimizer, self.step, self.objective
-        outputs = self.family.training_outputs
+        outputs = self._outputs()
 
         @tf.function(input_signature=self._signature(), jit_compile=False)
         def train_step(inputs, labels, lengths):
@@ -427,7 +468,8 @@ class Trainer:
                                           _mask(labels, lengths))
                 means = {name: total / tf.maximum(count, 1.0)
                          for name, (total, count) in totals.items()}
-            grads = tape.gradient(means['loss'], model.trainable_variables)
+                loss = optimizer.scale_loss(means['loss']) if mixed else means['loss']
+            grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             step.assign_add(1)
             return means
@@ -447,8 +489,8 @@ class Trainer:
         gradient of the whole batch's mean, as one device would compute it."""
         import tensorflow as tf
         model, optimizer, step, objective = self.model, self.optimizer, self.step, self.objective
-        outputs, strategy, clip = self.family.training_outputs, self.strategy, self.clip_norm
-        replicas = strategy.num_replicas_in_sync
+        outputs, strategy, clip = self._outputs(), self.strategy, self.clip_norm
+        replicas, mixed = strategy.num_replicas_in_sync, self.mixed_precision
         SUM = tf.distribute.ReduceOp.SUM
 
         def replica_step(inputs, labels, lengths):
@@ -462,10 +504,15 @@ class Trainer:
                     tf.stop_gradient(tf.stack([tf.cast(t, tf.float32) for t in totals[name]]))
                     for name in names])))
                 loss = totals['loss'][0] / tf.maximum(summed['loss'][1], 1.0)
+                if mixed:
+                    loss = optimizer.scale_loss(loss)
             grads = tape.gradient(loss, variables)
-            if clip:
-                grads = [tf.convert_to_tensor(g) for g in grads]
-                grads, _ = tf.clip_by_global_norm(context.all_reduce(SUM, grads), clip)
+            if clip or mixed:   # every replica sees the whole gradient (and if it is finite)
+                grads = context.all_reduce(SUM, [tf.convert_to_tensor(g) for g in grads])
+                if clip:
+                    scale = optimizer.dynamic_scale if mixed else 1.0
+                    grads, _ = tf.clip_by_global_norm([g / scale for g in grads], clip)
+                    grads = [g * scale for g in grads]
                 grads = [g / replicas for g in grads]   # the optimizer sums them again
             optimizer.apply_gradients(zip(grads, variables))
             step.assign_add(1)

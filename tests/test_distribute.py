@@ -154,14 +154,15 @@ def test_training_input_of_a_shard_keeps_its_share_epoch_after_epoch(tmp_path):
     assert not set(shards[0]) & set(shards[1])
 
 
-def reference_weights(name, hparams, pattern, steps, replicas):
+def reference_weights(name, hparams, pattern, steps, replicas, mixed_precision=False):
     """The weights after `steps` steps of one process on one device fed the global batches
     that `replicas` workers make together: each worker's shard's batch of batch_size /
     replicas, concatenated (padded to the longest), in the order the workers take them."""
     import tensorflow as tf
     from musekit.training import Trainer
     config = get_config(name, hparams)
-    trainer = Trainer(config, 'unused-run-dir', seed=0, log=lambda line: None)
+    trainer = Trainer(config, 'unused-run-dir', seed=0, log=lambda line: None,
+                      mixed_precision=mixed_precision)
     per_replica = int(config.hparams['batch_size']) // replicas
     parts = [iter(dataset.make_dataset(pattern, trainer.encoder, per_replica, training=True,
                                        seed=0, batching=trainer.batching,
@@ -178,12 +179,42 @@ def reference_weights(name, hparams, pattern, steps, replicas):
     return trainer.family.export_weights(trainer.model)
 
 
-def assert_same_weights(weights, reference):
+def assert_same_weights(weights, reference, atol=1e-5):
     assert sorted(weights) == sorted(reference)
     for key in reference:
-        np.testing.assert_allclose(weights[key], reference[key], rtol=1e-4, atol=1e-5,
+        np.testing.assert_allclose(weights[key], reference[key], rtol=1e-4, atol=atol,
                                    err_msg=key)
     assert any(np.abs(reference[k]).max() > 0 for k in reference)
+
+
+def test_mixed_precision_computes_in_float16_and_trains_as_float32_does(data, tmp_path):
+    import keras
+    from musekit.training import Trainer
+    for name, hparams in (EVENTS, AUDIO):
+        config, results = get_config(name, hparams), []
+        for mixed in (False, True):
+            trainer = Trainer(config, str(tmp_path / ('%s-%d' % (name, mixed))),
+                              log=lambda line: None, mixed_precision=mixed)
+            assert trainer.model.dtype_policy.compute_dtype == (
+                'float16' if mixed else 'float32')
+            assert {v.dtype for v in trainer.model.trainable_variables} == {'float32'}
+            trainer.train(data[name], 6, save_checkpoint_steps=0)
+            results.append((trainer.history[-1]['loss'],
+                            trainer.family.export_weights(trainer.model)))
+        (loss, weights), (mixed_loss, mixed_weights) = results
+        assert mixed_loss == pytest.approx(loss, rel=1e-2)
+        for key in weights:
+            np.testing.assert_allclose(mixed_weights[key], weights[key], atol=2e-2)
+        assert keras.config.dtype_policy().name == 'float32'     # the policy is put back
+
+
+def test_mixed_precision_is_refused_where_a_family_does_not_declare_it(tmp_path):
+    from musekit.training import Trainer
+    with pytest.raises(MusekitError, match='config lstm_jsb: model family frame_lstm does '
+                                           'not declare that it trains correctly in mixed'):
+        Trainer(get_config('lstm_jsb', 'decay_epochs=null'), str(tmp_path / 'run'),
+                mixed_precision=True)
+    assert not (tmp_path / 'run').exists()
 
 
 MIRRORED = textwrap.dedent('''
@@ -197,9 +228,10 @@ MIRRORED = textwrap.dedent('''
     from musekit.training import Trainer
     strategy = distribute.make_strategy('mirrored', ['/cpu:0', '/cpu:1'])
     assert strategy.num_replicas_in_sync == 2
-    for name, hparams, pattern, run_dir in %r:
-        Trainer(get_config(name, hparams), run_dir, log=print, strategy=strategy).train(
-            pattern, 4, save_checkpoint_steps=2, eval_pattern=pattern)
+    for name, hparams, pattern, run_dir, mixed in %r:
+        Trainer(get_config(name, hparams), run_dir, log=print, strategy=strategy,
+                mixed_precision=mixed).train(pattern, 4, save_checkpoint_steps=2,
+                                             eval_pattern=pattern)
     try:
         Trainer(get_config('basic_rnn', 'batch_size=3'), run_dir + '-odd', strategy=strategy)
     except MusekitError as e:
@@ -210,19 +242,21 @@ MIRRORED = textwrap.dedent('''
 @pytest.mark.slow
 def test_mirrored_over_two_cpu_devices_equals_one_device(data, tmp_path):
     from musekit.training import checkpoint_weights
-    runs = [(name, hparams, data[name], str(tmp_path / name)) for name, hparams in (EVENTS,
-                                                                                   AUDIO)]
+    runs = [(name, hparams, data[name], str(tmp_path / name), False)
+            for name, hparams in (EVENTS, AUDIO)]
+    runs.append((*EVENTS, data['basic_rnn'], str(tmp_path / 'mixed'), True))
     done = subprocess.run([sys.executable, '-c', MIRRORED % (runs,)], capture_output=True,
                           text=True, timeout=PROCESS_TIMEOUT)
     assert done.returncode == 0, done.stderr[-3000:]
     assert ('refused: hparam batch_size=3 does not split evenly over the 2 replicas of the '
             'strategy; give a multiple of 2') in done.stdout
-    assert done.stdout.count('eval at step 4') == 2
-    for name, hparams, pattern, run_dir in runs:
+    assert done.stdout.count('eval at step 4') == 3
+    for name, hparams, pattern, run_dir, mixed in runs:
         weights, path, step = checkpoint_weights(run_dir, get_config(name, hparams))
         assert path.endswith('ckpt-4') and step == 4
         # one device, batches of 4 = two replicas' consecutive batches of 2, same order
-        assert_same_weights(weights, reference_weights(name, hparams, pattern, 4, 1))
+        assert_same_weights(weights, reference_weights(name, hparams, pattern, 4, 1, mixed),
+                            atol=1e-3 if mixed else 1e-5)
 
 
 def free_ports(count):

@@ -71,6 +71,10 @@ def define_flags(fv):
                          'others (to connect, or in a step) before it ends with an error; '
                          'must exceed the longest evaluation the chief runs.',
                          lower_bound=1, flag_values=fv)
+    flags.DEFINE_boolean('mixed_precision', False, "Keras's mixed_float16 policy (float16 "
+                         'maths, float32 weights) with dynamic loss scaling, for GPUs; only '
+                         'for model families that declare it correct. Keep it the same when '
+                         'resuming a run.', flag_values=fv)
     flags.DEFINE_boolean('save_generator_bundle', False, 'After training (with '
                          '--num_training_steps=0: when stopped by Ctrl-C), write the latest '
                          'checkpoint as a bundle to --bundle_file.', flag_values=fv)
@@ -177,7 +181,8 @@ def train(fv, native_log=None):
             watchdog.kick('training at step %d' % step)
         bar(step, total, note)
     strategy = distribute.make_strategy(fv.strategy, fv.devices, fv.worker_timeout)
-    trainer = Trainer(config, fv.run_dir, seed=fv.seed, log=log, strategy=strategy)
+    trainer = Trainer(config, fv.run_dir, seed=fv.seed, log=log, strategy=strategy,
+                      mixed_precision=fv.mixed_precision)
     if fv.eval:
         if trainer.restored_from is None:
             raise MusekitError('run directory %s has no checkpoints to evaluate' % fv.run_dir)

@@ -54,6 +54,7 @@ class ModelFamily(abc.ABC):
     name = None                 # set by the registry
     Hparams = TrainingHparams
     trainable = True            # False: a family that only generates (imported weights)
+    mixed_precision = False     # True: trains correctly under Keras's mixed_float16 policy
 
     @property
     def architecture_hparams(self):

@@ -203,6 +203,7 @@ class EventsRNN(ModelFamily):
     layer; softmax cross-entropy loss; bucketed whole sequences."""
 
     Hparams = Hparams
+    mixed_precision = True      # checked on CPU only (tests/test_distribute.py)
 
     def build(self, encoder, hparams):
         import keras

@@ -217,6 +217,7 @@ class WaveNet(ModelFamily):
     """Dilated causal convolutions over mu-law classes; random crops; fast generation."""
 
     Hparams = Hparams
+    mixed_precision = True      # checked on CPU only (tests/test_distribute.py)
 
     def build(self, encoder, hparams):
         arch = Architecture(encoder, hparams)
