@@ -3,7 +3,9 @@ driving the page of one `musekit_studio` server: pick a bundle, generate, see th
 roll, play the audio, download the MIDI and read it back; errors shown; a live generation
 seen growing, then cancelled; the on-screen keyboard as the primer.
 
-Without the browser these tests fail (they never skip): .ci/run installs it.
+Without the browser these tests fail (they never skip): .ci/run installs it. With
+MUSEKIT_STUDIO_SCREENSHOT=PATH the lookback_rnn test saves a PNG of the whole page there
+(benchmarks/studio.png, the README's picture, is one).
 """
 import io
 import os
