@@ -94,6 +94,7 @@ def test_page_lists_bundles_and_builds_controls(page, studio):
     options = {o.get_attribute('value'): o.text for o in
                page.find_elements(By.CSS_SELECTOR, '#bundle-select option[value]')}
     assert set(shipped_bundles()) <= set(options)
+    assert not visible(page, '#error')
     shown = ' '.join(list(options) + list(options.values()))
     assert 'my_tune' in shown and 'attention_rnn_chorales150' in shown   # the --bundle_dir
     bundle = studio.bundles()['lookback_rnn']
@@ -231,6 +232,33 @@ def test_on_screen_keyboard_plays_the_primer(page, studio):
     [result] = results(page)
     notes = midi_notes(read_midi(studio, link(result, 'midi')))
     assert [n.pitch for n in notes[:3]] == [60, 64, 67]
+
+
+# A MIDI keyboard for the page's Web MIDI input: one input whose messages the test sends.
+FAKE_MIDI = """
+const input = {onmidimessage: null};
+window.__midi = (...bytes) => input.onmidimessage({data: Uint8Array.from(bytes)});
+Object.defineProperty(navigator, 'requestMIDIAccess', {value: () => Promise.resolve(
+    {inputs: new Map([['keyboard', input]]), onstatechange: null})});
+"""
+
+
+def test_midi_keyboard_plays_the_primer(browser, studio):
+    script = browser.execute_cdp_cmd('Page.addScriptToEvaluateOnNewDocument',
+                                     {'source': FAKE_MIDI})['identifier']
+    try:
+        open_page(browser, studio)
+        pick_bundle(browser, 'lookback_rnn', 'primer_melody')
+        set_controls(browser, primer_melody='')
+        for pitch in (67, 72):
+            browser.execute_script('__midi(0x90, %d, 100); __midi(0x80, %d, 0);'
+                                   % (pitch, pitch))
+        typed = [int(v) for v in re.findall(r'-?\d+', control(browser, 'primer_melody')
+                                            .get_attribute('value'))]
+        assert [v for v in typed if v >= 0] == [67, 72]
+    finally:
+        browser.execute_cdp_cmd('Page.removeScriptToEvaluateOnNewDocument',
+                                {'identifier': script})
 
 
 def test_call_and_response_answers_a_played_phrase(page, studio):
