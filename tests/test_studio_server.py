@@ -173,6 +173,7 @@ def test_a_request_makes_the_same_midi_as_musekit_generate(client, tmp_path, cap
     # the primer: 60 for two steps, 62, a note-off and a silent step (Magenta's gap)
     assert start['primer_steps'] == 5
     assert written['done'] == written['total'] == 2 * (64 - 5)
+    assert written['steps'] == 64 - 5
     assert [set(o['files']) for o in done['outputs']] == [{'midi', 'wav', 'png'}] * 2
     for output in done['outputs']:
         body = fetch(client, output['files']['midi'])
@@ -279,7 +280,9 @@ def test_cancel_stops_a_long_job_and_frees_its_worker(catalog):
         assert client.post('/api/jobs/%s/cancel' % job).json() == {'cancelled': True}
         stream = events(client, job)
         assert stream[0][0] == 'start' and stream[-1] == ('cancelled', {})
-        assert stream[-2][0] == 'progress' and stream[-2][1]['done'] < 4 * (100000 - 3)
+        last = stream[-2][1]
+        assert stream[-2][0] == 'progress' and last['done'] < last['total'] == 4 * (100000 - 3)
+        assert last['steps'] * 4 == last['done']       # each output's steps so far
         worker.join(10)
         assert not worker.is_alive()
         # the one slot runs the next job at once, in a new worker

@@ -208,6 +208,7 @@ class Run:
                 self.finished.append(dict(read_output(paths, self.primer_keys), index=index))
                 written.append((name, events))
             self.send('progress', {'done': self.done, 'total': self.total, 'cumulative': True,
+                                   'steps': self.total // fv.num_outputs,
                                    'outputs': self.finished})
         for (name, events), output in zip(written, self.finished):
             if self.plotted is not None:
@@ -237,11 +238,13 @@ class Run:
         now = time.monotonic()
         if self.next_progress is not None and done < total and now < self.next_progress:
             return
-        outputs = list(self.finished)
-        for index, row in enumerate(events(), start=first + 1):
+        outputs, rows = list(self.finished), events()
+        for index, row in enumerate(rows, start=first + 1):
             outputs.append(dict(self.partial(row, 'output_%d' % index, self.primer_keys),
                                 index=index))
+        per_output = total // self.plan.fv.num_outputs
         self.send('progress', {'done': done, 'total': total, 'cumulative': True,
+                               'steps': (done - first * per_output) // max(1, len(rows)),
                                'outputs': outputs})
         spent = time.monotonic() - now
         self.next_progress = now + max(PROGRESS_INTERVAL_S, spent / PROGRESS_SHARE)

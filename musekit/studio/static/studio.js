@@ -208,8 +208,11 @@ function watch(job) {
   });
   source.addEventListener('progress', (e) => {
     const data = JSON.parse(e.data);
-    live.dataset.steps = String(data.done);
-    setStatus('generating: ' + data.done + ' / ' + data.total);
+    // steps of each output so far (done/total count every output's steps)
+    live.dataset.steps = String(data.steps);
+    setStatus('generating: ' + data.steps + ' / ' + (data.total / state.start.num_outputs) +
+              ' ' + state.start.step_unit + (state.start.num_outputs > 1 ? ' each, ' +
+              state.start.num_outputs + ' outputs' : ''));
     // outputs already written show at once (their audio playable), the rest as they come
     const ready = data.outputs.filter((output) => output.files);
     if (ready.length > $('results').querySelectorAll('.result').length) showResults(ready);
