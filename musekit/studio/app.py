@@ -5,7 +5,6 @@ nothing a request names becomes a path: uploads are written under a per-job fold
 server's temporary folder, under server-chosen names."""
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -253,12 +252,12 @@ class Studio:
             _, start, progress, final = job.snapshot()
             if start is not None and not sent_start:
                 sent_start = True
-                yield sse('start', start)
+                yield start
             if progress is not None and progress is not sent_progress and final is None:
                 sent_progress = progress
-                yield sse('progress', progress)
+                yield progress
             if final is not None:
-                yield sse(*final)
+                yield final
                 return
             await future
 
@@ -278,10 +277,6 @@ class Studio:
 
     async def page(self, request):
         return FileResponse(os.path.join(STATIC, 'index.html'))
-
-
-def sse(event, data):
-    return 'event: %s\ndata: %s\n\n' % (event, json.dumps(data, separators=(',', ':')))
 
 
 async def not_found(request, exc):

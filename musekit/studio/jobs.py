@@ -8,6 +8,7 @@ What a job does is musekit_generate's: its flags are parsed and checked by
 musekit.cli.generate, and each output is written by its piece type's `write`; partial
 results are the piece type's own files of the events so far, read back."""
 import dataclasses
+import json
 import multiprocessing
 import os
 import queue
@@ -299,9 +300,14 @@ def worker_main(conn):
 
 # --- the server side -------------------------------------------------------------------------
 
+def sse(event, data):
+    """One Server-Sent Event: its name and JSON data."""
+    return 'event: %s\ndata: %s\n\n' % (event, json.dumps(data, separators=(',', ':')))
+
+
 class Job:
     """A request's state as the server sees it: its start, latest progress and final event
-    (kind, data), updated by a pool thread; `notify` (set by the server) is called after
+    (each as Server-Sent Events text), updated by a pool thread; `notify` (set by the server) is called after
     each change, from that thread."""
 
     def __init__(self, id, folder, argv, source, bundle_path):
@@ -317,20 +323,26 @@ class Job:
         self.notify = lambda: None
 
     def publish(self, kind, data):
+        """Records an event (its result files' names made urls and allowed), encoded once
+        as Server-Sent Events text for every client: 'start' and the latest 'progress' are
+        kept, and the first final event ends the job."""
+        names = set()
+        for output in data.get('outputs', ()):
+            if 'files' in output:
+                names.update(output['files'].values())
+                output['files'] = {kind_: '/api/jobs/%s/files/%s' % (self.id, name)
+                                   for kind_, name in output['files'].items()}
+        text = sse(kind, data)
         with self.lock:
             if self.final is not None:
                 return
-            for output in data.get('outputs', ()) if isinstance(data, dict) else ():
-                if 'files' in output:
-                    self.files.update(output['files'].values())
-                    output['files'] = {kind_: '/api/jobs/%s/files/%s' % (self.id, name)
-                                       for kind_, name in output['files'].items()}
+            self.files.update(names)
             if kind == 'start':
-                self.start = data
+                self.start = text
             elif kind == 'progress':
-                self.progress = data
+                self.progress = text
             else:
-                self.final = (kind, data)
+                self.final = text
             self.version += 1
         self.notify()
 
