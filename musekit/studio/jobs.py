@@ -94,7 +94,7 @@ def read_notes(path):
     notes = sorted(([note.pitch, round(note.start, 4), round(note.end, 4)]
                     for instrument in midi.instruments for note in instrument.notes),
                    key=lambda note: (note[1], note[0], note[2]))
-    times, tempos = midi.get_tempo_changes()
+    _, tempos = midi.get_tempo_changes()
     qpm = float(tempos[0]) if len(tempos) else 120.0
     signature = midi.time_signature_changes[0] if midi.time_signature_changes else None
     beats = signature.numerator * 4.0 / signature.denominator if signature else 4.0
