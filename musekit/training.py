@@ -374,13 +374,16 @@ class Trainer:
             self.optimizer = keras.optimizers.Adam(
                 learning_rate=learning_rate(hparams),
                 global_clipnorm=self.clip_norm if strategy is None else None)
+            adam = self.optimizer
             if mixed_precision:
-                self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
+                self.optimizer = keras.optimizers.LossScaleOptimizer(adam)
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step',
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            # Adam alone: a run resumes with or without mixed precision (the loss scale
+            # starts over, and finds its level again in a few steps)
             self.checkpoint = tf.train.Checkpoint(
-                step=self.step, model=self.model, optimizer=self.optimizer,
+                step=self.step, model=self.model, optimizer=adam,
                 **{WEIGHTS_KEY: self.family.weight_variables(self.model)})
             self.checkpoint.save_counter   # made now, so write() saves what restore() expects
         self.train_dir = os.path.join(run_dir, 'train')
@@ -719,9 +722,10 @@ class Trainer:
         except tuple(_peer_errors()) as e:
             if self.strategy is None:
                 raise
-            raise MusekitError('training stopped at step %d: %s (another worker ended or is '
-                               'unreachable); run the same commands again to resume from the '
-                               'last checkpoint' % (self.global_step, _io_reason(e))) from None
+            raise MusekitError('training stopped at step %d: the replicas lost contact (%s: '
+                               'another worker ended or is unreachable); run the same commands '
+                               'again to resume from the last checkpoint'
+                               % (self.global_step, type(e).__name__)) from None
         finally:
             if writer is None:
                 pass

@@ -206,6 +206,9 @@ def test_mixed_precision_computes_in_float16_and_trains_as_float32_does(data, tm
         for key in weights:
             np.testing.assert_allclose(mixed_weights[key], weights[key], atol=2e-2)
         assert keras.config.dtype_policy().name == 'float32'     # the policy is put back
+        # the checkpoints hold Adam alone: a run resumes with or without mixed precision
+        resumed = Trainer(config, str(tmp_path / ('%s-1' % name)), log=lambda line: None)
+        assert resumed.restored_from.endswith('ckpt-6') and resumed.global_step == 6
 
 
 def test_mixed_precision_is_refused_where_a_family_does_not_declare_it(tmp_path):

@@ -73,8 +73,7 @@ def define_flags(fv):
                          lower_bound=1, flag_values=fv)
     flags.DEFINE_boolean('mixed_precision', False, "Keras's mixed_float16 policy (float16 "
                          'maths, float32 weights) with dynamic loss scaling, for GPUs; only '
-                         'for model families that declare it correct. Keep it the same when '
-                         'resuming a run.', flag_values=fv)
+                         'for model families that declare it correct.', flag_values=fv)
     flags.DEFINE_boolean('save_generator_bundle', False, 'After training (with '
                          '--num_training_steps=0: when stopped by Ctrl-C), write the latest '
                          'checkpoint as a bundle to --bundle_file.', flag_values=fv)
