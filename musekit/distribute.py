@@ -6,7 +6,6 @@ command with its own TF_CONFIG (``{"cluster": {"worker": ["host:port", ...]}, "t
 {"type": "worker", "index": i}}``); worker 0 (or the "chief" task) is the chief, the only
 one that writes to the run directory.
 """
-import contextlib
 import json
 import os
 import sys
@@ -74,10 +73,6 @@ def is_chief_task(spec):
     if 'chief' in spec['cluster']:
         return task['type'] == 'chief'
     return task['index'] == 0
-
-
-def worker_count(spec):
-    return sum(len(spec['cluster'].get(job, [])) for job in ('chief', 'worker'))
 
 
 def check_strategy_name(name):
@@ -163,7 +158,8 @@ class Watchdog:
                    'checkpoint%s\n' % (program, note.replace('%', '%%')))
         self._process = subprocess.Popen(
             [sys.executable, '-c', _WATCHDOG, str(float(seconds)), str(os.getpid()), what,
-             message], stdin=subprocess.PIPE, stderr=sys.stderr.fileno(), close_fds=True)
+             message], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=sys.stderr.fileno(), close_fds=True)
 
     def kick(self, what=None):
         """Starts the wait over; `what` (one line) names what this process is doing."""
@@ -172,8 +168,3 @@ class Watchdog:
             self._process.stdin.flush()
         except (BrokenPipeError, ValueError):
             pass
-
-    def stop(self):
-        with contextlib.suppress(OSError, ValueError):
-            self._process.stdin.close()
-        self._process.wait()

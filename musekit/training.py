@@ -719,7 +719,7 @@ class Trainer:
                 self.save_checkpoint()
             self.log('interrupted at step %d; checkpoint saved' % self.global_step)
             raise
-        except tuple(_peer_errors()) as e:
+        except _peer_errors() as e:
             if self.strategy is None:
                 raise
             raise MusekitError('training stopped at step %d: the replicas lost contact (%s: '
@@ -727,12 +727,10 @@ class Trainer:
                                'again to resume from the last checkpoint'
                                % (self.global_step, type(e).__name__)) from None
         finally:
-            if writer is None:
-                pass
-            elif sys.exc_info()[1] is None:
+            if writer is not None and sys.exc_info()[1] is None:
                 with self._writing_summaries('train'):
                     writer.flush()
-            else:       # the error under way is the one to tell
+            elif writer is not None:    # the error under way is the one to tell
                 with contextlib.suppress(Exception):
                     writer.flush()
         return eval_metrics

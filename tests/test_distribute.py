@@ -93,7 +93,6 @@ def test_the_chief_is_the_chief_task_or_worker_0():
     spec = cluster(2, 0, chief=True)
     spec['task'] = {'type': 'chief', 'index': 0}
     assert distribute.is_chief_task(distribute.read_tf_config(json.dumps(spec)))
-    assert distribute.worker_count(spec) == 3
 
 
 @pytest.mark.parametrize('argv, tf_config, message', [
