@@ -23,6 +23,9 @@ EVENTS = ('basic_rnn', 'batch_size=4,rnn_layer_sizes=[8],dropout_rate=0.0,learni
           'clip_norm=0.5')
 AUDIO = ('wavenet', 'batch_size=4,stacks=1,layers_per_stack=2,residual_channels=4,'
          'dilation_channels=4,skip_channels=4,crop_samples=6,learning_rate=0.01,clip_norm=1.0')
+FRAMES = ('lstm_jsb', 'batch_size=4,layer_sizes=[8],decay_epochs=null,learning_rate=0.05')
+NADE = ('rnn_nade_jsb', 'batch_size=4,rnn_layer_sizes=[8],nade_hidden_units=6,dropout_rate=0.0,'
+        'decay_epochs=null,decay_rate=null,learning_rate=0.05')
 PROCESS_TIMEOUT = 300       # seconds any worker process may take before the test fails
 
 
@@ -42,11 +45,25 @@ def write_audio(folder, count=16, shards=2):
     return os.path.join(folder, 'clips-*.tfrecord')
 
 
+def write_piano_rolls(folder, count=12, keys=88):
+    """Piano rolls of 5 to 30 frames, a few keys on per frame; the label is the next frame."""
+    rng = np.random.default_rng(4)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, 'rolls.tfrecord'), 'wb') as f:
+        for _ in range(count):
+            frames = (rng.random((int(rng.integers(6, 31)), keys)) < 0.05).astype(np.int64)
+            tfrecord.write_records(f, [example.make_sequence_example(
+                frames[:-1].astype(np.float32), frames[1:])])
+    return os.path.join(folder, 'rolls.tfrecord')
+
+
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp('data')
+    rolls = write_piano_rolls(str(folder / 'rolls'))
     return {'basic_rnn': write_dataset(str(folder / 'events')),
-            'wavenet': write_audio(str(folder / 'audio'))}
+            'wavenet': write_audio(str(folder / 'audio')),
+            'lstm_jsb': rolls, 'rnn_nade_jsb': rolls}
 
 
 def cluster(count, index, chief=False):
@@ -245,14 +262,14 @@ MIRRORED = textwrap.dedent('''
 def test_mirrored_over_two_cpu_devices_equals_one_device(data, tmp_path):
     from musekit.training import checkpoint_weights
     runs = [(name, hparams, data[name], str(tmp_path / name), False)
-            for name, hparams in (EVENTS, AUDIO)]
+            for name, hparams in (EVENTS, AUDIO, FRAMES, NADE)]
     runs.append((*EVENTS, data['basic_rnn'], str(tmp_path / 'mixed'), True))
     done = subprocess.run([sys.executable, '-c', MIRRORED % (runs,)], capture_output=True,
                           text=True, timeout=PROCESS_TIMEOUT)
     assert done.returncode == 0, done.stderr[-3000:]
     assert ('refused: hparam batch_size=3 does not split evenly over the 2 replicas of the '
             'strategy; give a multiple of 2') in done.stdout
-    assert done.stdout.count('eval at step 4') == 3
+    assert done.stdout.count('eval at step 4') == len(runs)
     for name, hparams, pattern, run_dir, mixed in runs:
         weights, path, step = checkpoint_weights(run_dir, get_config(name, hparams))
         assert path.endswith('ckpt-4') and step == 4
@@ -314,7 +331,8 @@ def run_cluster(config, run_dir, pattern, steps, *flags):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('config', [EVENTS, AUDIO], ids=['events_rnn', 'wavenet'])
+@pytest.mark.parametrize('config', [EVENTS, AUDIO, NADE],     # NADE's data: one file,
+                         ids=['events_rnn', 'wavenet', 'rnn_nade'])   # split by record
 def test_two_workers_train_as_one_process_and_only_the_chief_writes(config, data, tmp_path):
     from musekit.bundle import load_bundle
     from musekit.training import checkpoint_weights
