@@ -107,6 +107,48 @@ def time_to(points, target):
     return None
 
 
+def read_magenta_curve(path):
+    """[(step, seconds, eval NLL)] from magenta_time_to_quality.py's printed table."""
+    points = []
+    with open(path) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) == 3 and fields[0].isdigit():
+                points.append((int(fields[0]), float(fields[1]), float(fields[2])))
+    if not points:
+        sys.exit('%s holds no curve of magenta_time_to_quality.py' % path)
+    return points
+
+
+def seconds_to_reach(points, nll):
+    """Seconds at which a curve first reaches `nll`, interpolated linearly between its
+    evaluations; None if it never does."""
+    previous = None
+    for _, seconds, value in points:
+        if value <= nll:
+            if previous is None or previous[1] == value:
+                return seconds
+            (s0, v0) = previous
+            return s0 + (seconds - s0) * (v0 - nll) / (v0 - value)
+        previous = (seconds, value)
+    return None
+
+
+def compare_with_magenta(runs, magenta):
+    """Per evaluation: musekit's median seconds and NLL, the seconds Magenta's curve
+    needed for that NLL, and their ratio (above 1: musekit got there sooner)."""
+    print('against Magenta (%d checkpoints, %.1f s to step %d):'
+          % (len(magenta), magenta[-1][1], magenta[-1][0]))
+    print('   step   musekit s   eval NLL   Magenta s to it   ratio')
+    for i, (step, _, _) in enumerate(runs[0][0]):
+        secs = statistics.median(r[0][i][1] for r in runs)
+        nll = statistics.median(r[0][i][2] for r in runs)
+        theirs = seconds_to_reach(magenta, nll)
+        print('  %5d   %8.1f   %.4f    %s' % (
+            step, secs, nll, '%8.1f          %.2fx' % (theirs, theirs / secs)
+            if theirs is not None else '   not reached'))
+
+
 def data_patterns(folder):
     """(training, eval) file patterns of a dataset folder: musekit's shards
     (training_melodies-00000-of-00002.tfrecord) or Magenta's single files
@@ -130,6 +172,9 @@ def main():
     parser.add_argument('--seeds', type=int, nargs='+', default=[0])
     parser.add_argument('--bucket_width', type=int, default=None,
                         help='length-bucket width (default: the model family\'s batching)')
+    parser.add_argument('--magenta', default=None,
+                        help="magenta_time_to_quality.py's output: prints, per evaluation, "
+                        "the seconds Magenta took to the same eval NLL and the ratio")
     parser.add_argument('--target', type=float, default=None,
                         help='eval NLL to report the time to (e.g. a baseline\'s final NLL)')
     args = parser.parse_args()
@@ -160,6 +205,8 @@ def main():
                                                ', '.join('%.4f' % n for n in nlls)))
     print('  steps/s %.2f  (%s)' % (statistics.median(r[2] for r in runs),
                                     ', '.join('%.2f' % r[2] for r in runs)))
+    if args.magenta:
+        compare_with_magenta(runs, read_magenta_curve(args.magenta))
     if args.target is not None:
         times = [time_to(r[0], args.target) for r in runs]
         reached = [t for t in times if t is not None]
