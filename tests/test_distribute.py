@@ -291,7 +291,8 @@ def free_ports(count):
 def start_worker(ports, index, config, run_dir, pattern, steps, *flags):
     env = dict(os.environ, TF_CONFIG=json.dumps({
         'cluster': {'worker': ['127.0.0.1:%d' % p for p in ports]},
-        'task': {'type': 'worker', 'index': index}}))
+        'task': {'type': 'worker', 'index': index}}),
+        TMPDIR=os.path.dirname(run_dir))     # a killed worker's TensorFlow log stays there
     name, hparams = config
     argv = [sys.executable, '-m', 'musekit.cli.train', '--strategy=multi_worker',
             '--config=%s' % name, '--hparams=%s' % hparams, '--run_dir=%s' % run_dir,
