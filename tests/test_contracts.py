@@ -184,6 +184,9 @@ def test_flag_kinds():
     assert pieces_base.Flag('qpm', 'float', 120.0, 'Tempo.').default == 120.0
     assert value_error(pieces_base.Flag, 'x', 'list', None, 'h') == (
         "flag kind is one of ('string', 'integer', 'float', 'boolean'), not 'list'")
+    assert value_error(pieces_base.Flag, 'x', 'integer', None, 'h', suffixes=('.mid',)) == (
+        'flag --x names a file, so its kind is string')
+    assert pieces_base.Flag('x', 'string', None, 'h', suffixes=('.mid',)).suffixes == ('.mid',)
 
 
 class Plain(pieces_base.PieceType):

@@ -9,7 +9,8 @@ import pytest
 
 from musekit.cli.launch import gc_paused
 
-COMMANDS = ('musekit_convert', 'musekit_create_dataset', 'musekit_train', 'musekit_generate')
+COMMANDS = ('musekit_convert', 'musekit_create_dataset', 'musekit_train', 'musekit_generate',
+            'musekit_import', 'musekit_studio')
 
 
 def test_gc_is_paused_inside_and_what_was_built_is_frozen_after():

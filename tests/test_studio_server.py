@@ -134,9 +134,11 @@ def test_controls_are_the_common_flags_and_the_piece_types_declarations(client):
         assert names == common + [f.name for f in declared], id
         controls = {c['name']: c for c in bundle['controls']}
         for flag in declared:
-            kind = 'file' if flag.name in ('primer_midi', 'primer_wav') else flag.kind
+            kind = 'file' if flag.suffixes else flag.kind
             assert controls[flag.name]['kind'] == kind
             assert controls[flag.name]['help'] == flag.help
+            assert controls[flag.name].get('accept', []) == list(flag.suffixes)
+            assert controls[flag.name].get('choices', []) == list(flag.choices)
             if kind != 'file':
                 assert controls[flag.name]['default'] == flag.default
     melody = {c['name']: c for c in bundles['lookback_rnn']['controls']}
@@ -149,6 +151,13 @@ def test_controls_are_the_common_flags_and_the_piece_types_declarations(client):
     assert 'num_steps' not in {c['name'] for c in bundles['basic_improv']['controls']}
     assert {c['name'] for c in bundles['wavenet']['controls']} >= {'num_seconds', 'label',
                                                                    'primer_wav'}
+    # the uploads and menus the piece types declare
+    wav = {c['name']: c for c in bundles['wavenet']['controls']}['primer_wav']
+    assert wav['kind'] == 'file' and '.flac' in wav['accept']
+    assert melody['primer_midi']['kind'] == 'file' and melody['primer_midi']['accept'] == [
+        '.mid', '.midi', '.kar']
+    roll = {c['name']: c for c in bundles['ssnu_jsb']['controls']}
+    assert roll['sampling']['choices'] == ['sample', 'threshold']
 
 
 # --- generation -------------------------------------------------------------------------
@@ -375,6 +384,17 @@ def test_sizes_over_musekits_limits_are_refused(client):
     assert refused(client, 400, bundle='lookback_rnn', primer_melody='[60, x]').startswith(
         "malformed --primer_melody '[60, x]'")
     assert 'num_steps' in refused(client, 400, bundle='wavenet', num_steps='10')
+
+
+def test_the_sampling_menus_choices_are_passed_on(client):
+    def outputs(mode):
+        _, stream = run(client, bundle='ssnu_jsb', num_steps='16', seed='1', num_outputs='2',
+                        primer_pitches='[60, 64, 67]', sampling=mode)
+        return [output['notes'] for output in stream[-1][1]['outputs']]
+    first, second = outputs('threshold')        # the likeliest frames: the same every time
+    assert first == second and len(first) > 3
+    first, second = outputs('sample')
+    assert first != second
 
 
 def test_sampling_options_a_model_does_not_offer_are_refused(client):

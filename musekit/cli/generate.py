@@ -12,6 +12,7 @@ past musekit's limits (README, "Limits") are refused before any work. Flags of a
 piece type are refused. With --bundle_file it never imports TensorFlow; --run_dir (a
 musekit_train run directory, latest checkpoint) reads the checkpoint with TensorFlow.
 """
+import dataclasses
 import os
 import random
 import sys
@@ -170,31 +171,69 @@ def bundle_from_run_dir(run_dir, config_name=None):
     return bundle
 
 
+@dataclasses.dataclass
+class Plan:
+    """A checked request: what generation needs, worked out from the flags before any model
+    is built (musekit_generate's and the studio's jobs')."""
+    fv: object
+    bundle: object
+    encoder: object
+    piece: object
+    options: dict
+    primer: list            # in the model's space
+    moved: object
+    num_steps: int
+    seed: int
+
+
+def plan(fv, bundle, source):
+    """The Plan of parsed flags `fv` for `bundle` (named `source` in messages), with every
+    check generation makes done first: bad input is a MusekitError in the CLI's words. No
+    --seed: a fresh one."""
+    from musekit.errors import check_int
+    from musekit.generation import check_sizes
+    from musekit.generation.sampling import check_args, check_beam_args
+    from musekit.pieces.base import get_piece_type
+    encoder = bundle.make_encoder()
+    piece_type = get_piece_type(encoder.piece_type)
+    options = piece_options(fv, piece_type, source)
+    piece = piece_type(encoder, bundle.config.make_extractor())
+    piece.requested_length(fv.num_steps, fv['num_steps'].present)
+    primer, moved = piece.to_model(piece.primer(options))
+    num_steps = piece.num_steps(options, fv.num_steps, fv['num_steps'].present)
+    seed = (check_int('seed', fv.seed, 0) if fv.seed is not None
+            else random.SystemRandom().randrange(2 ** 31))
+    check_args(encoder, primer, num_steps, fv.num_outputs, fv.temperature)
+    check_beam_args(fv.beam_size, fv.branch_factor, fv.steps_per_iteration)
+    check_sizes(num_steps, fv.num_outputs, fv.beam_size, fv.branch_factor,
+                steps_limit=piece.steps_limit)
+    return Plan(fv, bundle, encoder, piece, options, primer, moved, num_steps, seed)
+
+
+def step_model(work, model=None):
+    """The step model of a Plan (`model`: its bundle's, already built) with the sampling
+    mode and top-k its flags ask for; one the model does not offer is a MusekitError."""
+    model = model or work.bundle.step_model(work.encoder)
+    mode = work.piece.sampling_mode(work.options)
+    if mode:
+        model = model.with_mode(mode)
+    if work.fv.top_k:
+        model = model.with_top_k(work.fv.top_k)
+    return model
+
+
 def main(argv):
     from musekit.bundle import load_bundle
-    from musekit.errors import check_int
-    from musekit.generation import generate_in_chunks
-    from musekit.pieces.base import get_piece_type
-
     fv = parse(argv)
     started = time.perf_counter()
     bundle = load_bundle(fv.bundle_file) if fv.bundle_file else bundle_from_run_dir(
         fv.run_dir, fv.config)
-    encoder = bundle.make_encoder()
-    piece_type = get_piece_type(encoder.piece_type)
-    options = piece_options(fv, piece_type, fv.bundle_file or fv.run_dir)
-    model = bundle.step_model(encoder)
-    piece = piece_type(encoder, bundle.config.make_extractor())
-    piece.requested_length(fv.num_steps, fv['num_steps'].present)
-    primer, moved = piece.to_model(piece.primer(options))
-    mode = piece.sampling_mode(options)
-    if mode:
-        model = model.with_mode(mode)
-    if fv.top_k:
-        model = model.with_top_k(fv.top_k)
-    num_steps = piece.num_steps(options, fv.num_steps, fv['num_steps'].present)
-    seed = (check_int('seed', fv.seed, 0) if fv.seed is not None
-            else random.SystemRandom().randrange(2 ** 31))
+    from musekit.generation import generate_in_chunks
+
+    work = plan(fv, bundle, fv.bundle_file or fv.run_dir)
+    model = step_model(work)
+    encoder, piece, primer, moved = work.encoder, work.piece, work.primer, work.moved
+    options, num_steps, seed = work.options, work.num_steps, work.seed
     output_dir = fv.output_dir
     command.check_folder(output_dir, '--output_dir')
 

@@ -27,7 +27,8 @@ class AudioPiece(PieceType):
         Flag('num_seconds', 'float', 4.0, 'Length of each audio clip in seconds, primer '
              'included (audio bundles take this instead of --num_steps).'),
         Flag('primer_wav', 'string', None, 'An audio file (WAV, FLAC, OGG, MP3) whose start '
-             'primes the model; it is resampled to the model\'s rate and mixed to mono.'),
+             'primes the model; it is resampled to the model\'s rate and mixed to mono.',
+             suffixes=('.wav', '.flac', '.ogg', '.mp3', '.aiff', '.aif')),
         Flag('primer_seconds', 'float', 1.0, 'How much of --primer_wav primes the model.'),
         Flag('label', 'string', None, 'For a model conditioned on labels (e.g. composers): '
              'which one to generate; the default is the first it knows.'),

@@ -19,15 +19,21 @@ DEFAULT_QPM = 120.0                     # note_seq's DEFAULT_QUARTERS_PER_MINUTE
 
 @dataclasses.dataclass(frozen=True)
 class Flag:
-    """A command-line flag a piece type offers (`kind` one of FLAG_KINDS)."""
+    """A command-line flag a piece type offers (`kind` one of FLAG_KINDS). A string flag
+    naming an input file lists the file name `suffixes` it reads (a page uploads such a
+    file); one with a fixed set of values lists its `choices` (a page offers a menu)."""
     name: str
     kind: str
     default: object
     help: str
+    suffixes: tuple = ()
+    choices: tuple = ()
 
     def __post_init__(self):
         if self.kind not in FLAG_KINDS:
             raise ValueError('flag kind is one of %s, not %r' % (FLAG_KINDS, self.kind))
+        if self.suffixes and self.kind != 'string':
+            raise ValueError('flag --%s names a file, so its kind is string' % self.name)
 
 
 # What piece types read from an encoder or an extractor, declared as small protocols: a
@@ -218,7 +224,7 @@ def read_midi_sequence(path):
 
 
 PRIMER_MIDI = Flag('primer_midi', 'string', None, 'A MIDI file whose music primes the '
-                   'model (for melodies: its first melody).')
+                   'model (for melodies: its first melody).', suffixes=('.mid', '.midi', '.kar'))
 NOTE_FILE_FLAGS = (
     Flag('qpm', 'float', 120.0, 'Tempo in quarter notes per minute.'),
     Flag('render_wav', 'boolean', False, 'Also write WAV audio (FluidSynth with a '

@@ -49,7 +49,8 @@ class PianoRollPiece(PieceType):
              "probabilities: 'sample' (each key on with its probability, sharpened or "
              "flattened by --temperature; the default) or 'threshold' (the keys above 0.5: "
              'the most likely frame, the same for every output; from the default silent '
-             'primer that is mostly silence, so give it --primer_midi).'),
+             'primer that is mostly silence, so give it --primer_midi).',
+             choices=('sample', 'threshold')),
     ) + NOTE_FILE_FLAGS
 
     def __init__(self, encoder, extractor):

@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from musekit import limits
+from musekit.cli.generate import step_model
 from musekit.errors import MusekitError
 from musekit.studio import catalog as catalog_lib
 from musekit.studio import jobs as jobs_lib
@@ -83,7 +84,7 @@ async def read_form(request):
 
     try:
         return await Request(request.scope, receive).form(
-            max_files=len(catalog_lib.UPLOADS), max_fields=MAX_FIELDS)
+            max_files=len(catalog_lib.upload_flags()), max_fields=MAX_FIELDS)
     except HTTPException as e:     # Starlette's word for python-multipart's parse errors
         raise MusekitError('malformed form data: %s' % str(e.detail)[:200]) from None
 
@@ -101,7 +102,7 @@ def save_upload(flag, upload, folder):
     is one the flag's files have); returns (path, the user's file name)."""
     name = plain_file_name(upload.filename or '')
     suffix = os.path.splitext(name)[1].lower()
-    if suffix not in catalog_lib.UPLOADS.get(flag, ()):
+    if suffix not in catalog_lib.upload_flags().get(flag, ()):
         suffix = ''
     upload.file.seek(0, os.SEEK_END)
     size = upload.file.tell()
@@ -125,6 +126,7 @@ def request_argv(entry, form, folder):
     argv = ['musekit_studio', '--bundle_file=' + entry.path,
             '--output_dir=' + os.path.join(folder, 'out')]
     uploads, given, fields = {}, set(), request_fields()
+    files = catalog_lib.upload_flags()
     for key, value in form.multi_items():
         if key == 'bundle':
             continue
@@ -134,7 +136,7 @@ def request_argv(entry, form, folder):
             raise MusekitError('control %s is given twice' % key)
         given.add(key)
         if isinstance(value, UploadFile):
-            if key not in catalog_lib.UPLOADS:
+            if key not in files:
                 raise MusekitError('control %s takes no file' % key)
             if not value.filename and not value.size:
                 continue            # an empty file input
@@ -142,7 +144,7 @@ def request_argv(entry, form, folder):
             uploads[path] = name
             argv.append('--%s=%s' % (key, path))
         elif value.strip():
-            if key in catalog_lib.UPLOADS:
+            if key in files:
                 raise MusekitError('control %s takes a file upload, not text' % key)
             argv.append('--%s=%s' % (key, value.strip()))
 
@@ -179,8 +181,7 @@ class Studio:
         upload paths in messages are shown as the user's file names."""
         argv, uploads = request_argv(entry, form, folder)
         try:
-            jobs_lib.step_model(jobs_lib.prepare(argv, entry.id, entry.bundle),
-                                entry.step_model())
+            step_model(jobs_lib.prepare(argv, entry.id, entry.bundle), entry.step_model())
         except MusekitError as e:
             message = str(e)
             for path, name in uploads.items():

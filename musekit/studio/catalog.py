@@ -19,9 +19,6 @@ COMMON_CONTROLS = ('num_steps', 'num_outputs', 'temperature', 'top_k', 'beam_siz
 STUDIO_DEFAULTS = {'num_outputs': 1}
 # output flags the studio always turns on: every result gets its WAV and PNG
 ALWAYS_ON = ('render_wav', 'plot')
-# string flags that name an input file: the page uploads one (suffixes the server keeps)
-UPLOADS = {'primer_midi': ('.mid', '.midi', '.kar'),
-           'primer_wav': ('.wav', '.flac', '.ogg', '.mp3', '.aiff', '.aif')}
 BUNDLE_SUFFIXES = ('.musekit', '.mag')
 _ABSL_KINDS = {'int': 'integer', 'float': 'float', 'string': 'string', 'bool': 'boolean'}
 _BRIEF_ITEMS = 12           # provenance lists longer than this are cut for the page,
@@ -98,6 +95,14 @@ def common_controls():
     return out
 
 
+def upload_flags():
+    """{flag name: file suffixes} of the piece types' flags that name an input file (the
+    page uploads one; the server keeps only these suffixes)."""
+    from musekit.cli.generate import piece_flags
+    return {name: owners[0][1].suffixes for name, owners in piece_flags().items()
+            if owners[0][1].suffixes}
+
+
 def piece_controls(piece_type):
     """Controls of a piece type's declared flags (uploads for those naming input files)."""
     out = []
@@ -106,8 +111,10 @@ def piece_controls(piece_type):
             continue
         control = {'name': flag.name, 'kind': flag.kind, 'default': flag.default,
                    'help': flag.help}
-        if flag.name in UPLOADS:
-            control.update(kind='file', default=None, accept=list(UPLOADS[flag.name]))
+        if flag.suffixes:
+            control.update(kind='file', default=None, accept=list(flag.suffixes))
+        if flag.choices:
+            control['choices'] = list(flag.choices)
         out.append(control)
     return out
 

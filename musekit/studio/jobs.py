@@ -7,7 +7,6 @@ terminates its worker, which is replaced at once.
 What a job does is musekit_generate's: its flags are parsed and checked by
 musekit.cli.generate, and each output is written by its piece type's `write`; partial
 results are the piece type's own files of the events so far, read back."""
-import dataclasses
 import json
 import multiprocessing
 import os
@@ -29,59 +28,16 @@ WARM_UP_MODULES = ('matplotlib.pyplot', 'pretty_midi', 'soundfile', 'note_seq',
 FILE_KINDS = {'.mid': 'midi', '.wav': 'wav', '.png': 'png'}
 
 
-@dataclasses.dataclass
-class Plan:
-    """A checked request: what musekit_generate's main works out before generating."""
-    fv: object
-    bundle: object
-    encoder: object
-    piece: object
-    options: dict
-    primer: list            # in the model's space
-    moved: object
-    num_steps: int
-    seed: int
-
-
 def prepare(argv, source, bundle=None):
-    """The Plan of musekit_generate's `argv` (its --bundle_file already loaded as `bundle`,
-    if given), with every check musekit_generate makes before building the model; bad input
-    is a MusekitError in the CLI's words. `source` names the bundle in messages."""
+    """musekit_generate's Plan of `argv` (its --bundle_file already loaded as `bundle`, if
+    given), every check made; bad input is a MusekitError in the CLI's words. `source`
+    names the bundle in messages."""
     from musekit.bundle import load_bundle
-    from musekit.cli.generate import parse, piece_options
-    from musekit.errors import check_int
-    from musekit.generation import check_sizes
-    from musekit.generation.sampling import check_args, check_beam_args
-    from musekit.pieces.base import get_piece_type
+    from musekit.cli.generate import parse, plan
     fv = parse(argv)
-    bundle = bundle or load_bundle(fv.bundle_file)
-    encoder = bundle.make_encoder()
-    piece_type = get_piece_type(encoder.piece_type)
-    options = piece_options(fv, piece_type, source)
-    piece = piece_type(encoder, bundle.config.make_extractor())
-    piece.requested_length(fv.num_steps, fv['num_steps'].present)
-    primer, moved = piece.to_model(piece.primer(options))
-    num_steps = piece.num_steps(options, fv.num_steps, fv['num_steps'].present)
     if fv.seed is None:
         raise MusekitError('a studio job needs a --seed')     # the server always sets one
-    seed = check_int('seed', fv.seed, 0)
-    check_args(encoder, primer, num_steps, fv.num_outputs, fv.temperature)
-    check_beam_args(fv.beam_size, fv.branch_factor, fv.steps_per_iteration)
-    check_sizes(num_steps, fv.num_outputs, fv.beam_size, fv.branch_factor,
-                steps_limit=piece.steps_limit)
-    return Plan(fv, bundle, encoder, piece, options, primer, moved, num_steps, seed)
-
-
-def step_model(plan, model=None):
-    """The plan's step model (`model`: its bundle's, already built) with the sampling mode
-    and top-k asked for; one a model does not offer is a MusekitError."""
-    model = model or plan.bundle.step_model(plan.encoder)
-    mode = plan.piece.sampling_mode(plan.options)
-    if mode:
-        model = model.with_mode(mode)
-    if plan.fv.top_k:
-        model = model.with_top_k(plan.fv.top_k)
-    return model
+    return plan(fv, bundle or load_bundle(fv.bundle_file), source)
 
 
 # --- reading written files back --------------------------------------------------------------
@@ -148,6 +104,7 @@ class Run:
     def __init__(self, send, argv, source, out_dir, bundle, model):
         self.send, self.out_dir = send, out_dir
         self.plan = prepare(argv, source, bundle)
+        from musekit.cli.generate import step_model
         self.model = step_model(self.plan, model)
         self.scratch = os.path.join(out_dir, self.SCRATCH)
         os.makedirs(self.scratch, exist_ok=True)
