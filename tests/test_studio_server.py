@@ -23,6 +23,7 @@ from musekit.bundle import load_bundle, shipped_bundles
 from musekit.cli import generate as cli
 from musekit.pieces.base import get_piece_type
 from musekit.studio import catalog as catalog_lib
+from musekit.studio import jobs as jobs_lib
 from musekit.studio.app import create_app
 from musekit.studio.catalog import Catalog
 
@@ -362,6 +363,40 @@ def test_a_queued_job_cancelled_never_runs(catalog):
         assert events(client, queued) == [('cancelled', {})]
         client.post('/api/jobs/%s/cancel' % long)
         assert events(client, long)[-1] == ('cancelled', {})
+
+
+class CancelledAsItEnds(jobs_lib.Job):
+    """A job cancelled after its worker sent 'done', before the server took it in (the
+    worker is stopped by then)."""
+    pool = None
+
+    def publish(self, kind, data):
+        if kind == 'done' and self.pool is not None:
+            pool, self.pool = self.pool, None
+            assert pool.cancel(self)
+            self.slot.process.join(10)
+        super().publish(kind, data)
+
+
+def test_a_job_cancelled_as_it_ends_leaves_the_next_job_a_working_worker(tmp_path):
+    path = shipped_bundles()['lookback_rnn']
+
+    def job(cls, name):
+        argv = ['musekit_studio', '--bundle_file=' + path,
+                '--output_dir=%s' % (tmp_path / name / 'out'), '--num_steps=16', '--seed=1']
+        return cls(name, str(tmp_path / name), argv, 'lookback_rnn', path)
+    pool = jobs_lib.Pool(1)
+    pool.start()
+    try:
+        first, second = job(CancelledAsItEnds, 'first'), job(jobs_lib.Job, 'second')
+        first.pool = pool
+        pool.submit(first)
+        wait_for(lambda: first.final, 'the first job never ended')
+        pool.submit(second)
+        wait_for(lambda: second.final, 'the second job never ended')
+        assert second.final.startswith('event: done\n'), second.final
+    finally:
+        pool.close()
 
 
 # --- refusals ---------------------------------------------------------------------------

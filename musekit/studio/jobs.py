@@ -368,6 +368,10 @@ class Slot:
                     job.publish(kind, data)
                     if kind in ('done', 'error'):
                         break
+                if job.cancelled:   # cancelled as it ended: its worker may be stopping
+                    self.stop_worker()
+                    if not self.start_worker():
+                        break
             except (EOFError, OSError):
                 self.stop_worker()
                 if job.cancelled:
@@ -425,10 +429,10 @@ class Pool:
                 return False
             job.cancelled = True
             slot = job.slot
+            if slot is not None:    # under the job's lock: the slot is still on this job
+                slot.terminate()
         if slot is None:
             job.publish('cancelled', {})
-        else:
-            slot.terminate()
         return True
 
     def close(self):
