@@ -101,10 +101,18 @@ def make_strategy(name, devices=None, worker_timeout=DEFAULT_WORKER_TIMEOUT):
         except (ValueError, tf.errors.OpError) as e:
             raise MusekitError('cannot mirror over devices %s: %s'
                                % (','.join(devices or []), str(e).splitlines()[0])) from None
-    read_tf_config()
+    spec = read_tf_config()
     options = tf.distribute.experimental.CommunicationOptions(
         timeout_seconds=float(worker_timeout))
-    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    except tf.errors.OpError as e:      # this task's own server (its port taken, say)
+        task = spec['task']
+        raise MusekitError('cannot start TF_CONFIG task %s %d at %s: %s (is another process '
+                           'using that port?)' % (
+                               task['type'], task['index'],
+                               spec['cluster'][task['type']][task['index']],
+                               str(e).splitlines()[0])) from None
 
 
 def is_chief(strategy):

@@ -394,6 +394,21 @@ def test_a_killed_worker_and_the_same_commands_again_resume_from_the_last_checkp
     assert sorted(os.listdir(run_dir)) == ['config.json', 'train']
 
 
+def test_a_worker_whose_port_is_taken_ends_in_one_line(data, tmp_path):
+    with socket.socket() as taken:      # say, the same worker of an earlier run, still up
+        taken.bind(('127.0.0.1', 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        [(code, out, err)] = finish([start_worker(
+            [port], 0, EVENTS, str(tmp_path / 'run'), data['basic_rnn'], 5)])
+    assert code == 2 and err.count('\n') == 1, err[-3000:]
+    assert err.startswith('musekit_train: error: cannot start TF_CONFIG task worker 0 at '
+                          '127.0.0.1:%d: Could not start gRPC server (is another process '
+                          'using that port?)' % port)
+    native_log(err)
+    assert not os.path.exists(os.path.join(tmp_path, 'run', 'train'))
+
+
 @pytest.mark.slow
 def test_an_unreachable_worker_ends_in_one_line(data, tmp_path):
     ports = free_ports(2)
