@@ -3,6 +3,7 @@ exit 2, no work started), generation in chunks, and large but legitimate input f
 import io
 import os
 import re
+import time
 import tracemalloc
 
 import numpy as np
@@ -415,6 +416,43 @@ def test_a_midi_file_past_the_tick_limit_is_refused_before_pretty_midi_allocates
     with pytest.raises(sources.BadInput):
         sources.parse_midi(data)
     assert pretty_midi.pretty_midi.MAX_TICK == guard
+
+
+def test_a_midi_read_ending_on_another_thread_leaves_the_bound_of_one_under_way(monkeypatch):
+    """pretty_midi's guard is one global: a read that ends while another thread's is under
+    way (the studio checks uploads on several threads) must not put note_seq's 1e10 back
+    under it. Here the first read waits (up to 2 s) for the second to begin, and the second
+    looks at the guard once the first has ended."""
+    import threading
+    import note_seq
+    import pretty_midi
+    from musekit.data import sources
+    monkeypatch.setenv('MUSEKIT_MAX_MIDI_TICKS', '100000')
+    real = note_seq.midi_to_note_sequence
+    second_began, first_ended, calls, seen = threading.Event(), threading.Event(), [], []
+
+    def reading(content):
+        calls.append(content)
+        if len(calls) == 1:
+            second_began.wait(2)
+        else:
+            second_began.set()
+            first_ended.wait(2)
+            seen.append(pretty_midi.pretty_midi.MAX_TICK)
+        return real(content)
+    monkeypatch.setattr(note_seq, 'midi_to_note_sequence', reading)
+    data = midi_bytes(SCALE)
+
+    def first():
+        sources.parse_midi(data)
+        first_ended.set()
+    thread = threading.Thread(target=first)
+    thread.start()
+    while not calls:
+        time.sleep(0.01)
+    sources.parse_midi(data)
+    thread.join()
+    assert seen == [100000]
 
 
 def test_ten_hours_of_silence_converts_and_the_extractors_count_it(monkeypatch):

@@ -13,6 +13,7 @@ import io
 import os
 import re
 import stat
+import threading
 import xml.etree.ElementTree as ET
 import zipfile
 
@@ -215,6 +216,9 @@ def parse(source, content):
     return sequences
 
 
+_TICK_GUARD = threading.Lock()
+
+
 def parse_midi(content):
     """The NoteSequence of MIDI file bytes; BadInput if it cannot be read or is too long."""
     import note_seq
@@ -223,18 +227,22 @@ def parse_midi(content):
     # refuses files past its MAX_TICK; note_seq raises that guard to 1e10 (80 GB) on import,
     # so a 300-byte file could take the machine. Put a bound back, read at call time, for
     # this call only (a lower bound left behind would refuse other readers' long files).
+    # The guard is one global: reads on several threads (the studio's request checks) take
+    # turns, or one ending would put 1e10 back under another's feet.
     bound = limits.MAX_MIDI_TICKS.value()
-    before, pretty_midi.pretty_midi.MAX_TICK = pretty_midi.pretty_midi.MAX_TICK, bound
-    try:
-        return note_seq.midi_to_note_sequence(content)
-    except Exception as e:  # pretty_midi/mido raise many kinds (ZeroDivisionError included)
-        ticks = re.search(r'largest tick of (\d+)', str(e))
-        if ticks and int(ticks.group(1)) > bound:
-            raise BadInput('midi_too_long', 'its last event is at tick %s, past the limit of '
-                           '%d (MUSEKIT_MAX_MIDI_TICKS)' % (ticks.group(1), bound)) from None
-        raise BadInput('midi_parse_error', _describe(e)) from None
-    finally:
-        pretty_midi.pretty_midi.MAX_TICK = before
+    with _TICK_GUARD:
+        before, pretty_midi.pretty_midi.MAX_TICK = pretty_midi.pretty_midi.MAX_TICK, bound
+        try:
+            return note_seq.midi_to_note_sequence(content)
+        except Exception as e:  # pretty_midi/mido raise many kinds (ZeroDivisionError too)
+            ticks = re.search(r'largest tick of (\d+)', str(e))
+            if ticks and int(ticks.group(1)) > bound:
+                raise BadInput('midi_too_long', 'its last event is at tick %s, past the limit '
+                               'of %d (MUSEKIT_MAX_MIDI_TICKS)' % (ticks.group(1), bound)) \
+                    from None
+            raise BadInput('midi_parse_error', _describe(e)) from None
+        finally:
+            pretty_midi.pretty_midi.MAX_TICK = before
 
 
 def _parse_piano_rolls(content, is_mat):
