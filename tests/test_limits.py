@@ -167,6 +167,28 @@ def test_generation_takes_its_length_bound_from_the_piece_type(monkeypatch):
     with pytest.raises(MusekitError, match="num_steps=31 is over musekit's limit of 30 samples"):
         next(generate_in_chunks(model, encoder, [60], 31, steps_limit=limits.MAX_AUDIO_SAMPLES))
 
+def test_a_rendered_wav_over_the_audio_samples_limit_is_refused_before_any_work(tmp_path,
+                                                                               monkeypatch):
+    """A WAV's samples are held whole: its length (steps x the step's seconds x the rate)
+    is bounded, whatever --num_steps and --qpm ask (3.6 qpm made a 100,000-step melody's
+    WAV 34 GiB)."""
+    from musekit.output.audio import render_wav
+    from musekit.output.notes import Note
+    notes = [Note(60, 0, 4, 100)]
+    path = str(tmp_path / 'x.wav')
+    with pytest.raises(MusekitError) as e:
+        render_wav(path, notes, 100_000, qpm=3.6)
+    assert str(e.value).startswith(
+        'the WAV of %s (100,000 steps at 3.6 qpm: 9,187,500,000 samples at 22050 Hz) is over '
+        "musekit's limit of 16,777,216 samples; set the environment variable "
+        'MUSEKIT_MAX_AUDIO_SAMPLES' % path)
+    monkeypatch.setenv('MUSEKIT_MAX_AUDIO_SAMPLES', '22050')     # 8 steps at 120 qpm: 1 s
+    assert render_wav(path, notes, 8, use_fluidsynth=False) == 'builtin'
+    with pytest.raises(MusekitError, match=r'\(9 steps at 120 qpm: 24,806 samples'):
+        render_wav(str(tmp_path / 'y.wav'), notes, 9, use_fluidsynth=False)
+    assert sorted(os.listdir(tmp_path)) == ['x.wav']
+
+
 # --- generation in chunks ---------------------------------------------------------------
 
 @pytest.mark.parametrize('num_outputs, num_steps, beam, branch, batch, expected', [

@@ -44,7 +44,10 @@ def find_fluidsynth():
 
 def render_wav(path, notes, num_steps, qpm=120.0, steps_per_quarter=4,
                sample_rate=SAMPLE_RATE, use_fluidsynth=True):
-    """Writes the notes as a WAV file; returns 'fluidsynth' or 'builtin' (what rendered it)."""
+    """Writes the notes as a WAV file; returns 'fluidsynth' or 'builtin' (what rendered it).
+    A WAV longer than MUSEKIT_MAX_AUDIO_SAMPLES is refused (MusekitError) before any work:
+    its samples are held in memory whole."""
+    check_length(path, num_steps, qpm, steps_per_quarter, sample_rate)
     found = find_fluidsynth()
     if use_fluidsynth and found:
         from musekit.output.midi import write_midi
@@ -57,6 +60,15 @@ def render_wav(path, notes, num_steps, qpm=120.0, steps_per_quarter=4,
     write_wav(path, synthesize(notes, num_steps, qpm, steps_per_quarter, sample_rate),
               sample_rate)
     return 'builtin'
+
+
+def check_length(path, num_steps, qpm, steps_per_quarter, sample_rate):
+    """Refuses (MusekitError naming `path`) a rendering over MUSEKIT_MAX_AUDIO_SAMPLES."""
+    from musekit import limits
+    samples = int(round(num_steps * seconds_per_step(qpm, steps_per_quarter) * sample_rate))
+    limits.MAX_AUDIO_SAMPLES.check(samples, 'the WAV of %s (%s steps at %g qpm: %s samples at '
+                                   '%d Hz)' % (path, '{:,}'.format(num_steps), qpm,
+                                               '{:,}'.format(samples), sample_rate))
 
 
 def fluidsynth_midi(found, midi, path, sample_rate, shown=None):
