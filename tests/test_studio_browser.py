@@ -311,3 +311,11 @@ def test_serving_line_and_clean_exit():
         assert server.get('api/jobs/nope/files/x.mid')[0] == 404
     finally:
         assert server.stop(signal.SIGTERM) == 0
+
+
+def test_the_page_finds_the_extremes_of_a_long_note_list(page):
+    # spreading 300,000 notes into Math.min/max would overflow the call stack
+    assert page.execute_script(
+        'const notes = Array.from({length: 300000}, (_, i) => [i % 88, i / 10, i / 10 + 1]);'
+        'return [smallest(notes, 0), largest(notes, 0), smallest(notes, 1), '
+        'largest(notes, 2)];') == [0, 87, 0, 30000.9]

@@ -419,6 +419,9 @@ def test_sizes_over_musekits_limits_are_refused(client):
     assert refused(client, 400, bundle='lookback_rnn', primer_melody='[60, x]').startswith(
         "malformed --primer_melody '[60, x]'")
     assert 'num_steps' in refused(client, 400, bundle='wavenet', num_steps='10')
+    assert refused(client, 400, bundle='lookback_rnn', num_outputs='65') == (
+        'num_outputs=65: the studio shows at most 64 outputs of a request; musekit_generate '
+        'writes any number')
 
 
 def test_the_sampling_menus_choices_are_passed_on(client):

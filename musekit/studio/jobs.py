@@ -26,6 +26,7 @@ WAVEFORM_BUCKETS_PER_S = 100    # audio is sent as (min, max) pairs, one per 10 
 WARM_UP_MODULES = ('matplotlib.pyplot', 'pretty_midi', 'soundfile', 'note_seq',
                    'musekit.cli.generate', 'musekit.generation')
 FILE_KINDS = {'.mid': 'midi', '.wav': 'wav', '.png': 'png'}
+MAX_OUTPUTS = 64                # a page shows each output (its notes travel in each event)
 
 
 def prepare(argv, source, bundle=None):
@@ -37,6 +38,9 @@ def prepare(argv, source, bundle=None):
     fv = parse(argv)
     if fv.seed is None:
         raise MusekitError('a studio job needs a --seed')     # the server always sets one
+    if fv.num_outputs > MAX_OUTPUTS:
+        raise MusekitError('num_outputs=%d: the studio shows at most %d outputs of a request; '
+                           'musekit_generate writes any number' % (fv.num_outputs, MAX_OUTPUTS))
     return plan(fv, bundle or load_bundle(fv.bundle_file), source)
 
 

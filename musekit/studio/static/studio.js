@@ -16,6 +16,20 @@ const $ = (id) => document.getElementById(id);
 const state = {bundles: [], bundle: null, job: null, source: null, start: null,
                audio: null, live: null, phrase: [], held: {}, answerTimer: null};
 
+// Extremes of column k of a list of notes, in a loop: spreading a long list into
+// Math.min/max overflows the call stack (about 130,000 notes in V8).
+function smallest(notes, k) {
+  let out = Infinity;
+  for (const note of notes) if (note[k] < out) out = note[k];
+  return out;
+}
+
+function largest(notes, k) {
+  let out = -Infinity;
+  for (const note of notes) if (note[k] > out) out = note[k];
+  return out;
+}
+
 function noteName(pitch) {
   return NOTE_NAMES[pitch % 12] + (Math.floor(pitch / 12) - 1);
 }
@@ -275,7 +289,7 @@ function drawLive(output) {
     return;
   }
   const notes = output.notes || [];
-  const end = notes.length ? Math.max(...notes.map((n) => n[2])) : 0;
+  const end = notes.length ? largest(notes, 2) : 0;
   const from = Math.max(0, end - LIVE_WINDOW_S);
   const bar = output.bar_seconds || 0;
   const origin = bar ? Math.floor(from / bar) * bar : from;
@@ -313,7 +327,7 @@ function playLive(notes) {
   const playable = answerOnly ? notes.filter((n) => !n[3]) : notes;
   if (!playable.length) return;
   if (state.live.t0 === null) {
-    const offset = answerOnly ? Math.min(...playable.map((n) => n[1])) : 0;
+    const offset = answerOnly ? smallest(playable, 1) : 0;
     state.live.t0 = context.currentTime + 0.2 - offset;
   }
   for (const [pitch, start, end] of playable) {
@@ -346,8 +360,8 @@ function drawRoll(canvas, notes, {barSeconds, chords, seconds}) {
   g.clearRect(0, 0, width, height);
   let low = 60, high = 72;
   if (notes.length) {
-    low = Math.min(...notes.map((n) => n[0])) - 1;
-    high = Math.max(...notes.map((n) => n[0])) + 1;
+    low = smallest(notes, 0) - 1;
+    high = largest(notes, 0) + 1;
   }
   if (high - low < 12) { const mid = (low + high) >> 1; low = mid - 6; high = mid + 6; }
   const end = Math.max(seconds || 0, ...notes.map((n) => n[2]), 1);
