@@ -2,7 +2,7 @@
 
     python benchmarks/time_to_quality.py [--config lookback_rnn] [--data_dir DIR]
         [--hparams batch_size=64] [--steps 1000] [--eval_every 100] [--seeds 0 1 2]
-        [--bucket_width W] [--target NLL]
+        [--bucket_width W] [--target NLL] [--magenta MAGENTA_CURVE]
 
 Trains `--config` with musekit's own Trainer (the loop `musekit_train` runs, without
 checkpoints) on a dataset that `musekit_create_dataset` made from `music21:bach` (made
@@ -15,6 +15,10 @@ first step's tracing included: users pay it too). Per seed it prints a row per e
 step, training seconds, eval NLL (nats per step); then medians over the seeds, the steps/s
 between the first and the last evaluation, and the training seconds at which eval NLL first reached `--target`
 (by default no target: pass today's 1000-step median to compare a change with it).
+With `--magenta FILE` (what magenta_time_to_quality.py printed, Magenta trained on the same
+data), each median evaluation is set beside the seconds Magenta's curve took to reach the
+same eval NLL, and their ratio (the time-to-quality speed-up). Seconds compare only when
+both ran on the same, quiet machine.
 """
 import argparse
 import glob

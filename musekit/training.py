@@ -661,8 +661,8 @@ class Trainer:
         `eval_pattern` is given, evaluates at every checkpoint. `batching` overrides the
         model family's batching policy. `progress(step, total, note)` (e.g. a
         musekit.progress.ProgressBar) is called after every step. Returns the last eval
-        metrics (a dict) or None. Holds the run_dir_lock throughout, and first removes what
-        a killed run left.
+        metrics (a dict) or None. Holds the run_dir_lock throughout (under a multi-worker
+        strategy, the chief does), and first removes what a killed run left.
         """
         with run_dir_lock(self.run_dir) if self.is_chief else contextlib.nullcontext():
             return self._train(pattern, num_training_steps, summary_frequency,
