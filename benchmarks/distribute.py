@@ -61,16 +61,23 @@ def run(strategy, workers, args, pattern, folder):
     """(seconds to step 1, steps per second after WARM_UP steps) of the first process."""
     run_dir = tempfile.mkdtemp(dir=folder)
     start = time.perf_counter()
-    procs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for argv, env in commands(strategy, workers, args,
-                                                                   pattern, run_dir)]
+    # only the first process's stdout is read as it runs: the others' output goes to files,
+    # so no pipe fills up and stalls a worker
+    logs = [open(os.path.join(folder, 'stderr_%d.log' % i), 'w+') for i in range(workers)]
+    procs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE if i == 0
+                              else subprocess.DEVNULL, stderr=logs[i], text=True)
+             for i, (argv, env) in enumerate(commands(strategy, workers, args, pattern,
+                                                      run_dir))]
     seen = {}
     for line in procs[0].stdout:
         if line.startswith('musekit_train: step '):
             step = int(line.split()[2].split('/')[0])
             seen[step] = time.perf_counter()
-    for proc in procs:
-        _, err = proc.communicate()
+    for proc, log in zip(procs, logs):
+        proc.wait()
+        log.seek(0)
+        err = log.read()
+        log.close()
         if proc.returncode:
             raise SystemExit('%s failed: %s' % (strategy, err.strip().splitlines()[-1:]))
     first = seen[1] - start
