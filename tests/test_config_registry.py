@@ -47,7 +47,10 @@ def test_named_configs_have_magentas_sizes(name):
     assert (enc.input_size, enc.num_classes) == EXPECTED_SIZES[name]
     assert cfg.hparams['batch_size'] == 128
     assert list(cfg.hparams['rnn_layer_sizes']) == [128, 128]
-    assert cfg.hparams['dropout_rate'] == 0.5 and cfg.hparams['learning_rate'] == 0.001
+    assert cfg.hparams['dropout_rate'] == 0.5
+    # Magenta's 0.001, but lookback_rnn's recipe: 0.003 reached its eval NLL in about half
+    # the steps on Magenta's own chorale dataset, and a lower best (benchmarks/README.md)
+    assert cfg.hparams['learning_rate'] == (0.003 if name == 'lookback_rnn' else 0.001)
     assert cfg.hparams['clip_norm'] == (3.0 if name == 'attention_rnn' else 5.0)
     assert cfg.hparams['attn_length'] == (40 if name == 'attention_rnn' else 0)
     data = cfg.data['params']
