@@ -187,6 +187,8 @@ def test_flag_kinds():
     assert value_error(pieces_base.Flag, 'x', 'integer', None, 'h', suffixes=('.mid',)) == (
         'flag --x names a file, so its kind is string')
     assert pieces_base.Flag('x', 'string', None, 'h', suffixes=('.mid',)).suffixes == ('.mid',)
+    assert value_error(pieces_base.Flag, 'x', 'boolean', None, 'h', modes=True) == (
+        'flag --x names a sampling mode, so its kind is string')
 
 
 class Plain(pieces_base.PieceType):

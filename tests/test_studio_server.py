@@ -139,7 +139,7 @@ def test_controls_are_the_common_flags_and_the_piece_types_declarations(client):
             assert controls[flag.name]['kind'] == kind
             assert controls[flag.name]['help'] == flag.help
             assert controls[flag.name].get('accept', []) == list(flag.suffixes)
-            assert controls[flag.name].get('choices', []) == list(flag.choices)
+            assert ('choices' in controls[flag.name]) == flag.modes
             if kind != 'file':
                 assert controls[flag.name]['default'] == flag.default
     melody = {c['name']: c for c in bundles['lookback_rnn']['controls']}
@@ -157,8 +157,11 @@ def test_controls_are_the_common_flags_and_the_piece_types_declarations(client):
     assert wav['kind'] == 'file' and '.flac' in wav['accept']
     assert melody['primer_midi']['kind'] == 'file' and melody['primer_midi']['accept'] == [
         '.mid', '.midi', '.kar']
+    # a sampling menu offers what the bundle's own step model draws by
     roll = {c['name']: c for c in bundles['ssnu_jsb']['controls']}
     assert roll['sampling']['choices'] == ['sample', 'threshold']
+    tokens = {c['name']: c for c in bundles['chord_token_lstm']['controls']}
+    assert tokens['sampling']['choices'] == ['sample']
 
 
 # --- generation -------------------------------------------------------------------------

@@ -21,19 +21,21 @@ DEFAULT_QPM = 120.0                     # note_seq's DEFAULT_QUARTERS_PER_MINUTE
 class Flag:
     """A command-line flag a piece type offers (`kind` one of FLAG_KINDS). A string flag
     naming an input file lists the file name `suffixes` it reads (a page uploads such a
-    file); one with a fixed set of values lists its `choices` (a page offers a menu)."""
+    file); one that names a sampling mode of the bundle's step model says `modes` (a page
+    offers that model's `modes`)."""
     name: str
     kind: str
     default: object
     help: str
     suffixes: tuple = ()
-    choices: tuple = ()
+    modes: bool = False
 
     def __post_init__(self):
         if self.kind not in FLAG_KINDS:
             raise ValueError('flag kind is one of %s, not %r' % (FLAG_KINDS, self.kind))
-        if self.suffixes and self.kind != 'string':
-            raise ValueError('flag --%s names a file, so its kind is string' % self.name)
+        if (self.suffixes or self.modes) and self.kind != 'string':
+            raise ValueError('flag --%s names a %s, so its kind is string'
+                             % (self.name, 'file' if self.suffixes else 'sampling mode'))
 
 
 # What piece types read from an encoder or an extractor, declared as small protocols: a

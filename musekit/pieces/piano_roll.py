@@ -50,7 +50,7 @@ class PianoRollPiece(PieceType):
              "flattened by --temperature; the default) or 'threshold' (the keys above 0.5: "
              'the most likely frame, the same for every output; from the default silent '
              'primer that is mostly silence, so give it --primer_midi).',
-             choices=('sample', 'threshold')),
+             modes=True),
     ) + NOTE_FILE_FLAGS
 
     def __init__(self, encoder, extractor):

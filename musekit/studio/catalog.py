@@ -103,8 +103,9 @@ def upload_flags():
             if owners[0][1].suffixes}
 
 
-def piece_controls(piece_type):
-    """Controls of a piece type's declared flags (uploads for those naming input files)."""
+def piece_controls(piece_type, model_modes=lambda: ('sample',)):
+    """Controls of a piece type's declared flags: uploads for those naming input files, a
+    menu of `model_modes()` (the bundle's step model's) for those naming a sampling mode."""
     out = []
     for flag in piece_type.flags:
         if flag.name in ALWAYS_ON:
@@ -113,8 +114,8 @@ def piece_controls(piece_type):
                    'help': flag.help}
         if flag.suffixes:
             control.update(kind='file', default=None, accept=list(flag.suffixes))
-        if flag.choices:
-            control['choices'] = list(flag.choices)
+        if flag.modes:
+            control['choices'] = list(model_modes())
         out.append(control)
     return out
 
@@ -142,9 +143,11 @@ def make_entry(id, path, source):
     piece = piece_type(encoder, bundle.config.make_extractor())
     controls = [c for c in common_controls()
                 if c['name'] != 'num_steps' or takes_num_steps(piece)]
-    return Entry(id=id, name=bundle.config.name, path=path, source=source,
-                 format='mag' if path.endswith('.mag') else 'musekit', bundle=bundle,
-                 piece_type=piece_type.name, controls=controls + piece_controls(piece_type))
+    entry = Entry(id=id, name=bundle.config.name, path=path, source=source,
+                  format='mag' if path.endswith('.mag') else 'musekit', bundle=bundle,
+                  piece_type=piece_type.name, controls=controls)
+    entry.controls += piece_controls(piece_type, lambda: entry.step_model().modes)
+    return entry
 
 
 def folder_bundles(folder):
