@@ -1,5 +1,6 @@
 """The Magenta references in tests/data/magenta (made by Magenta 2.1.4, README there): where
 they are, their golden outputs (read once per run), and what the tests compare them with."""
+import base64
 import os
 
 import numpy as np
@@ -31,19 +32,39 @@ def step_probabilities(model, inputs):
     return np.array(probabilities)
 
 
-class RecordingModel:
-    """A step model that records batch row 0 of the inputs it is fed."""
+def recorded_primer_flags(case, folder, primer_flag):
+    """musekit_generate's primer flags of a recorded Magenta case: its `primer_flag`
+    (primer_melody, primer_drums), --qpm, and --primer_midi (its MIDI written into
+    `folder`)."""
+    flags = []
+    if case[primer_flag] is not None:
+        flags.append('--%s=%s' % (primer_flag, case[primer_flag]))
+    if case['qpm']:
+        flags.append('--qpm=%r' % case['qpm'])
+    if case['primer_midi']:
+        path = folder / 'primer.mid'
+        path.write_bytes(base64.b64decode(case['primer_midi']))
+        flags.append('--primer_midi=%s' % path)
+    return flags
 
-    def __init__(self, model):
-        self.model, self.fed = model, []
+
+class RecordingModel:
+    """A step model that records the inputs it is fed: batch row `row`, or with row=None
+    the whole batch."""
+
+    def __init__(self, model, row=0):
+        self.model, self.row, self.fed = model, row, []
 
     def __getattr__(self, name):
         return getattr(self.model, name)
 
+    def _record(self, inputs):
+        self.fed.append(np.array(inputs if self.row is None else inputs[self.row]))
+
     def step(self, inputs, state):
-        self.fed.append(np.array(inputs[0]))
+        self._record(inputs)
         return self.model.step(inputs, state)
 
     def step_and_sample(self, inputs, state, temperature, rng):
-        self.fed.append(np.array(inputs[0]))
+        self._record(inputs)
         return self.model.step_and_sample(inputs, state, temperature, rng)

@@ -3,7 +3,6 @@ Magenta 2.1.4's own tools as tests/data/magenta/README.md says): they load witho
 TensorFlow, musekit's step model gives the softmax Magenta's own graph gave on Magenta's
 encoded inputs, musekit's encoders give exactly those inputs, musekit_generate and
 musekit_import work on them, and musekit's primers and argmax generations are Magenta's."""
-import base64
 import json
 import os
 
@@ -16,7 +15,7 @@ from musekit.magenta.bundle import supported_generators
 from musekit.pieces.drums import DrumsPiece
 from test_drums_piece import read_back
 from test_generation import run_cli
-from magenta_refs import DATA, golden, mag, step_probabilities
+from magenta_refs import DATA, golden, mag, recorded_primer_flags, step_probabilities
 
 # file name -> (generator id, model musekit reads it as, layer sizes, attention length)
 BUNDLES = {'drum_kit_drums40': ('drum_kit', 'magenta_attention_rnn', [16, 12], 32),
@@ -128,16 +127,7 @@ def primer_cases():
 
 def primer_flags(case, folder):
     """musekit_generate's flags for a case (its primer MIDI written into `folder`)."""
-    flags = []
-    if case['primer_drums'] is not None:
-        flags.append('--primer_drums=' + case['primer_drums'])
-    if case['qpm']:
-        flags.append('--qpm=%r' % case['qpm'])
-    if case['primer_midi']:
-        path = folder / 'primer.mid'
-        path.write_bytes(base64.b64decode(case['primer_midi']))
-        flags.append('--primer_midi=%s' % path)
-    return flags
+    return recorded_primer_flags(case, folder, 'primer_drums')
 
 
 @pytest.mark.parametrize('index', range(14))

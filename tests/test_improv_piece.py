@@ -21,6 +21,7 @@ from musekit.models.base import get_model
 from musekit.pieces.lead_sheet import LeadSheetPiece, chord_notes, parse_chords
 from musekit.pieces.melody import generation_start_step, melody_primer
 from test_generation import run_cli
+from magenta_refs import RecordingModel
 
 CONFIGS = ('basic_improv', 'attention_improv', 'chord_pitches_improv')
 
@@ -127,24 +128,6 @@ def test_a_primer_outside_the_range_is_folded_by_octaves():
 
 # --- generation ----------------------------------------------------------------------------
 
-class RecordingModel:
-    """A step model that records the inputs it is fed."""
-
-    def __init__(self, model):
-        self.model, self.fed = model, []
-
-    def __getattr__(self, name):
-        return getattr(self.model, name)
-
-    def step(self, inputs, state):
-        self.fed.append(np.array(inputs))
-        return self.model.step(inputs, state)
-
-    def step_and_sample(self, inputs, state, temperature, rng):
-        self.fed.append(np.array(inputs))
-        return self.model.step_and_sample(inputs, state, temperature, rng)
-
-
 @pytest.mark.parametrize('name', CONFIGS)
 def test_each_step_reads_the_chord_under_the_next_note(name, tmp_path):
     from musekit.bundle import load_bundle
@@ -153,7 +136,7 @@ def test_each_step_reads_the_chord_under_the_next_note(name, tmp_path):
     p = LeadSheetPiece(encoder, bundle.config.make_extractor())
     opts = options(backing_chords='C G7/B Am F#dim', steps_per_chord=5)
     primer, moved = p.to_model(p.primer(opts))
-    model = RecordingModel(bundle.step_model(encoder))
+    model = RecordingModel(bundle.step_model(encoder), row=None)
     total = p.num_steps(opts, 128, False)
     result = sample(model, encoder, primer, total, num_outputs=3, seed=2)
     symbols = primer[0][1].chords

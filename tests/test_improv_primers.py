@@ -7,7 +7,6 @@ step fewer where the float sum falls short), for --primer_melody at several temp
 --primer_midi files; every input row the step model is fed while generating is the row
 Magenta's graph was fed; and at temperature 1e-4 (argmax) musekit_generate writes the notes,
 rendered chords and tempo Magenta wrote from the same .mag, chords and primer."""
-import base64
 import json
 import os
 
@@ -18,7 +17,7 @@ from musekit.bundle import load_bundle
 from musekit.config import get_config
 from musekit.generation import sample
 from musekit.pieces.lead_sheet import LeadSheetPiece
-from magenta_refs import RecordingModel
+from magenta_refs import RecordingModel, recorded_primer_flags
 from test_generation import run_cli
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'magenta')
@@ -36,14 +35,7 @@ def case_flags(case, folder):
     """musekit_generate's flags for a case (its primer MIDI written into `folder`)."""
     flags = ['--backing_chords=' + case['backing_chords'],
              '--steps_per_chord=%d' % case['steps_per_chord']]
-    if case['primer_melody'] is not None:
-        flags.append('--primer_melody=' + case['primer_melody'])
-    if case['qpm']:
-        flags.append('--qpm=%r' % case['qpm'])
-    if case['primer_midi']:
-        path = folder / 'primer.mid'
-        path.write_bytes(base64.b64decode(case['primer_midi']))
-        flags.append('--primer_midi=%s' % path)
+    flags += recorded_primer_flags(case, folder, 'primer_melody')
     if case['render_chords']:
         flags.append('--render_chords')
     return flags

@@ -8,7 +8,6 @@ for [60] at 120 qpm), for --primer_melody at several tempos, the default primer 
 moved into the model's key and range as Magenta's Melody.squash moves it; every input row
 the step model is fed equals Magenta's; and at temperature 1e-4 (argmax) musekit_generate
 writes the notes and tempo Magenta wrote."""
-import base64
 import json
 import os
 
@@ -18,7 +17,7 @@ import pytest
 from musekit.bundle import load_bundle
 from musekit.generation import sample
 from musekit.pieces.melody import MelodyPiece
-from magenta_refs import RecordingModel
+from magenta_refs import RecordingModel, recorded_primer_flags
 from test_generation import run_cli
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'magenta')
@@ -41,16 +40,7 @@ def bundle(config):
 
 def case_flags(case, folder):
     """musekit_generate's flags for a case (its primer MIDI written into `folder`)."""
-    flags = []
-    if case['primer_melody'] is not None:
-        flags.append('--primer_melody=' + case['primer_melody'])
-    if case['qpm']:
-        flags.append('--qpm=%r' % case['qpm'])
-    if case['primer_midi']:
-        path = folder / 'primer.mid'
-        path.write_bytes(base64.b64decode(case['primer_midi']))
-        flags.append('--primer_midi=%s' % path)
-    return flags
+    return recorded_primer_flags(case, folder, 'primer_melody')
 
 
 def primer(case, folder):

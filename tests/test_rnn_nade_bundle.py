@@ -1,9 +1,8 @@
 """The shipped RNN-NADE bundle (bundles/rnn_nade_jsb.musekit, trained by benchmarks/jsb.py on
 the JSB Chorales training split): it records its training, generation's NumPy model scores
-the test split as Keras's evaluation did, and it generates chords by name."""
+the test split as Keras's evaluation did (that it generates chords by name is in
+test_shipped_bundles)."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -51,16 +50,3 @@ def test_a_chorale_is_likelier_than_its_keys_scrambled():
     for roll in jsb_test_rolls()[:3]:
         scrambled = roll[:, rng.permutation(88)]        # same chord sizes, other keys
         assert numpy_nll(bundle, [roll]) < numpy_nll(bundle, [scrambled]) - 5
-
-
-def test_generates_chords_by_name(tmp_path):
-    import pretty_midi
-    script = os.path.join(os.path.dirname(sys.executable), 'musekit_generate')
-    proc = subprocess.run([script, '--bundle_file=' + NAME, '--output_dir=%s' % tmp_path,
-                           '--num_outputs=2', '--num_steps=32', '--seed=3'],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    for file in ('piece_01.mid', 'piece_02.mid'):
-        notes = pretty_midi.PrettyMIDI(str(tmp_path / file)).instruments[0].notes
-        starts = [round(n.start, 3) for n in notes]
-        assert sum(starts.count(t) >= 3 for t in set(starts)) >= 4    # several chords

@@ -193,7 +193,7 @@ def test_biaxial_bundle_meets_the_goal_and_the_numpy_model_reproduces_its_test_n
 
 
 @pytest.mark.parametrize('name, flags', [('ssnu_jsb', []), ('chord_token_lstm', ['--top_k=20']),
-                                         ('biaxial_jsb', [])])
+                                         ('biaxial_jsb', []), ('rnn_nade_jsb', [])])
 def test_polyphonic_bundles_generate_chords_by_name(tmp_path, name, flags):
     import pretty_midi
     script = os.path.join(os.path.dirname(sys.executable), 'musekit_generate')
