@@ -97,12 +97,12 @@ def plain_file_name(name):
     return name
 
 
-def save_upload(flag, upload, folder):
+def save_upload(flag, upload, folder, suffixes):
     """Writes an uploaded file under `folder` as '<flag><suffix>' (suffix kept only when it
-    is one the flag's files have); returns (path, the user's file name)."""
+    is one of the flag's `suffixes`); returns (path, the user's file name)."""
     name = plain_file_name(upload.filename or '')
     suffix = os.path.splitext(name)[1].lower()
-    if suffix not in catalog_lib.upload_flags().get(flag, ()):
+    if suffix not in suffixes:
         suffix = ''
     upload.file.seek(0, os.SEEK_END)
     size = upload.file.tell()
@@ -140,7 +140,7 @@ def request_argv(entry, form, folder):
                 raise MusekitError('control %s takes no file' % key)
             if not value.filename and not value.size:
                 continue            # an empty file input
-            path, name = save_upload(key, value, os.path.join(folder, 'upload'))
+            path, name = save_upload(key, value, os.path.join(folder, 'upload'), files[key])
             uploads[path] = name
             argv.append('--%s=%s' % (key, path))
         elif value.strip():
